@@ -1,0 +1,1 @@
+//! fabric-sim: a gNMI simulator of the reference fabric.
