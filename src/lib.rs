@@ -1,1 +1,7 @@
-//! opergroupd library.
+//! opergroupd: subscribe to leaves over gNMI, decide per oper-group, enforce with gNMI Set.
+//!
+//! Flow, one direction: sources -> state -> policy -> actuators (see README.md).
+
+pub mod config;
+pub mod model;
+pub mod paths;
