@@ -1,7 +1,10 @@
 //! Configuration: the YAML schema (contract section 2), loading with precise errors,
 //! and the resolved, validated form the rest of the program uses.
 
+pub mod services;
+
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +16,25 @@ pub struct Config {
     pub targets: BTreeMap<String, Target>,
     /// Keyed by group name.
     pub groups: BTreeMap<String, Group>,
+    /// `http:` — where /status, /metrics, /healthz, /readyz listen (`--http` overrides).
+    pub http: Option<SocketAddr>,
+    /// `override-file:` — while this file exists, enforcement is suspended for every group,
+    /// or only for the group names listed in it, one per line (issue 4).
+    pub override_file: Option<PathBuf>,
+    /// `leader-election:` — act only while holding a coordination.k8s.io Lease (issue 6).
+    pub leader_election: Option<LeaderElection>,
+    /// `services:` — anycast services announced through ExaBGP (issue 7), keyed by name.
+    pub services: BTreeMap<String, services::Service>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaderElection {
+    pub lease: String,
+    pub namespace: String,
+    /// Holder identity; defaults to the pod name (`HOSTNAME`).
+    pub identity: Option<String>,
+    pub lease_duration: Duration,
+    pub renew_period: Duration,
 }
 
 #[derive(Clone, Debug)]
