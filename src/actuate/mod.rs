@@ -1,0 +1,40 @@
+//! Actuators turn a `SetIntent` into an effect: a gNMI Set, or a dry-run line.
+//! The controller loop does not care which; it only learns whether it worked.
+
+pub mod dry_run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Target;
+use crate::gnmi::set::{SetError, Setter};
+use crate::model::SetIntent;
+
+pub use dry_run::{DryRunLine, DryRunSink};
+
+/// How long one Set may take before it counts as failed (and is retried).
+pub const SET_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub enum Actuator {
+    /// Send a gNMI SetRequest (JSON_IETF) to the target.
+    Gnmi(Arc<Setter>),
+    /// Print what would be set, one JSON line per path; never touch a device.
+    DryRun(DryRunSink),
+}
+
+impl Actuator {
+    pub async fn apply(&self, target: &Arc<Target>, intent: &SetIntent) -> Result<(), SetError> {
+        match self {
+            Actuator::Gnmi(setter) => setter.set(target, &intent.changes, SET_TIMEOUT).await.map(|_| ()),
+            Actuator::DryRun(sink) => {
+                sink.emit(intent);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self, Actuator::DryRun(_))
+    }
+}
