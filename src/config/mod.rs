@@ -1,12 +1,59 @@
 //! Configuration: the YAML schema (contract section 2), loading with precise errors,
 //! and the resolved, validated form the rest of the program uses.
 
+pub mod duration;
+mod error;
+pub mod range;
+mod raw;
+mod resolve;
 pub mod services;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use error::ConfigError;
+pub use resolve::DEFAULT_PORT;
+
+/// Read, parse and validate a config file. Relative paths inside it (password-file,
+/// ca-file, cert-file, key-file, override-file) are taken from the file's folder.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        origin: origin.clone(),
+        position: None,
+        key: String::new(),
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+    parse_in(&text, &origin, base)
+}
+
+/// Parse and validate config text; `origin` names it in errors. Relative paths stay
+/// relative to the working directory.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_in(text, origin, None)
+}
+
+fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+    let cx = resolve::Context { origin, base };
+    let options = serde_saphyr::options! { with_snippet: false };
+    let mut key = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize::<_, raw::RawConfig>(de).map_err(|e| {
+            key = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    let raw = parsed.map_err(|e| {
+        use serde_saphyr::MessageFormatter;
+        let e = e.without_snippet();
+        let message = serde_saphyr::DefaultMessageFormatter.format_message(e).into_owned();
+        cx.error(clean_key(&key), e.location(), message)
+    })?;
+    resolve::resolve(raw, &cx)
+}
 
 /// A validated configuration. Everything here has been checked; nothing downstream
 /// needs to re-validate.
@@ -105,3 +152,16 @@ pub struct Readiness {
     pub min_established: usize,
     pub evpn_min_received_routes: Option<u64>,
 }
+
+/// serde_path_to_error's path without its artefacts: `?` for a segment it cannot name
+/// (a duplicate key) and the `value` field of `Spanned` wrappers.
+fn clean_key(path: &str) -> String {
+    let mut key = path.replace(".?", "");
+    while let Some(i) = key.find(".value[").or_else(|| key.ends_with(".value").then(|| key.len() - 6)) {
+        key.replace_range(i..i + 6, "");
+    }
+    key.trim_start_matches(['.', '?']).to_string()
+}
+
+#[cfg(test)]
+mod tests;
