@@ -42,7 +42,7 @@ fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, Con
     let mut key = String::new();
     let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize::<_, raw::RawConfig>(de).map_err(|e| {
-            key = e.path().to_string();
+            key = key_path(e.path());
             e.into_inner()
         })
     });
@@ -50,7 +50,7 @@ fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, Con
         use serde_saphyr::MessageFormatter;
         let e = e.without_snippet();
         let message = serde_saphyr::DefaultMessageFormatter.format_message(e).into_owned();
-        cx.error(clean_key(&key), e.location(), message)
+        cx.error(key, e.location(), message)
     })?;
     resolve::resolve(raw, &cx)
 }
@@ -153,14 +153,39 @@ pub struct Readiness {
     pub evpn_min_received_routes: Option<u64>,
 }
 
-/// serde_path_to_error's path without its artefacts: `?` for a segment it cannot name
-/// (a duplicate key) and the `value` field of `Spanned` wrappers.
-fn clean_key(path: &str) -> String {
-    let mut key = path.replace(".?", "");
-    while let Some(i) = key.find(".value[").or_else(|| key.ends_with(".value").then(|| key.len() - 6)) {
-        key.replace_range(i..i + 6, "");
+/// The dotted key path of an error, without the `value` field of `Spanned` wrappers:
+/// serde_path_to_error names every segment, and `Spanned<T>` adds a `value` segment after
+/// each field, list item and service that carries a position (see `raw.rs`).
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    const SPANNED: [&str; 11] = [
+        "address", "password", "password-env", "password-file", "target", "uplinks",
+        "downlinks", "required-up", "bgp-neighbors", "min-established", "renew-period",
+    ];
+    let segments: Vec<&Segment> = path.iter().collect();
+    let is_key = |seg: &Segment, name: &str| matches!(seg, Segment::Map { key } if key == name);
+    let mut key = String::new();
+    for (i, seg) in segments.iter().enumerate() {
+        let artefact = is_key(seg, "value")
+            && match i.checked_sub(1).map(|p| segments[p]) {
+                Some(Segment::Seq { .. }) => true,
+                Some(Segment::Map { key }) => SPANNED.contains(&key.as_str()) || (i == 2 && is_key(segments[0], "services")),
+                _ => false,
+            };
+        match seg {
+            _ if artefact => {}
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: k } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            // A segment serde_path_to_error cannot name (e.g. a duplicate key).
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
     }
-    key.trim_start_matches(['.', '?']).to_string()
+    key
 }
 
 #[cfg(test)]

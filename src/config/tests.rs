@@ -331,3 +331,21 @@ fn secrets_never_show() {
         assert!(!format!("{e:?}").contains(secret), "{e:?}");
     }
 }
+
+#[test]
+fn services_are_resolved_by_name() {
+    let c = parse(&format!("{GOOD}services:\n  web: {{}}\n"), "t").unwrap();
+    assert_eq!(c.services.keys().collect::<Vec<_>>(), ["web"]);
+    let e = err(&format!("{GOOD}services:\n  web: {{ bogus: 1 }}\n"));
+    assert_eq!(e.key, "services.web.bogus");
+    assert!(e.position.is_some());
+}
+
+#[test]
+fn key_paths_survive_names_that_look_like_internals() {
+    let base = "targets: {value: {address: a}}\ngroups:\n  value:\n    target: value\n    uplinks: [u]\n    downlinks: [d]\n";
+    parse(base, "t").unwrap();
+    assert_eq!(err(&format!("{base}    bogus: 1\n")).key, "groups.value.bogus");
+    assert_eq!(err(&base.replace("uplinks: [u]", "uplinks: [u, \"x{2..1}\"]")).key, "groups.value.uplinks[1]");
+    assert_eq!(err(&base.replace("address: a", "address: \"a:0\"")).key, "targets.value.address");
+}
