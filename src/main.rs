@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "opergroupd", version, about = "Off-box oper-group controller for EVPN leaf/spine fabrics over gNMI")]
+#[command(
+    name = "opergroupd",
+    version,
+    about = "Off-box oper-group controller for EVPN leaf/spine fabrics over gNMI"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,12 +80,21 @@ fn main() -> ExitCode {
             }
             Err(e) => bad_config(&e),
         },
-        Command::Run { config, dry_run, log_format, http } => {
+        Command::Run {
+            config,
+            dry_run,
+            log_format,
+            http,
+        } => {
             let c = match opergroupd::config::load(&config) {
                 Ok(c) => c,
                 Err(e) => return bad_config(&e),
             };
-            let options = cli_todo::RunOptions { dry_run, log_format, http };
+            let options = cli_todo::RunOptions {
+                dry_run,
+                log_format,
+                http,
+            };
             runtime(cli_todo::run(c, options))
         }
         Command::Demo => runtime(cli_todo::demo()),

@@ -4,7 +4,9 @@ use std::process::{Command, Output};
 
 fn opergroupd(args: &[&str], password: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opergroupd"));
-    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("GNMI_PASSWORD");
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("GNMI_PASSWORD");
     if let Some(p) = password {
         cmd.env("GNMI_PASSWORD", p);
     }
@@ -41,7 +43,9 @@ fn check_without_the_password_env_names_the_variable() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("examples/reference-fabric.yaml:10:17: defaults.password-env: environment variable GNMI_PASSWORD is not set"),
+        stderr.contains(
+            "examples/reference-fabric.yaml:10:17: defaults.password-env: environment variable GNMI_PASSWORD is not set"
+        ),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
@@ -50,10 +54,22 @@ fn check_without_the_password_env_names_the_variable() {
 #[test]
 fn bad_configs_exit_1_naming_file_line_column_and_key() {
     for (file, expected) in [
-        ("tests/configs/unknown-key.yaml", "tests/configs/unknown-key.yaml:9:5: groups.leaf1-es1.updelay: unknown field `updelay`"),
-        ("tests/configs/bad-range.yaml", "tests/configs/bad-range.yaml:6:15: groups.leaf1-es1.uplinks[0]: reversed range '50..49'"),
-        ("tests/configs/unknown-target.yaml", "tests/configs/unknown-target.yaml:5:13: groups.leaf1-es1.target: unknown target \"leaf9\""),
-        ("tests/configs/two-passwords.yaml", "tests/configs/two-passwords.yaml:4:17: defaults.password-env: set exactly one of"),
+        (
+            "tests/configs/unknown-key.yaml",
+            "tests/configs/unknown-key.yaml:9:5: groups.leaf1-es1.updelay: unknown field `updelay`",
+        ),
+        (
+            "tests/configs/bad-range.yaml",
+            "tests/configs/bad-range.yaml:6:15: groups.leaf1-es1.uplinks[0]: reversed range '50..49'",
+        ),
+        (
+            "tests/configs/unknown-target.yaml",
+            "tests/configs/unknown-target.yaml:5:13: groups.leaf1-es1.target: unknown target \"leaf9\"",
+        ),
+        (
+            "tests/configs/two-passwords.yaml",
+            "tests/configs/two-passwords.yaml:4:17: defaults.password-env: set exactly one of",
+        ),
     ] {
         let out = opergroupd(&["check", "--config", file], Some("pw"));
         let stderr = text(&out.stderr);
@@ -68,9 +84,17 @@ fn bad_configs_exit_1_naming_file_line_column_and_key() {
 fn a_missing_file_and_bad_arguments_exit_1() {
     let out = opergroupd(&["check", "--config", "tests/configs/no-such-file.yaml"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("tests/configs/no-such-file.yaml: cannot read the config file"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("tests/configs/no-such-file.yaml: cannot read the config file"),
+        "{}",
+        text(&out.stderr)
+    );
 
-    for args in [&["check"][..], &["frobnicate"], &["run", "--config", "x.yaml", "--log-format", "xml"]] {
+    for args in [
+        &["check"][..],
+        &["frobnicate"],
+        &["run", "--config", "x.yaml", "--log-format", "xml"],
+    ] {
         let out = opergroupd(args, None);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
         assert!(!out.stderr.is_empty());
@@ -82,7 +106,10 @@ fn a_missing_file_and_bad_arguments_exit_1() {
 
 #[test]
 fn run_refuses_a_bad_config_with_exit_1() {
-    let out = opergroupd(&["run", "--dry-run", "--config", "tests/configs/unknown-key.yaml"], None);
+    let out = opergroupd(
+        &["run", "--dry-run", "--config", "tests/configs/unknown-key.yaml"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("groups.leaf1-es1.updelay"));
     assert!(out.stdout.is_empty(), "dry-run stdout carries only Sets");

@@ -19,7 +19,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("invalid duration {s:?}: expected a number; write e.g. 0s, 250ms, 3s, 1m"));
+            return Err(format!(
+                "invalid duration {s:?}: expected a number; write e.g. 0s, 250ms, 3s, 1m"
+            ));
         }
         let number: u64 = rest[..digits]
             .parse()
@@ -34,11 +36,21 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "m" => (1, number.checked_mul(60).map(Duration::from_secs)),
             "s" => (2, Some(Duration::from_secs(number))),
             "ms" => (3, Some(Duration::from_millis(number))),
-            "" => return Err(format!("invalid duration {s:?}: missing unit (h, m, s or ms), e.g. {number}s")),
-            other => return Err(format!("invalid duration {s:?}: unknown unit {other:?}; use h, m, s or ms")),
+            "" => {
+                return Err(format!(
+                    "invalid duration {s:?}: missing unit (h, m, s or ms), e.g. {number}s"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {other:?}; use h, m, s or ms"
+                ));
+            }
         };
         if last_rank != usize::MAX && rank <= last_rank {
-            return Err(format!("invalid duration {s:?}: units must go from largest to smallest, each once (e.g. 1m30s)"));
+            return Err(format!(
+                "invalid duration {s:?}: units must go from largest to smallest, each once (e.g. 1m30s)"
+            ));
         }
         last_rank = rank;
         total = part
@@ -82,7 +94,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        for bad in ["", "3", "3x", "s", "1.5s", "-1s", "30s1m", "1s1s", "25h", "99999999999999999999s", "3 s"] {
+        for bad in [
+            "",
+            "3",
+            "3x",
+            "s",
+            "1.5s",
+            "-1s",
+            "30s1m",
+            "1s1s",
+            "25h",
+            "99999999999999999999s",
+            "3 s",
+        ] {
             let err = parse(bad).expect_err(bad);
             assert!(err.contains("duration"), "{bad}: {err}");
         }

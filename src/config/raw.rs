@@ -139,7 +139,10 @@ pub struct NetworkInstance(pub String);
 impl TryFrom<String> for NetworkInstance {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control() || "[]=".contains(c)) {
+        if s.is_empty()
+            || s.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "[]=".contains(c))
+        {
             return Err(format!("invalid network-instance name {s:?}"));
         }
         Ok(NetworkInstance(s))
@@ -167,7 +170,11 @@ pub struct Port(pub u16);
 impl TryFrom<u64> for Port {
     type Error = String;
     fn try_from(n: u64) -> Result<Self, String> {
-        u16::try_from(n).ok().filter(|p| *p != 0).map(Port).ok_or_else(|| format!("port {n} is not in 1..65535"))
+        u16::try_from(n)
+            .ok()
+            .filter(|p| *p != 0)
+            .map(Port)
+            .ok_or_else(|| format!("port {n} is not in 1..65535"))
     }
 }
 
@@ -216,7 +223,10 @@ impl<'de> Deserialize<'de> for Tls {
 impl TryFrom<RawTls> for Tls {
     type Error = String;
     fn try_from(t: RawTls) -> Result<Self, String> {
-        let modes = [t.ca_file.is_some(), t.skip_verify, t.insecure].iter().filter(|m| **m).count();
+        let modes = [t.ca_file.is_some(), t.skip_verify, t.insecure]
+            .iter()
+            .filter(|m| **m)
+            .count();
         if modes != 1 {
             return Err("tls: set exactly one of ca-file, skip-verify: true, insecure: true".into());
         }
@@ -238,7 +248,11 @@ impl TryFrom<RawTls> for Tls {
         }
         let server_name = t.server_name;
         Ok(match t.ca_file {
-            Some(ca) => Tls::Verify { ca_file: Some(ca), client, server_name },
+            Some(ca) => Tls::Verify {
+                ca_file: Some(ca),
+                client,
+                server_name,
+            },
             None => Tls::SkipVerify { client, server_name },
         })
     }

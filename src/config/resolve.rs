@@ -40,13 +40,25 @@ impl Context<'_> {
 
     fn tls(&self, tls: Tls) -> Tls {
         let client = |c: Option<super::ClientCert>| {
-            c.map(|c| super::ClientCert { cert_file: self.path(&c.cert_file), key_file: self.path(&c.key_file) })
+            c.map(|c| super::ClientCert {
+                cert_file: self.path(&c.cert_file),
+                key_file: self.path(&c.key_file),
+            })
         };
         match tls {
-            Tls::Verify { ca_file, client: c, server_name } => {
-                Tls::Verify { ca_file: ca_file.map(|p| self.path(&p)), client: client(c), server_name }
-            }
-            Tls::SkipVerify { client: c, server_name } => Tls::SkipVerify { client: client(c), server_name },
+            Tls::Verify {
+                ca_file,
+                client: c,
+                server_name,
+            } => Tls::Verify {
+                ca_file: ca_file.map(|p| self.path(&p)),
+                client: client(c),
+                server_name,
+            },
+            Tls::SkipVerify { client: c, server_name } => Tls::SkipVerify {
+                client: client(c),
+                server_name,
+            },
             Tls::Insecure => Tls::Insecure,
         }
     }
@@ -60,7 +72,13 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
         return Err(cx.error("groups", None, "no groups configured"));
     }
     let defaults = &raw.defaults;
-    check_one_password("defaults", defaults.password.as_ref(), defaults.password_env.as_ref(), defaults.password_file.as_ref(), cx)?;
+    check_one_password(
+        "defaults",
+        defaults.password.as_ref(),
+        defaults.password_env.as_ref(),
+        defaults.password_file.as_ref(),
+        cx,
+    )?;
     // The defaults' password is read once, and only if some target inherits it.
     let mut inherited: Option<Option<Secret>> = None;
     let mut targets = BTreeMap::new();
@@ -127,7 +145,11 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
 /// Names become labels, log fields and URL parts: plain text only.
 fn check_name(key: &str, name: &str, cx: &Context) -> Result<(), ConfigError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-        return Err(cx.error(key, None, format!("invalid name {name:?}: use letters, digits, '-', '_' or '.'")));
+        return Err(cx.error(
+            key,
+            None,
+            format!("invalid name {name:?}: use letters, digits, '-', '_' or '.'"),
+        ));
     }
     Ok(())
 }
@@ -165,16 +187,34 @@ fn target(
     cx: &Context,
 ) -> Result<Target, ConfigError> {
     let key = format!("targets.{name}");
-    check_one_password(&key, t.password.as_ref(), t.password_env.as_ref(), t.password_file.as_ref(), cx)?;
+    check_one_password(
+        &key,
+        t.password.as_ref(),
+        t.password_env.as_ref(),
+        t.password_file.as_ref(),
+        cx,
+    )?;
     let own = t.password.is_some() || t.password_env.is_some() || t.password_file.is_some();
     let password = if own {
-        secret(&key, t.password.as_ref(), t.password_env.as_ref(), t.password_file.as_ref(), cx)?
+        secret(
+            &key,
+            t.password.as_ref(),
+            t.password_env.as_ref(),
+            t.password_file.as_ref(),
+            cx,
+        )?
     } else {
         match inherited {
             Some(secret) => secret.clone(),
             None => {
                 let d = defaults;
-                let s = secret("defaults", d.password.as_ref(), d.password_env.as_ref(), d.password_file.as_ref(), cx)?;
+                let s = secret(
+                    "defaults",
+                    d.password.as_ref(),
+                    d.password_env.as_ref(),
+                    d.password_file.as_ref(),
+                    cx,
+                )?;
                 inherited.insert(s).clone()
             }
         }
@@ -212,15 +252,26 @@ fn secret(
                 std::env::VarError::NotPresent => "is not set",
                 std::env::VarError::NotUnicode(_) => "is not valid UTF-8",
             };
-            cx.error(format!("{key}.password-env"), Some(var.referenced), format!("environment variable {} {why}", var.value))
+            cx.error(
+                format!("{key}.password-env"),
+                Some(var.referenced),
+                format!("environment variable {} {why}", var.value),
+            )
         })?;
         (value, format!("{key}.password-env"), var.referenced)
     } else if let Some(file) = file {
         let path = cx.path(&file.value);
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            cx.error(format!("{key}.password-file"), Some(file.referenced), format!("cannot read {}: {e}", path.display()))
+            cx.error(
+                format!("{key}.password-file"),
+                Some(file.referenced),
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
-        let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+        let value = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
         (value.to_string(), format!("{key}.password-file"), file.referenced)
     } else {
         return Ok(None);
@@ -243,7 +294,8 @@ fn address(text: &str, default_port: u16) -> Result<String, String> {
     }
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (v6, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
-        v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad("not an IPv6 address inside [ ]"))?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| bad("not an IPv6 address inside [ ]"))?;
         let port = match after {
             "" => None,
             p => Some(p.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?),
@@ -260,13 +312,21 @@ fn address(text: &str, default_port: u16) -> Result<String, String> {
     }
     let port = match port {
         None => default_port,
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("port must be 1..65535"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad("port must be 1..65535"))?,
     };
     Ok(format!("{host}:{port}"))
 }
 
 /// Flatten expanded patterns, rejecting a name listed twice.
-fn interfaces(key: &str, list: &Spanned<Vec<Spanned<super::raw::Pattern>>>, cx: &Context) -> Result<Vec<String>, ConfigError> {
+fn interfaces(
+    key: &str,
+    list: &Spanned<Vec<Spanned<super::raw::Pattern>>>,
+    cx: &Context,
+) -> Result<Vec<String>, ConfigError> {
     if list.value.is_empty() {
         return Err(cx.error(key, Some(list.referenced), "list at least one interface"));
     }
@@ -274,7 +334,11 @@ fn interfaces(key: &str, list: &Spanned<Vec<Spanned<super::raw::Pattern>>>, cx: 
     for (i, pattern) in list.value.iter().enumerate() {
         for name in &pattern.value.0 {
             if out.contains(name) {
-                return Err(cx.error(format!("{key}[{i}]"), Some(pattern.referenced), format!("interface {name} is listed twice")));
+                return Err(cx.error(
+                    format!("{key}[{i}]"),
+                    Some(pattern.referenced),
+                    format!("interface {name} is listed twice"),
+                ));
             }
             out.push(name.clone());
         }
@@ -308,7 +372,10 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
         return Err(cx.error(
             format!("{key}.required-up"),
             g.required_up.as_ref().map(|r| r.referenced),
-            format!("required-up {required_up} must be between 1 and the number of uplinks ({})", uplinks.len()),
+            format!(
+                "required-up {required_up} must be between 1 and the number of uplinks ({})",
+                uplinks.len()
+            ),
         ));
     }
     let readiness = match &g.readiness {
@@ -316,7 +383,11 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
         Some(r) => {
             let rkey = format!("{key}.readiness");
             if r.bgp_neighbors.value.is_empty() {
-                return Err(cx.error(format!("{rkey}.bgp-neighbors"), Some(r.bgp_neighbors.referenced), "list at least one neighbor"));
+                return Err(cx.error(
+                    format!("{rkey}.bgp-neighbors"),
+                    Some(r.bgp_neighbors.referenced),
+                    "list at least one neighbor",
+                ));
             }
             let mut neighbors: Vec<String> = Vec::new();
             for (i, peer) in r.bgp_neighbors.value.iter().enumerate() {
@@ -334,11 +405,17 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
                 return Err(cx.error(
                     format!("{rkey}.min-established"),
                     r.min_established.as_ref().map(|m| m.referenced),
-                    format!("min-established {min_established} is more than the {} listed bgp-neighbors", neighbors.len()),
+                    format!(
+                        "min-established {min_established} is more than the {} listed bgp-neighbors",
+                        neighbors.len()
+                    ),
                 ));
             }
             Some(Readiness {
-                network_instance: r.network_instance.as_ref().map_or_else(|| "default".to_string(), |n| n.0.clone()),
+                network_instance: r
+                    .network_instance
+                    .as_ref()
+                    .map_or_else(|| "default".to_string(), |n| n.0.clone()),
                 bgp_neighbors: neighbors,
                 min_established,
                 evpn_min_received_routes: r.evpn_min_received_routes,

@@ -134,12 +134,17 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
                 .bgp_neighbors
                 .iter()
                 .filter(|n| {
-                    view.get(&paths::session_state(&r.network_instance, n)).and_then(|v| v.as_enum()) == Some("established")
+                    view.get(&paths::session_state(&r.network_instance, n))
+                        .and_then(|v| v.as_enum())
+                        == Some("established")
                 })
                 .collect();
             let routes: u64 = established
                 .iter()
-                .filter_map(|n| view.get(&paths::evpn_received_routes(&r.network_instance, n)).and_then(|v| v.as_u64()))
+                .filter_map(|n| {
+                    view.get(&paths::evpn_received_routes(&r.network_instance, n))
+                        .and_then(|v| v.as_u64())
+                })
                 .fold(0, u64::saturating_add);
             verdict.established = Some(established.len());
             verdict.evpn_routes = Some(routes);
@@ -210,7 +215,12 @@ pub fn intent(group: &Group, verdict: &Verdict, view: &TargetView<'_>) -> Option
     if changes.is_empty() {
         return None;
     }
-    Some(SetIntent { target: group.target.as_str().into(), group: group.name.clone(), changes, reason: verdict.reason.clone() })
+    Some(SetIntent {
+        target: group.target.as_str().into(),
+        group: group.name.clone(),
+        changes,
+        reason: verdict.reason.clone(),
+    })
 }
 
 #[cfg(test)]
