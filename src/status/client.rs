@@ -29,25 +29,40 @@ pub struct HttpResponse {
 pub async fn http_get(addr: &str, path: &str) -> Result<HttpResponse, StatusError> {
     tokio::time::timeout(TIMEOUT, exchange(addr, path))
         .await
-        .map_err(|_| StatusError::Timeout { addr: addr.to_string(), after: TIMEOUT })?
+        .map_err(|_| StatusError::Timeout {
+            addr: addr.to_string(),
+            after: TIMEOUT,
+        })?
 }
 
 async fn exchange(addr: &str, path: &str) -> Result<HttpResponse, StatusError> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| StatusError::Connect {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| StatusError::Connect {
+            addr: addr.to_string(),
+            reason: match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                _ => e.to_string(),
+            },
+        })?;
+    let io_err = |e: std::io::Error| StatusError::Protocol {
         addr: addr.to_string(),
-        reason: match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-            _ => e.to_string(),
-        },
-    })?;
-    let io_err = |e: std::io::Error| StatusError::Protocol { addr: addr.to_string(), detail: e.to_string() };
+        detail: e.to_string(),
+    };
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\nUser-Agent: opergroupd\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.map_err(io_err)?;
     let mut raw = Vec::new();
-    (&mut stream).take(MAX_RESPONSE).read_to_end(&mut raw).await.map_err(io_err)?;
-    parse_response(&raw).map_err(|detail| StatusError::Protocol { addr: addr.to_string(), detail })
+    (&mut stream)
+        .take(MAX_RESPONSE)
+        .read_to_end(&mut raw)
+        .await
+        .map_err(io_err)?;
+    parse_response(&raw).map_err(|detail| StatusError::Protocol {
+        addr: addr.to_string(),
+        detail,
+    })
 }
 
 fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
@@ -67,7 +82,9 @@ fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     let mut content_length = None;
     let mut chunked = false;
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "content-type" => content_type = Some(value.to_string()),
@@ -80,18 +97,27 @@ fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     let body = if chunked {
         dechunk(rest)?
     } else if let Some(len) = content_length {
-        rest.get(..len).ok_or("response body shorter than its Content-Length")?.to_vec()
+        rest.get(..len)
+            .ok_or("response body shorter than its Content-Length")?
+            .to_vec()
     } else {
         rest.to_vec()
     };
     let body = String::from_utf8(body).map_err(|_| "response body is not UTF-8")?;
-    Ok(HttpResponse { status, content_type, body })
+    Ok(HttpResponse {
+        status,
+        content_type,
+        body,
+    })
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunk header")?;
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("truncated chunk header")?;
         let size_text = std::str::from_utf8(&rest[..eol]).map_err(|_| "bad chunk header")?;
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size_text, 16)
@@ -109,7 +135,10 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
 /// GET and decode `/status`.
 pub async fn fetch_status(addr: &str) -> Result<StatusDocument, StatusError> {
     let body = fetch_status_body(addr).await?;
-    serde_json::from_str(&body).map_err(|source| StatusError::Decode { addr: addr.to_string(), source })
+    serde_json::from_str(&body).map_err(|source| StatusError::Decode {
+        addr: addr.to_string(),
+        source,
+    })
 }
 
 async fn fetch_status_body(addr: &str) -> Result<String, StatusError> {
@@ -149,9 +178,13 @@ mod tests {
 
     #[test]
     fn parses_length_and_chunked_bodies() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        let plain =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
         let r = parse_response(plain).expect("plain response");
-        assert_eq!((r.status, r.content_type.as_deref(), r.body.as_str()), (200, Some("application/json"), "{}"));
+        assert_eq!(
+            (r.status, r.content_type.as_deref(), r.body.as_str()),
+            (200, Some("application/json"), "{}")
+        );
 
         let chunked = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnot\r\n6;x=y\r\n ready\r\n0\r\n\r\n";
         let r = parse_response(chunked).expect("chunked response");
@@ -163,6 +196,8 @@ mod tests {
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
         assert!(parse_response(b"garbage\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err()
+        );
     }
 }

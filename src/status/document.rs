@@ -121,7 +121,12 @@ pub enum Health {
 }
 
 impl Health {
-    pub const ALL: [Health; 4] = [Health::Healthy, Health::Unhealthy, Health::NotReady, Health::Unknown];
+    pub const ALL: [Health; 4] = [
+        Health::Healthy,
+        Health::Unhealthy,
+        Health::NotReady,
+        Health::Unknown,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Health::Healthy => "healthy",
@@ -144,8 +149,11 @@ pub enum Enforcement {
 }
 
 impl Enforcement {
-    pub const ALL: [Enforcement; 3] =
-        [Enforcement::Enforcing, Enforcement::ObserveOnly, Enforcement::Suspended];
+    pub const ALL: [Enforcement; 3] = [
+        Enforcement::Enforcing,
+        Enforcement::ObserveOnly,
+        Enforcement::Suspended,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Enforcement::Enforcing => "enforcing",

@@ -135,7 +135,9 @@ impl Metrics {
         r.register(
             "build",
             "The running opergroupd version",
-            Info::new(BuildLabels { version: version.to_string() }),
+            Info::new(BuildLabels {
+                version: version.to_string(),
+            }),
         );
         r.register(
             "target_up",
@@ -187,7 +189,11 @@ impl Metrics {
             "Downlink admin-state the device reports: 1 enable, 0 disable (absent: unknown)",
             m.downlink_observed.clone(),
         );
-        r.register("group_evaluations", "Group evaluations", m.evaluations.clone());
+        r.register(
+            "group_evaluations",
+            "Group evaluations",
+            m.evaluations.clone(),
+        );
         r.register(
             "group_decisions",
             "Evaluations that asked for a downlink admin-state change",
@@ -198,7 +204,11 @@ impl Metrics {
             "Sets finished, by result (ok, failed, dry-run)",
             m.sets.clone(),
         );
-        r.register("set_retries", "Set attempts retried after a failure", m.retries.clone());
+        r.register(
+            "set_retries",
+            "Set attempts retried after a failure",
+            m.retries.clone(),
+        );
         r.register(
             "notification_to_decision_seconds",
             "From receiving the notification that triggered an evaluation to its decision",
@@ -233,45 +243,76 @@ impl Metrics {
 
     pub fn set_target_state(&self, target: &str, state: ConnState) {
         for s in ConnState::ALL {
-            let labels = TargetStateLabels { target: target.to_string(), state: s.as_str().into() };
-            self.target_state.get_or_create(&labels).set(i64::from(s == state));
+            let labels = TargetStateLabels {
+                target: target.to_string(),
+                state: s.as_str().into(),
+            };
+            self.target_state
+                .get_or_create(&labels)
+                .set(i64::from(s == state));
         }
-        let up = TargetLabels { target: target.to_string() };
-        self.target_up.get_or_create(&up).set(i64::from(state == ConnState::Synced));
+        let up = TargetLabels {
+            target: target.to_string(),
+        };
+        self.target_up
+            .get_or_create(&up)
+            .set(i64::from(state == ConnState::Synced));
     }
 
     pub fn set_group_state(&self, group: &str, health: Health) {
         for s in Health::ALL {
-            let labels = GroupStateLabels { group: group.to_string(), state: s.as_str().into() };
-            self.group_state.get_or_create(&labels).set(i64::from(s == health));
+            let labels = GroupStateLabels {
+                group: group.to_string(),
+                state: s.as_str().into(),
+            };
+            self.group_state
+                .get_or_create(&labels)
+                .set(i64::from(s == health));
         }
     }
 
     pub fn set_enforcement(&self, group: &str, mode: Enforcement) {
         for s in Enforcement::ALL {
-            let labels = GroupStateLabels { group: group.to_string(), state: s.as_str().into() };
-            self.group_enforcement.get_or_create(&labels).set(i64::from(s == mode));
+            let labels = GroupStateLabels {
+                group: group.to_string(),
+                state: s.as_str().into(),
+            };
+            self.group_enforcement
+                .get_or_create(&labels)
+                .set(i64::from(s == mode));
         }
     }
 
     pub fn set_pending(&self, group: &str, action: Option<&str>) {
         for a in ["disable", "enable"] {
-            let labels = PendingLabels { group: group.to_string(), action: a.into() };
-            self.group_pending.get_or_create(&labels).set(i64::from(action == Some(a)));
+            let labels = PendingLabels {
+                group: group.to_string(),
+                action: a.into(),
+            };
+            self.group_pending
+                .get_or_create(&labels)
+                .set(i64::from(action == Some(a)));
         }
     }
 
     pub fn set_role(&self, role: Role) {
         for r in Role::ALL {
-            let labels = RoleLabels { role: r.as_str().into() };
+            let labels = RoleLabels {
+                role: r.as_str().into(),
+            };
             self.role.get_or_create(&labels).set(i64::from(r == role));
         }
     }
 
     pub fn set_service_state(&self, service: &str, state: ServiceState) {
         for s in ServiceState::ALL {
-            let labels = ServiceLabels { service: service.to_string(), state: s.as_str().into() };
-            self.service_state.get_or_create(&labels).set(i64::from(s == state));
+            let labels = ServiceLabels {
+                service: service.to_string(),
+                state: s.as_str().into(),
+            };
+            self.service_state
+                .get_or_create(&labels)
+                .set(i64::from(s == state));
         }
     }
 

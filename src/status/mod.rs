@@ -32,9 +32,15 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     #[error("cannot listen for /status on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("status server on {addr} failed: {source}")]
-    Serve { addr: String, source: std::io::Error },
+    Serve {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("no opergroupd at {addr}: {reason}")]
     Connect { addr: String, reason: String },
     #[error("opergroupd at {addr} did not answer within {after:?}")]
@@ -42,9 +48,16 @@ pub enum StatusError {
     #[error("opergroupd at {addr} answered with a malformed HTTP response: {detail}")]
     Protocol { addr: String, detail: String },
     #[error("opergroupd at {addr} answered HTTP {status}: {body}")]
-    Http { addr: String, status: u16, body: String },
+    Http {
+        addr: String,
+        status: u16,
+        body: String,
+    },
     #[error("opergroupd at {addr} sent a status document this version cannot read: {source}")]
-    Decode { addr: String, source: serde_json::Error },
+    Decode {
+        addr: String,
+        source: serde_json::Error,
+    },
     #[error("writing to stdout: {source}")]
     Stdout { source: std::io::Error },
 }

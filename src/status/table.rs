@@ -22,26 +22,45 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
         c.role.as_str(),
         human(Duration::from_millis(c.uptime_ms)),
         if c.dry_run { "  dry-run" } else { "" },
-        if c.config_loaded { "" } else { "  config not loaded" },
+        if c.config_loaded {
+            ""
+        } else {
+            "  config not loaded"
+        },
     );
     let m = &c.maintenance;
     match m.suspends.as_str() {
         "none" => {}
         "all" => out.push_str(&format!(
             "{}\n",
-            paint(&format!("maintenance: override file {} suspends ALL groups", file(m)), Tone::Warn)
+            paint(
+                &format!("maintenance: override file {} suspends ALL groups", file(m)),
+                Tone::Warn
+            )
         )),
         _ => out.push_str(&format!(
             "{}\n",
             paint(
-                &format!("maintenance: override file {} suspends {}", file(m), m.groups.join(", ")),
+                &format!(
+                    "maintenance: override file {} suspends {}",
+                    file(m),
+                    m.groups.join(", ")
+                ),
                 Tone::Warn
             )
         )),
     }
 
     out.push('\n');
-    let mut rows = vec![row(&["GROUP", "TARGET", "STATE", "ENFORCEMENT", "DOWNLINKS desired/observed", "PENDING", "REASON"])];
+    let mut rows = vec![row(&[
+        "GROUP",
+        "TARGET",
+        "STATE",
+        "ENFORCEMENT",
+        "DOWNLINKS desired/observed",
+        "PENDING",
+        "REASON",
+    ])];
     let mut details = Vec::new();
     for g in &doc.groups {
         let downlinks = g
@@ -51,7 +70,11 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         let pending = g.pending.as_ref().map_or("-".to_string(), |p| {
-            format!("{} in {}", p.action, human(Duration::from_millis(p.fires_in_ms.max(0) as u64)))
+            format!(
+                "{} in {}",
+                p.action,
+                human(Duration::from_millis(p.fires_in_ms.max(0) as u64))
+            )
         });
         rows.push(vec![
             Cell::plain(&g.name),
@@ -59,22 +82,28 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
             Cell::toned(g.oper_state.as_str(), health_tone(g.oper_state)),
             Cell::toned(
                 g.enforcement.describe(),
-                if g.enforcement == Enforcement::Enforcing { Tone::Plain } else { Tone::Warn },
+                if g.enforcement == Enforcement::Enforcing {
+                    Tone::Plain
+                } else {
+                    Tone::Warn
+                },
             ),
-            Cell::plain(if downlinks.is_empty() { "-" } else { &downlinks }),
+            Cell::plain(if downlinks.is_empty() {
+                "-"
+            } else {
+                &downlinks
+            }),
             Cell::plain(&pending),
             Cell::plain(&g.reason),
         ]);
         let s = &g.statistics;
+        let last = match &s.last_decision_at {
+            Some(_) => format!(" (last {})", ago(&s.last_decision_at)),
+            None => String::new(),
+        };
         let mut line = format!(
-            "  {}: {} evaluations, {} decisions (last {}), {} sets, {} failed, {} retries",
-            g.name,
-            s.evaluations,
-            s.decisions,
-            ago(&s.last_decision_at),
-            s.sets_sent,
-            s.sets_failed,
-            s.retries
+            "  {}: {} evaluations, {} decisions{last}, {} sets, {} failed, {} retries",
+            g.name, s.evaluations, s.decisions, s.sets_sent, s.sets_failed, s.retries
         );
         if let Some(ms) = s.last_decision_to_set_ms {
             line.push_str(&format!(", decision-to-set {ms:.1} ms"));
@@ -86,7 +115,12 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
                 "failed" => Tone::Bad,
                 _ => Tone::Warn,
             };
-            let mut line = format!("    last output {}: {} -> {}", ago(&Some(o.started_at.clone())), o.line, paint(&o.result, tone));
+            let mut line = format!(
+                "    last output {}: {} -> {}",
+                ago(&Some(o.started_at.clone())),
+                o.line,
+                paint(&o.result, tone)
+            );
             if let Some(ms) = o.latency_ms {
                 line.push_str(&format!(" in {ms:.1} ms"));
             }
@@ -103,7 +137,14 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
     }
 
     out.push('\n');
-    let mut rows = vec![row(&["TARGET", "STATE", "SINCE", "RECONNECTS", "NOTIFICATIONS", "LAST ERROR"])];
+    let mut rows = vec![row(&[
+        "TARGET",
+        "STATE",
+        "SINCE",
+        "RECONNECTS",
+        "NOTIFICATIONS",
+        "LAST ERROR",
+    ])];
     for t in &doc.targets {
         let error = match (&t.last_error, &t.last_error_at) {
             (Some(e), at) => format!("{e} ({})", ago(at)),
@@ -188,7 +229,11 @@ fn paint(text: &str, tone: Tone, colour: bool) -> String {
         Tone::Warn => "33",
         Tone::Bad => "31",
     };
-    if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 struct Cell {
@@ -198,10 +243,16 @@ struct Cell {
 
 impl Cell {
     fn plain(text: &str) -> Cell {
-        Cell { text: text.to_string(), tone: Tone::Plain }
+        Cell {
+            text: text.to_string(),
+            tone: Tone::Plain,
+        }
     }
     fn toned(text: &str, tone: Tone) -> Cell {
-        Cell { text: text.to_string(), tone }
+        Cell {
+            text: text.to_string(),
+            tone,
+        }
     }
 }
 
@@ -213,13 +264,23 @@ fn row(headers: &[&str]) -> Vec<Cell> {
 fn table(rows: &[Vec<Cell>], colour: bool) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..columns)
-        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.text.chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.text.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
-            let pad = if i + 1 == r.len() { 0 } else { width[i] - cell.text.chars().count() + 2 };
+            let pad = if i + 1 == r.len() {
+                0
+            } else {
+                width[i] - cell.text.chars().count() + 2
+            };
             line.push_str(&paint(&cell.text, cell.tone, colour));
             line.extend(std::iter::repeat_n(' ', pad));
         }
@@ -239,7 +300,11 @@ fn relative(now: Option<OffsetDateTime>, t: &str) -> String {
         (Some(now), Some(then)) => {
             let d = now - then;
             let abs = Duration::from_millis(d.whole_milliseconds().unsigned_abs() as u64);
-            if d.is_negative() { format!("in {}", human(abs)) } else { format!("{} ago", human(abs)) }
+            if d.is_negative() {
+                format!("in {}", human(abs))
+            } else {
+                format!("{} ago", human(abs))
+            }
         }
         _ => t.to_string(),
     }
@@ -275,8 +340,14 @@ mod tests {
 
     #[test]
     fn columns_align_and_colour_is_optional() {
-        let rows = vec![row(&["A", "B"]), vec![Cell::toned("long-name", Tone::Bad), Cell::plain("x")]];
+        let rows = vec![
+            row(&["A", "B"]),
+            vec![Cell::toned("long-name", Tone::Bad), Cell::plain("x")],
+        ];
         assert_eq!(table(&rows, false), "A          B\nlong-name  x\n");
-        assert_eq!(table(&rows, true), "A          B\n\x1b[31mlong-name\x1b[0m  x\n");
+        assert_eq!(
+            table(&rows, true),
+            "A          B\n\x1b[31mlong-name\x1b[0m  x\n"
+        );
     }
 }
