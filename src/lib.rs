@@ -8,3 +8,4 @@ pub mod paths;
 pub mod plan;
 pub mod policy;
 pub mod state;
+pub mod status;
