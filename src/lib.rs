@@ -5,3 +5,7 @@
 pub mod config;
 pub mod model;
 pub mod paths;
+pub mod plan;
+pub mod policy;
+pub mod state;
+pub mod status;

@@ -1,1 +1,118 @@
-fn main() {}
+//! The command line (contract section 1). Parsing and exit codes only: the work lives in
+//! the library. Exit codes: 0 ok; 1 bad config or bad arguments; 2 runtime failure.
+
+mod cli_todo;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "opergroupd",
+    version,
+    about = "Off-box oper-group controller for EVPN leaf/spine fabrics over gNMI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Subscribe to the targets, decide per group and enforce with gNMI Set.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print the intended Sets as JSON lines on stdout instead of sending them.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        /// Where /status, /metrics, /healthz and /readyz listen (overrides `http:`).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+    },
+    /// Validate a config and print the resolved plan.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run the reference fabric in-process with the controller, and narrate the scenarios.
+    Demo,
+    /// Print a running controller's /status for people.
+    Status {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9610")]
+        http: String,
+        /// Print the raw JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+const EXIT_BAD_INPUT: u8 = 1;
+const EXIT_RUNTIME: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Check { config } => match opergroupd::config::load(&config) {
+            Ok(c) => {
+                println!("{}: ok", config.display());
+                print!("{}", opergroupd::plan::render(&c));
+                ExitCode::SUCCESS
+            }
+            Err(e) => bad_config(&e),
+        },
+        Command::Run {
+            config,
+            dry_run,
+            log_format,
+            http,
+        } => {
+            let c = match opergroupd::config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return bad_config(&e),
+            };
+            let options = cli_todo::RunOptions {
+                dry_run,
+                log_format,
+                http,
+            };
+            runtime(cli_todo::run(c, options))
+        }
+        Command::Demo => runtime(cli_todo::demo()),
+        Command::Status { http, json } => runtime(cli_todo::status(&http, json)),
+    }
+}
+
+fn bad_config(e: &opergroupd::config::ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+fn runtime(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}

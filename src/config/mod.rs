@@ -1,12 +1,59 @@
 //! Configuration: the YAML schema (contract section 2), loading with precise errors,
 //! and the resolved, validated form the rest of the program uses.
 
+pub mod duration;
+mod error;
+pub mod range;
+mod raw;
+mod resolve;
 pub mod services;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use error::ConfigError;
+pub use resolve::DEFAULT_PORT;
+
+/// Read, parse and validate a config file. Relative paths inside it (password-file,
+/// ca-file, cert-file, key-file, override-file) are taken from the file's folder.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        origin: origin.clone(),
+        position: None,
+        key: String::new(),
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+    parse_in(&text, &origin, base)
+}
+
+/// Parse and validate config text; `origin` names it in errors. Relative paths stay
+/// relative to the working directory.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_in(text, origin, None)
+}
+
+fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+    let cx = resolve::Context { origin, base };
+    let options = serde_saphyr::options! { with_snippet: false };
+    let mut key = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize::<_, raw::RawConfig>(de).map_err(|e| {
+            key = key_path(e.path());
+            e.into_inner()
+        })
+    });
+    let raw = parsed.map_err(|e| {
+        use serde_saphyr::MessageFormatter;
+        let e = e.without_snippet();
+        let message = serde_saphyr::DefaultMessageFormatter.format_message(e).into_owned();
+        cx.error(key, e.location(), message)
+    })?;
+    resolve::resolve(raw, &cx)
+}
 
 /// A validated configuration. Everything here has been checked; nothing downstream
 /// needs to re-validate.
@@ -105,3 +152,41 @@ pub struct Readiness {
     pub min_established: usize,
     pub evpn_min_received_routes: Option<u64>,
 }
+
+/// The dotted key path of an error, without the `value` field of `Spanned` wrappers:
+/// serde_path_to_error names every segment, and `Spanned<T>` adds a `value` segment after
+/// each field, list item and service that carries a position (see `raw.rs`).
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    const SPANNED: [&str; 11] = [
+        "address", "password", "password-env", "password-file", "target", "uplinks",
+        "downlinks", "required-up", "bgp-neighbors", "min-established", "renew-period",
+    ];
+    let segments: Vec<&Segment> = path.iter().collect();
+    let is_key = |seg: &Segment, name: &str| matches!(seg, Segment::Map { key } if key == name);
+    let mut key = String::new();
+    for (i, seg) in segments.iter().enumerate() {
+        let artefact = is_key(seg, "value")
+            && match i.checked_sub(1).map(|p| segments[p]) {
+                Some(Segment::Seq { .. }) => true,
+                Some(Segment::Map { key }) => SPANNED.contains(&key.as_str()) || (i == 2 && is_key(segments[0], "services")),
+                _ => false,
+            };
+        match seg {
+            _ if artefact => {}
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: k } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            // A segment serde_path_to_error cannot name (e.g. a duplicate key).
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,216 @@
+//! The resolved plan: exactly which paths the controller subscribes to on each target
+//! and which it may set for each group. `check` prints it for people.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use crate::config::{Config, Group, Tls, duration};
+use crate::paths;
+
+/// The paths one group reads, in a stable order: uplink oper-state, downlink admin-state
+/// and oper-state, then each listed neighbor's session-state and EVPN received-routes.
+pub fn group_subscriptions(group: &Group) -> Vec<String> {
+    let mut out: Vec<String> = group.uplinks.iter().map(|i| paths::oper_state(i)).collect();
+    for d in &group.downlinks {
+        out.push(paths::admin_state(d));
+        out.push(paths::oper_state(d));
+    }
+    if let Some(r) = &group.readiness {
+        for n in &r.bgp_neighbors {
+            out.push(paths::session_state(&r.network_instance, n));
+            out.push(paths::evpn_received_routes(&r.network_instance, n));
+        }
+    }
+    out
+}
+
+/// Every path subscribed on `target`: the groups' paths in group-name order, each once.
+pub fn subscriptions(config: &Config, target: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    config
+        .groups
+        .values()
+        .filter(|g| g.target == target)
+        .flat_map(group_subscriptions)
+        .filter(|p| seen.insert(p.clone()))
+        .collect()
+}
+
+/// The admin-state paths a group may set, in downlink order.
+pub fn set_paths(group: &Group) -> Vec<String> {
+    group.downlinks.iter().map(|d| paths::admin_state(d)).collect()
+}
+
+/// `check`'s output: targets, groups and the exact paths, for people.
+pub fn render(config: &Config) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "targets:");
+    for t in config.targets.values() {
+        let tls = match &t.tls {
+            Tls::Verify { ca_file: Some(ca), .. } => format!("tls verify with {}", ca.display()),
+            Tls::Verify { ca_file: None, .. } => "tls verify with system roots".to_string(),
+            Tls::SkipVerify { .. } => "tls skip-verify".to_string(),
+            Tls::Insecure => "insecure (plaintext)".to_string(),
+        };
+        let client = match &t.tls {
+            Tls::Verify { client: Some(c), .. } | Tls::SkipVerify { client: Some(c), .. } => {
+                format!(", client cert {}", c.cert_file.display())
+            }
+            _ => String::new(),
+        };
+        let server_name = match &t.tls {
+            Tls::Verify {
+                server_name: Some(n), ..
+            }
+            | Tls::SkipVerify {
+                server_name: Some(n), ..
+            } => {
+                format!(", server-name {n}")
+            }
+            _ => String::new(),
+        };
+        let user = t.username.as_deref().unwrap_or("(none)");
+        let password = if t.password.is_some() { "set" } else { "none" };
+        let _ = writeln!(
+            out,
+            "  {}: {} {tls}{client}{server_name}, user {user}, password {password}",
+            t.name, t.address
+        );
+        let subs = subscriptions(config, &t.name);
+        if subs.is_empty() {
+            let _ = writeln!(out, "    subscribe: nothing (no group uses this target)");
+        } else {
+            let _ = writeln!(out, "    subscribe ({} paths, STREAM ON_CHANGE):", subs.len());
+            for p in subs {
+                let _ = writeln!(out, "      {p}");
+            }
+        }
+    }
+    let _ = writeln!(out, "groups:");
+    for g in config.groups.values() {
+        let mode = if g.enforce {
+            "enforce"
+        } else {
+            "observe only (admin-state disable, never Set)"
+        };
+        let _ = writeln!(out, "  {}: target {}, {mode}", g.name, g.target);
+        let _ = writeln!(
+            out,
+            "    uplinks: {} (required-up {})",
+            g.uplinks.join(", "),
+            g.required_up
+        );
+        let _ = writeln!(out, "    downlinks: {}", g.downlinks.join(", "));
+        let _ = writeln!(
+            out,
+            "    down-delay: {}, up-delay: {}",
+            duration::format(g.down_delay),
+            duration::format(g.up_delay)
+        );
+        match &g.readiness {
+            None => {
+                let _ = writeln!(out, "    readiness: none (re-enable as soon as healthy for up-delay)");
+            }
+            Some(r) => {
+                let floor = r
+                    .evpn_min_received_routes
+                    .map_or(String::new(), |n| format!(", evpn received-routes >= {n}"));
+                let _ = writeln!(
+                    out,
+                    "    readiness: network-instance {}, {} of {} established{floor}",
+                    r.network_instance,
+                    r.min_established,
+                    r.bgp_neighbors.join(", ")
+                );
+            }
+        }
+        let _ = writeln!(out, "    sets:");
+        for p in set_paths(g) {
+            let _ = writeln!(out, "      {p} = disable | enable");
+        }
+    }
+    if let Some(http) = config.http {
+        let _ = writeln!(out, "http: {http}");
+    }
+    if let Some(path) = &config.override_file {
+        let _ = writeln!(out, "override-file: {}", path.display());
+    }
+    if let Some(le) = &config.leader_election {
+        let _ = writeln!(
+            out,
+            "leader-election: lease {}/{}, lease-duration {}, renew-period {}",
+            le.namespace,
+            le.lease,
+            duration::format(le.lease_duration),
+            duration::format(le.renew_period)
+        );
+    }
+    if !config.services.is_empty() {
+        let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
+        let _ = writeln!(out, "services: {}", names.join(", "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    const CFG: &str = r#"
+defaults: { username: admin, password: s3cret-value, tls: { insecure: true } }
+targets:
+  leaf1: { address: "127.0.0.1:57401" }
+  leaf2: { address: "127.0.0.1:57402" }
+groups:
+  a:
+    target: leaf1
+    uplinks: ["ethernet-1/{49..50}"]
+    downlinks: ["ethernet-1/1"]
+    readiness: { bgp-neighbors: [10.0.1.1], network-instance: ni1 }
+  b:
+    target: leaf1
+    uplinks: ["ethernet-1/{49..50}"]
+    downlinks: ["ethernet-1/2"]
+    admin-state: disable
+"#;
+
+    #[test]
+    fn subscriptions_are_exact_deduplicated_and_ordered() {
+        let c = parse(CFG, "t").unwrap();
+        assert_eq!(
+            subscriptions(&c, "leaf1"),
+            [
+                "/interface[name=ethernet-1/49]/oper-state",
+                "/interface[name=ethernet-1/50]/oper-state",
+                "/interface[name=ethernet-1/1]/admin-state",
+                "/interface[name=ethernet-1/1]/oper-state",
+                "/network-instance[name=ni1]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state",
+                "/network-instance[name=ni1]/protocols/bgp/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes",
+                "/interface[name=ethernet-1/2]/admin-state",
+                "/interface[name=ethernet-1/2]/oper-state",
+            ]
+        );
+        assert!(subscriptions(&c, "leaf2").is_empty());
+        assert_eq!(set_paths(&c.groups["b"]), ["/interface[name=ethernet-1/2]/admin-state"]);
+    }
+
+    #[test]
+    fn render_shows_the_plan_but_never_the_password() {
+        let c = parse(CFG, "t").unwrap();
+        let text = render(&c);
+        assert!(!text.contains("s3cret-value"), "{text}");
+        for needle in [
+            "leaf1: 127.0.0.1:57401 insecure (plaintext), user admin, password set",
+            "subscribe (8 paths, STREAM ON_CHANGE):",
+            "uplinks: ethernet-1/49, ethernet-1/50 (required-up 1)",
+            "b: target leaf1, observe only",
+            "readiness: network-instance ni1, 1 of 10.0.1.1 established",
+            "/interface[name=ethernet-1/1]/admin-state = disable | enable",
+            "leaf2: 127.0.0.1:57402",
+            "subscribe: nothing",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+}

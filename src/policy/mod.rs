@@ -1,0 +1,227 @@
+//! The pure core: from a group, what its target reports and the time, decide what the
+//! group's downlinks should be. No I/O, no clocks, no runtime: timers are data
+//! (`GroupMemory`) passed in and handed back, so every rule is testable with explicit
+//! `Instant`s.
+//!
+//! The rules (contract section 2):
+//! * **healthy**: at least `required-up` uplinks have oper-state `up` (no value = not up);
+//! * unhealthy continuously for `down-delay` -> every downlink `disable`;
+//! * healthy and ready (readiness: at least `min-established` listed neighbors
+//!   `established`, and the EVPN floor summed over those established neighbors)
+//!   continuously for `up-delay` -> every downlink `enable`;
+//! * readiness only gates re-enabling: healthy but not ready holds, never disables;
+//! * a target that is not synced is Unknown: hold, and both timers restart from scratch;
+//! * any drop of health or readiness restarts the up timer, so an uplink flapping faster
+//!   than `up-delay` never re-enables.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{Group, duration};
+use crate::model::{AdminState, SetIntent};
+use crate::paths;
+use crate::state::TargetView;
+
+/// What a group remembers between evaluations: since when each condition has held.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupMemory {
+    /// Since when the group has been unhealthy without interruption.
+    pub unhealthy_since: Option<Instant>,
+    /// Since when the group has been healthy and ready without interruption.
+    pub ready_since: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Enough uplinks up (and ready, when readiness is configured).
+    Healthy,
+    /// Fewer than `required-up` uplinks up.
+    Unhealthy,
+    /// Enough uplinks up, but readiness not met: downlinks are held as they are.
+    NotReady,
+    /// The target is not synced: nothing is known.
+    Unknown,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::NotReady => "not-ready",
+            Health::Unknown => "unknown",
+        }
+    }
+}
+
+/// One evaluation's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub health: Health,
+    /// What the downlinks should be now; `None` = hold, touch nothing.
+    pub desired: Option<AdminState>,
+    /// For people: "0/2 uplinks up, required 1".
+    pub reason: String,
+    /// When a running timer would change the verdict: evaluate again then.
+    pub wake_at: Option<Instant>,
+    /// Pass this to the next evaluation.
+    pub memory: GroupMemory,
+    pub uplinks_up: usize,
+    pub uplinks_total: usize,
+    /// Listed neighbors `established`; `None` without readiness or when not synced.
+    pub established: Option<usize>,
+    /// Received EVPN routes summed over established listed neighbors; `None` as above.
+    pub evpn_routes: Option<u64>,
+}
+
+/// Decide for one group. `view` is the group's target.
+pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now: Instant) -> Verdict {
+    let uplinks_total = group.uplinks.len();
+    if !view.synced() {
+        let why = view.not_synced_reason().unwrap_or_default();
+        return Verdict {
+            health: Health::Unknown,
+            desired: None,
+            reason: format!("target {} not synced: {why}", group.target),
+            wake_at: None,
+            memory: GroupMemory::default(),
+            uplinks_up: 0,
+            uplinks_total,
+            established: None,
+            evpn_routes: None,
+        };
+    }
+
+    let uplinks_up = group
+        .uplinks
+        .iter()
+        .filter(|u| view.get(&paths::oper_state(u)).and_then(|v| v.as_enum()) == Some("up"))
+        .count();
+    let uplinks = format!("{uplinks_up}/{uplinks_total} uplinks up");
+    let mut verdict = Verdict {
+        health: Health::Unhealthy,
+        desired: None,
+        reason: String::new(),
+        wake_at: None,
+        memory: GroupMemory::default(),
+        uplinks_up,
+        uplinks_total,
+        established: None,
+        evpn_routes: None,
+    };
+
+    if uplinks_up < group.required_up {
+        let since = memory.unhealthy_since.unwrap_or(now);
+        verdict.memory.unhealthy_since = Some(since);
+        verdict.reason = format!("{uplinks}, required {}", group.required_up);
+        match remaining(since, group.down_delay, now) {
+            None => verdict.desired = Some(AdminState::Disable),
+            Some(left) => {
+                verdict.wake_at = Some(since + group.down_delay);
+                verdict.reason += &format!(
+                    "; disabling after down-delay {} ({} left)",
+                    duration::format(group.down_delay),
+                    duration::format(left)
+                );
+            }
+        }
+        return verdict;
+    }
+
+    let (ready, detail) = match &group.readiness {
+        None => (true, format!("{uplinks}, required {}", group.required_up)),
+        Some(r) => {
+            let established: Vec<&String> = r
+                .bgp_neighbors
+                .iter()
+                .filter(|n| {
+                    view.get(&paths::session_state(&r.network_instance, n))
+                        .and_then(|v| v.as_enum())
+                        == Some("established")
+                })
+                .collect();
+            let routes: u64 = established
+                .iter()
+                .filter_map(|n| {
+                    view.get(&paths::evpn_received_routes(&r.network_instance, n))
+                        .and_then(|v| v.as_u64())
+                })
+                .fold(0, u64::saturating_add);
+            verdict.established = Some(established.len());
+            verdict.evpn_routes = Some(routes);
+            let mut detail = format!(
+                "{uplinks}; {}/{} iBGP established (need {})",
+                established.len(),
+                r.bgp_neighbors.len(),
+                r.min_established
+            );
+            let mut ready = established.len() >= r.min_established;
+            if let Some(floor) = r.evpn_min_received_routes {
+                detail += &format!("; {routes} EVPN routes (need {floor})");
+                ready &= routes >= floor;
+            }
+            (ready, detail)
+        }
+    };
+    verdict.reason = detail;
+    if !ready {
+        verdict.health = Health::NotReady;
+        return verdict;
+    }
+
+    verdict.health = Health::Healthy;
+    let since = memory.ready_since.unwrap_or(now);
+    verdict.memory.ready_since = Some(since);
+    match remaining(since, group.up_delay, now) {
+        None => verdict.desired = Some(AdminState::Enable),
+        Some(left) => {
+            verdict.wake_at = Some(since + group.up_delay);
+            verdict.reason += &format!(
+                "; enabling after up-delay {} ({} left)",
+                duration::format(group.up_delay),
+                duration::format(left)
+            );
+        }
+    }
+    verdict
+}
+
+/// Time left until `since + delay`, or `None` once it has passed.
+fn remaining(since: Instant, delay: Duration, now: Instant) -> Option<Duration> {
+    let elapsed = now.saturating_duration_since(since);
+    (elapsed < delay).then(|| delay - elapsed)
+}
+
+/// The downlinks whose observed admin-state differs from `desired` (absent counts as
+/// differing), as (admin-state path, value), in downlink order.
+pub fn changes(group: &Group, desired: AdminState, view: &TargetView<'_>) -> Vec<(String, AdminState)> {
+    group
+        .downlinks
+        .iter()
+        .map(|d| paths::admin_state(d))
+        .filter(|p| view.get(p).and_then(|v| v.as_enum()).and_then(AdminState::parse) != Some(desired))
+        .map(|p| (p, desired))
+        .collect()
+}
+
+/// The Set to make for this verdict, if any. `None` when holding, when the device
+/// already matches, when the target is not synced, and always for a group with
+/// `admin-state: disable` (observe and report only).
+pub fn intent(group: &Group, verdict: &Verdict, view: &TargetView<'_>) -> Option<SetIntent> {
+    let desired = verdict.desired?;
+    if !group.enforce || !view.synced() {
+        return None;
+    }
+    let changes = changes(group, desired, view);
+    if changes.is_empty() {
+        return None;
+    }
+    Some(SetIntent {
+        target: group.target.as_str().into(),
+        group: group.name.clone(),
+        changes,
+        reason: verdict.reason.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
