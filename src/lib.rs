@@ -9,3 +9,7 @@ pub mod plan;
 pub mod policy;
 pub mod state;
 pub mod status;
+pub mod actuate;
+pub mod app;
+pub mod controller;
+pub mod demo;

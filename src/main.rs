@@ -1,8 +1,6 @@
 //! The command line (contract section 1). Parsing and exit codes only: the work lives in
 //! the library. Exit codes: 0 ok; 1 bad config or bad arguments; 2 runtime failure.
 
-mod cli_todo;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,7 +51,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+enum LogFormat {
     Text,
     Json,
 }
@@ -90,15 +88,19 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return bad_config(&e),
             };
-            let options = cli_todo::RunOptions {
-                dry_run,
-                log_format,
-                http,
-            };
-            runtime(cli_todo::run(c, options))
+            opergroupd::app::init_logging(match log_format {
+                LogFormat::Text => opergroupd::app::LogFormat::Text,
+                LogFormat::Json => opergroupd::app::LogFormat::Json,
+            });
+            runtime(|| opergroupd::app::run(c, opergroupd::app::AppOptions { dry_run, http }))
         }
-        Command::Demo => runtime(cli_todo::demo()),
-        Command::Status { http, json } => runtime(cli_todo::status(&http, json)),
+        Command::Demo => {
+            opergroupd::app::init_logging(opergroupd::app::LogFormat::Text);
+            runtime(opergroupd::demo::run)
+        }
+        Command::Status { http, json } => {
+            runtime(|| async move { opergroupd::status::print_status(&http, json).await.map_err(|e| e.to_string()) })
+        }
     }
 }
 
@@ -107,7 +109,22 @@ fn bad_config(e: &opergroupd::config::ConfigError) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
-fn runtime(result: Result<(), String>) -> ExitCode {
+/// Run one async entry point on a multi-threaded runtime; its error exits 2.
+fn runtime<F, Fut>(entry: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let result = rt.block_on(entry());
+    // Background tasks (streams being torn down) must not hold the exit past SIGTERM's 5 s.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

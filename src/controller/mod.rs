@@ -16,13 +16,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn};
 
-use crate::actuate::Actuator;
+use crate::actuate::{Actuator, DryRunLine};
 use crate::config::{Config, Group, Target};
 use crate::gnmi::set::SetError;
 use crate::gnmi::source::{spawn_source, SourceOptions};
-use crate::model::{AdminState, SetIntent, SourceEvent, TargetName};
+use crate::model::{AdminState, Scalar, SetIntent, SourceEvent, TargetName};
 use crate::policy::{self, GroupMemory, Health, Verdict};
-use crate::state::State;
+use crate::state::{State, TargetView};
+use crate::status::{self, Board, GroupEval, Override, SetResult};
 
 use retry::Retry;
 
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub shutdown_grace: Duration,
     /// Optional tap on what the loop does (demo narration, tests waiting on conditions).
     pub observer: Option<mpsc::UnboundedSender<LoopEvent>>,
+    /// Where the loop records what it sees and does, for /status and /metrics.
+    pub board: Option<Board>,
 }
 
 impl RunOptions {
@@ -49,6 +52,7 @@ impl RunOptions {
             set_backoff_max: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(3),
             observer: None,
+            board: None,
         }
     }
 }
@@ -104,12 +108,18 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
 
     let mut lp = Loop::new(&config, opts);
     let mut sources = Vec::new();
-    for (name, paths) in crate::plan::subscriptions(&config) {
-        let target = lp.targets[name.as_str()].spec.clone();
-        sources.push(spawn_source(target, paths, events_tx.clone(), lp.opts.source.clone(), sources_cancel.clone()));
+    for (name, t) in &lp.targets {
+        let paths = crate::plan::subscriptions(&config, name);
+        if paths.is_empty() {
+            continue;
+        }
+        let source = spawn_source(t.spec.clone(), paths, events_tx.clone(), lp.opts.source.clone(), sources_cancel.clone());
+        sources.push(source);
     }
     drop(events_tx);
 
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let wake = lp.next_wake();
         tokio::select! {
@@ -121,6 +131,7 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
                 None => return Err(RunError::ChannelClosed),
             },
             _ = sleep_until(wake) => lp.on_timer(&done_tx),
+            _ = heartbeat.tick() => lp.on_heartbeat(&done_tx),
         }
     }
 
@@ -130,7 +141,7 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
     tokio::pin!(grace);
     while lp.targets.values().any(|t| t.in_flight) {
         tokio::select! {
-            Some(done) = done_rx.recv() => lp.finish_without_follow_up(done),
+            Some(done) = done_rx.recv() => lp.finish(done),
             _ = &mut grace => {
                 warn!("shutdown: abandoning Sets still unanswered after the grace period");
                 break;
@@ -152,6 +163,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 struct Loop {
     opts: RunOptions,
+    override_file: Option<std::path::PathBuf>,
     state: State,
     groups: Vec<GroupRuntime>,
     targets: BTreeMap<String, TargetRuntime>,
@@ -181,7 +193,7 @@ impl Loop {
             groups.push(GroupRuntime { spec: spec.clone(), memory: GroupMemory::default(), last: None, wake_at: None });
         }
         let names = config.targets.keys().map(|n| (n.clone(), TargetName::from(n.as_str()))).collect();
-        Loop { opts, state: State::default(), groups, targets, names }
+        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, names }
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -196,24 +208,42 @@ impl Loop {
         }
     }
 
+    fn on_heartbeat(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
+        let now = Instant::now();
+        if let Some(board) = &self.opts.board {
+            board.heartbeat(now);
+        }
+        // The override file is an operator's hand on the switch: notice its removal (or a
+        // newly suspended group) within a second even when the fabric is quiet.
+        if self.override_file.is_some() {
+            let names: Vec<TargetName> = self.names.values().cloned().collect();
+            for target in names {
+                self.evaluate_target(&target, now, None, done_tx);
+            }
+        }
+    }
+
     fn on_source_event(&mut self, ev: SourceEvent, done_tx: &mpsc::UnboundedSender<SetDone>) {
-        let target = match &ev {
-            SourceEvent::Notification { target, .. } => target.clone(),
+        if let Some(board) = &self.opts.board {
+            board.source_event(&ev);
+        }
+        let (target, trigger) = match &ev {
+            SourceEvent::Notification { target, received, .. } => (target.clone(), Some(*received)),
             SourceEvent::Synced { target, at } => {
                 info!(target = %target, "synced: data is evidence from now on");
                 self.observe(LoopEvent::TargetSynced { target: target.clone(), at: *at });
-                target.clone()
+                (target.clone(), None)
             }
             SourceEvent::Stale { target, at, error } => {
                 warn!(target = %target, error = %error, "stale: holding every group of this target");
                 self.observe(LoopEvent::TargetStale { target: target.clone(), error: error.clone(), at: *at });
-                target.clone()
+                (target.clone(), None)
             }
         };
         self.state.apply(&ev);
-        // Before sync the dump is incomplete: evaluating would only say "unknown".
-        if self.state.view(&target).synced() || matches!(ev, SourceEvent::Stale { .. }) {
-            self.evaluate_target(&target, Instant::now(), done_tx);
+        // Before sync the dump is incomplete: evaluating would only say "unknown" again.
+        if self.state.target(&target).synced() || matches!(ev, SourceEvent::Stale { .. }) {
+            self.evaluate_target(&target, Instant::now(), trigger, done_tx);
         }
     }
 
@@ -233,24 +263,24 @@ impl Loop {
                 t.retry.clear_deadline();
             }
             let target = self.names[&name].clone();
-            self.evaluate_target(&target, now, done_tx);
+            self.evaluate_target(&target, now, None, done_tx);
         }
     }
 
     fn on_set_done(&mut self, done: SetDone, done_tx: &mpsc::UnboundedSender<SetDone>) {
         let target = done.intent.target.clone();
-        self.finish_without_follow_up(done);
+        self.finish(done);
         // Whatever happened, decide again from what is known now.
-        self.evaluate_target(&target, Instant::now(), done_tx);
+        self.evaluate_target(&target, Instant::now(), None, done_tx);
     }
 
-    fn finish_without_follow_up(&mut self, done: SetDone) {
+    fn finish(&mut self, done: SetDone) {
         let now = Instant::now();
         let SetDone { intent, started, result } = done;
         let Some(t) = self.targets.get_mut(intent.target.as_ref()) else { return };
         t.in_flight = false;
         let latency_ms = now.duration_since(started).as_secs_f64() * 1e3;
-        match &result {
+        let outcome = match &result {
             Ok(()) => {
                 t.retry.succeeded();
                 info!(target = %intent.target, group = %intent.group, latency_ms, "set acknowledged");
@@ -260,38 +290,75 @@ impl Loop {
                     target: intent.target.clone(),
                     received: now,
                     device_ns: 0,
-                    updates: intent.changes.iter().map(|(p, v)| (p.clone(), crate::model::Scalar::Str(v.as_str().into()))).collect(),
+                    updates: intent.changes.iter().map(|(p, v)| (p.clone(), Scalar::Str(v.as_str().into()))).collect(),
                     deletes: Vec::new(),
                 });
+                if self.opts.actuator.is_dry_run() { SetResult::DryRun } else { SetResult::Ok }
             }
             Err(e) => {
                 let wait = t.retry.failed(now);
                 warn!(target = %intent.target, group = %intent.group, error = %e, retry_in_ms = wait.as_millis() as u64,
                       "set failed; will re-evaluate from fresh state before trying again");
+                if let Some(board) = &self.opts.board {
+                    board.set_retry(&intent.group);
+                }
+                SetResult::Failed(e.to_string())
             }
+        };
+        if let Some(board) = &self.opts.board {
+            board.set_finished(&intent.group, outcome, now);
         }
         self.observe(LoopEvent::SetFinished { intent, result: result.map_err(|e| e.to_string()), started, at: now });
     }
 
-    fn evaluate_target(&mut self, target: &TargetName, now: Instant, done_tx: &mpsc::UnboundedSender<SetDone>) {
+    fn evaluate_target(
+        &mut self,
+        target: &TargetName,
+        now: Instant,
+        trigger: Option<Instant>,
+        done_tx: &mpsc::UnboundedSender<SetDone>,
+    ) {
         let Some(t) = self.targets.get(target.as_ref()) else { return };
         let group_ids = t.groups.clone();
+        let ov = match &self.override_file {
+            Some(path) => status::read_override(path),
+            None => Override::None,
+        };
+        if let Some(board) = &self.opts.board {
+            board.override_seen(&ov);
+        }
         for g in group_ids {
-            self.evaluate_group(g, now, done_tx);
+            self.evaluate_group(g, now, trigger, &ov, done_tx);
         }
     }
 
-    fn evaluate_group(&mut self, g: usize, now: Instant, done_tx: &mpsc::UnboundedSender<SetDone>) {
-        let view = self.state.view(&self.groups[g].spec.target);
-        let group = &mut self.groups[g];
+    fn evaluate_group(
+        &mut self,
+        g: usize,
+        now: Instant,
+        trigger: Option<Instant>,
+        ov: &Override,
+        done_tx: &mpsc::UnboundedSender<SetDone>,
+    ) {
+        let group = &self.groups[g];
+        let view = self.state.target(&group.spec.target);
         let _span = info_span!("group", group = %group.spec.name, target = %group.spec.target).entered();
         let verdict: Verdict = policy::evaluate(&group.spec, &view, &group.memory, now);
-        group.memory = verdict.memory.clone();
-        group.wake_at = verdict.wake_at;
+        let suspended = ov.suspends(&group.spec.name);
+        let intent = if suspended { None } else { policy::intent(&group.spec, &verdict, &view) };
+        if let Some(board) = &self.opts.board {
+            board.group_evaluated(&group.spec.name, group_eval(&group.spec, &verdict, &view, suspended, intent.is_some(), trigger, now));
+        }
 
         let summary = (verdict.health, verdict.desired, verdict.reason.clone());
-        if group.last.as_ref() != Some(&summary) {
-            info!(health = ?verdict.health, desired = ?verdict.desired.map(AdminState::as_str), reason = %verdict.reason, "decision");
+        let changed = group.last.as_ref() != Some(&summary);
+        let group = &mut self.groups[g];
+        group.memory = verdict.memory;
+        group.wake_at = verdict.wake_at;
+        if changed {
+            info!(health = verdict.health.as_str(), desired = verdict.desired.map(AdminState::as_str), suspended,
+                  uplinks_up = verdict.uplinks_up, uplinks = verdict.uplinks_total, established = verdict.established,
+                  evpn_routes = verdict.evpn_routes, reason = %verdict.reason, "decision");
             group.last = Some(summary);
             let ev = LoopEvent::Verdict {
                 group: group.spec.name.clone(),
@@ -303,37 +370,77 @@ impl Loop {
             self.observe(ev);
         }
 
-        let group = &self.groups[g];
-        let Some(desired) = verdict.desired else { return };
-        if !group.spec.enforce {
-            return;
-        }
-        let changes = policy::changes(&group.spec, desired, &view);
-        if changes.is_empty() {
-            return;
-        }
-        let target_name = group.spec.target.clone();
-        let Some(t) = self.targets.get_mut(&target_name) else { return };
+        let Some(intent) = intent else { return };
+        let Some(t) = self.targets.get_mut(intent.target.as_ref()) else { return };
         if t.in_flight || t.retry.not_before().is_some_and(|at| at > now) {
             debug!("set deferred: one already on the wire or backing off");
             return;
         }
-        let intent = SetIntent {
-            target: self.names[&target_name].clone(),
-            group: group.spec.name.clone(),
-            changes,
-            reason: verdict.reason,
-        };
         t.in_flight = true;
         let target = t.spec.clone();
         let actuator = self.opts.actuator.clone();
         let tx = done_tx.clone();
-        info!(changes = ?intent.changes, "set");
+        info!(changes = ?intent.changes, reason = %intent.reason, "set");
+        if let Some(board) = &self.opts.board {
+            let line = DryRunLine::from_intent(&intent)
+                .iter()
+                .map(|l| serde_json::to_string(l).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            board.set_started(&intent.group, line, now);
+        }
         self.observe(LoopEvent::SetStarted { intent: intent.clone(), at: now });
         tokio::spawn(async move {
             let started = Instant::now();
             let result = actuator.apply(&target, &intent).await;
             let _ = tx.send(SetDone { intent, started, result });
         });
+    }
+}
+
+/// What /status shows of one evaluation.
+fn group_eval(
+    group: &Group,
+    verdict: &Verdict,
+    view: &TargetView<'_>,
+    suspended: bool,
+    decided: bool,
+    trigger: Option<Instant>,
+    now: Instant,
+) -> GroupEval {
+    let observed = |ifname: &str| {
+        view.get(&crate::paths::admin_state(ifname)).and_then(|v| v.as_enum()).and_then(AdminState::parse)
+    };
+    let downlinks = group
+        .downlinks
+        .iter()
+        .map(|d| status::DownlinkEval { name: d.clone(), desired: verdict.desired, observed: observed(d) })
+        .collect();
+    let inputs = crate::plan::group_subscriptions(group)
+        .into_iter()
+        .map(|path| {
+            let entry = view.entry(&path);
+            status::InputValue { value: entry.map(|e| e.value.to_string()), received: entry.map(|e| e.received), path }
+        })
+        .collect();
+    let pending = verdict.wake_at.map(|fires_at| status::Pending {
+        action: if verdict.health == Health::Unhealthy { AdminState::Disable } else { AdminState::Enable },
+        fires_at,
+    });
+    GroupEval {
+        at: now,
+        health: match verdict.health {
+            Health::Healthy => status::Health::Healthy,
+            Health::Unhealthy => status::Health::Unhealthy,
+            Health::NotReady => status::Health::NotReady,
+            Health::Unknown => status::Health::Unknown,
+        },
+        reason: verdict.reason.clone(),
+        enforcement: status::Enforcement::of(group.enforce, suspended),
+        downlinks,
+        pending,
+        inputs,
+        decided,
+        trigger,
     }
 }

@@ -1,0 +1,89 @@
+//! Process-level wiring for the `run` command: logging, signals, the status server and
+//! the controller loop. Kept out of main.rs so tests can start a whole controller in-process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::actuate::{Actuator, DryRunSink, SET_TIMEOUT};
+use crate::config::Config;
+use crate::controller::{self, RunOptions};
+use crate::gnmi::connect::ConnectOptions;
+use crate::gnmi::set::Setter;
+use crate::status::{self, Board};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Log to stderr (stdout belongs to dry-run lines). `RUST_LOG` refines the default `info`.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+}
+
+pub struct AppOptions {
+    pub dry_run: bool,
+    /// Overrides the config's `http:`; the default is 127.0.0.1:9610.
+    pub http: Option<SocketAddr>,
+}
+
+/// `opergroupd run`: until SIGTERM or SIGINT.
+pub async fn run(config: Config, app: AppOptions) -> Result<(), String> {
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+
+    let board = Board::from_config(&config, env!("CARGO_PKG_VERSION"), app.dry_run);
+    let http = match app.http.or(config.http) {
+        Some(addr) => addr,
+        None => status::DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
+    };
+    let (bound, server) = status::serve(http, board.clone(), cancel.clone())
+        .await
+        .map_err(|e| format!("status server on {http}: {e}"))?;
+    info!(%bound, "status: /status /metrics /healthz /readyz");
+
+    let actuator = if app.dry_run {
+        Actuator::DryRun(DryRunSink::Stdout)
+    } else {
+        Actuator::Gnmi(Arc::new(Setter::new(ConnectOptions::default(), SET_TIMEOUT)))
+    };
+    let mut opts = RunOptions::new(actuator);
+    opts.board = Some(board);
+    info!(targets = config.targets.len(), groups = config.groups.len(), dry_run = app.dry_run, "starting");
+    let result = controller::run(config, opts, cancel.clone()).await;
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    result.map_err(|e| {
+        error!(error = %e, "controller stopped");
+        e.to_string()
+    })
+}
+
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+            _ = term => info!("SIGTERM: shutting down"),
+        }
+        cancel.cancel();
+    });
+}
