@@ -101,7 +101,8 @@ fn retryable_code(code: tonic::Code) -> bool {
 pub struct Setter {
     opts: ConnectOptions,
     timeout: Duration,
-    clients: Mutex<HashMap<String, GnmiClient>>,
+    /// Keyed by (name, address): a target whose address changed gets a new channel.
+    clients: Mutex<HashMap<(String, String), GnmiClient>>,
 }
 
 impl Setter {
@@ -130,20 +131,24 @@ impl Setter {
         if let Err(e) = &result
             && e.retryable
         {
-            self.clients.lock().await.remove(&target.name);
+            self.clients.lock().await.remove(&key(target));
         }
         result
     }
 
     async fn client(&self, target: &Target) -> Result<GnmiClient, GnmiError> {
-        if let Some(c) = self.clients.lock().await.get(&target.name) {
+        if let Some(c) = self.clients.lock().await.get(&key(target)) {
             return Ok(c.clone());
         }
         // Connect without holding the lock, so one slow target does not block the others.
         let client = connect::connect(target, &self.opts).await?;
-        self.clients.lock().await.insert(target.name.clone(), client.clone());
+        self.clients.lock().await.insert(key(target), client.clone());
         Ok(client)
     }
+}
+
+fn key(target: &Target) -> (String, String) {
+    (target.name.clone(), target.address.clone())
 }
 
 #[cfg(test)]

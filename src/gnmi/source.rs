@@ -198,8 +198,14 @@ impl Source {
         };
 
         // The request stream sends the SubscriptionList and then stays open for the life of
-        // the session: half-closing it ends the subscription on some targets.
-        let requests = futures::stream::once(std::future::ready(request.clone())).chain(futures::stream::pending());
+        // the session: half-closing it ends the subscription on some targets. It ends when
+        // this session does (the guard drops), so the HTTP/2 stream is reset and the
+        // connection closes instead of lingering with a stream nobody reads.
+        let session_over = CancellationToken::new();
+        let _end_requests_on_return = session_over.clone().drop_guard();
+        let requests = futures::stream::once(std::future::ready(request.clone())).chain(
+            futures::stream::once(async move { session_over.cancelled().await }).filter_map(|()| std::future::ready(None)),
+        );
         let sync_deadline = tokio::time::Instant::now() + opts.sync_timeout;
         let no_sync = || GnmiError::new(target, ErrorKind::NoSync, format!("no sync_response within {:?}", opts.sync_timeout));
         let mut stream = tokio::select! {
