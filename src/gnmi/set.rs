@@ -101,8 +101,9 @@ fn retryable_code(code: tonic::Code) -> bool {
 pub struct Setter {
     opts: ConnectOptions,
     timeout: Duration,
-    /// Keyed by (name, address): a target whose address changed gets a new channel.
-    clients: Mutex<HashMap<(String, String), GnmiClient>>,
+    /// Keyed by target name, with the settings the channel was made from: a target whose
+    /// address, TLS or credentials changed gets a new channel.
+    clients: Mutex<HashMap<String, (Target, GnmiClient)>>,
 }
 
 impl Setter {
@@ -131,24 +132,26 @@ impl Setter {
         if let Err(e) = &result
             && e.retryable
         {
-            self.clients.lock().await.remove(&key(target));
+            self.clients.lock().await.remove(&target.name);
         }
         result
     }
 
     async fn client(&self, target: &Target) -> Result<GnmiClient, GnmiError> {
-        if let Some(c) = self.clients.lock().await.get(&key(target)) {
+        if let Some((made_for, c)) = self.clients.lock().await.get(&target.name)
+            && same_connection(made_for, target)
+        {
             return Ok(c.clone());
         }
         // Connect without holding the lock, so one slow target does not block the others.
         let client = connect::connect(target, &self.opts).await?;
-        self.clients.lock().await.insert(key(target), client.clone());
+        self.clients.lock().await.insert(target.name.clone(), (target.clone(), client.clone()));
         Ok(client)
     }
 }
 
-fn key(target: &Target) -> (String, String) {
-    (target.name.clone(), target.address.clone())
+fn same_connection(a: &Target, b: &Target) -> bool {
+    a.address == b.address && a.tls == b.tls && a.username == b.username && a.password == b.password
 }
 
 #[cfg(test)]
