@@ -398,3 +398,52 @@ async fn mtls_presents_the_client_certificate() {
     let without = target_at(&server.addr.to_string(), PASSWORD, Tls::Verify { ca_file: Some(ca), client: None, server_name: None });
     assert!(connect_and_check(&without).await.is_err(), "server requires a client certificate");
 }
+
+// ---- GOAWAY too_many_pings ----
+
+/// A bare HTTP/2 server that answers Capabilities and then, on Subscribe, sends GOAWAY
+/// ENHANCE_YOUR_CALM the way grpc-go does when a client pings too often.
+async fn goaway_server() -> std::net::SocketAddr {
+    use prost::Message;
+    use tonic::codegen::http;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(sock).await else { return };
+                while let Some(Ok((req, mut respond))) = conn.accept().await {
+                    let headers = http::Response::builder().status(200).header("content-type", "application/grpc").body(()).unwrap();
+                    let Ok(mut send) = respond.send_response(headers, false) else { return };
+                    if req.uri().path().ends_with("/Capabilities") {
+                        let body = gnmi_proto::CapabilityResponse { supported_encodings: vec![Encoding::JsonIetf as i32], ..Default::default() }.encode_to_vec();
+                        let mut frame = vec![0u8];
+                        frame.extend((body.len() as u32).to_be_bytes());
+                        frame.extend(body);
+                        let _ = send.send_data(frame.into(), false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let _ = send.send_trailers(trailers);
+                    } else {
+                        conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                        while conn.accept().await.is_some() {}
+                        drop(send);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn goaway_too_many_pings_is_recognised_and_retried() {
+    let addr = goaway_server().await;
+    let mut src = run(Arc::new(target_at(&addr.to_string(), PASSWORD, Tls::Insecure)), opts());
+    let events = src.until("Stale", |e| stale_error(e).is_some()).await;
+    let err = stale_error(events.last().unwrap()).unwrap();
+    assert!(err.starts_with(&format!("leaf1 ({addr}): target sent GOAWAY too_many_pings")), "{err}");
+    src.until("reconnect", |e| matches!(e, SourceEvent::Connecting { attempt: 2, .. })).await;
+    src.stop().await;
+}

@@ -3,20 +3,19 @@
 
 use std::error::Error as StdError;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gnmi_proto::g_nmi_client::GNmiClient;
 use gnmi_proto::{CapabilityRequest, CapabilityResponse, Encoding};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 
-use crate::config::{ClientCert, Target, Tls};
+use crate::config::Target;
+
+use super::transport;
 
 /// A gNMI client whose every RPC carries the target's credentials.
 pub type GnmiClient = GNmiClient<InterceptedService<Channel, Credentials>>;
@@ -47,11 +46,6 @@ impl Default for KeepAlive {
         Self::DEFAULT
     }
 }
-
-/// Kernel TCP keepalive: probes after 10 s idle, every 5 s, 3 tries. It is invisible to
-/// the gRPC server (no HTTP/2 frames), so it cannot trip `too_many_pings`, and it notices
-/// a target that vanished or rebooted within about 25 s.
-const TCP_KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(10), Duration::from_secs(5), 3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectOptions {
@@ -130,15 +124,11 @@ impl GnmiError {
         if !chain.is_empty() && !detail.contains(&chain) {
             detail = if detail.is_empty() { chain } else { format!("{detail}: {chain}") };
         }
-        let kind = if is_too_many_pings(status.source()) {
-            ErrorKind::TooManyPings
-        } else {
-            match status.code() {
-                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => ErrorKind::Auth,
-                tonic::Code::DeadlineExceeded => ErrorKind::Timeout,
-                tonic::Code::Unavailable if status.source().is_some() => ErrorKind::Connect,
-                code => ErrorKind::Rpc(code),
-            }
+        let kind = match status.code() {
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => ErrorKind::Auth,
+            tonic::Code::DeadlineExceeded => ErrorKind::Timeout,
+            _ if status.source().is_some() => ErrorKind::Connect,
+            code => ErrorKind::Rpc(code),
         };
         GnmiError::new(target, kind, detail)
     }
@@ -203,15 +193,52 @@ impl Interceptor for Credentials {
 
 /// Opens a channel to `target` (eagerly: errors surface here) and wraps it in a client.
 pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<GnmiClient, GnmiError> {
+    connect_watched(target, opts).await.map(|(client, _)| client)
+}
+
+/// Like [`connect`], also returning the watch that tells whether the target sent
+/// GOAWAY ENHANCE_YOUR_CALM on this connection.
+pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(GnmiClient, GoAwayWatch), GnmiError> {
     let credentials = Credentials::for_target(target)?;
-    let endpoint = endpoint(target, opts)?;
-    let channel = match tokio::time::timeout(opts.connect_timeout, endpoint.connect()).await {
+    let tls = transport::tls_client(target)?;
+    let origin = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, target.address);
+    let origin: tonic::codegen::http::Uri =
+        origin.parse().map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("bad address: {e}")))?;
+    // The endpoint URI must say http: TLS is done by our connector, not by tonic. The
+    // origin (`:scheme`, `:authority` of each request) says what it really is.
+    let endpoint = Endpoint::from_shared(format!("http://{}", target.address))
+        .map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("bad address: {e}")))?
+        .origin(origin)
+        .connect_timeout(opts.connect_timeout)
+        .http2_keep_alive_interval(opts.keepalive.interval)
+        .keep_alive_timeout(opts.keepalive.timeout)
+        .keep_alive_while_idle(false);
+    let watch = GoAwayWatch::default();
+    let connector = transport::Connector::new(target.address.clone(), tls, watch.clone());
+    let channel = match tokio::time::timeout(opts.connect_timeout, endpoint.connect_with_connector(connector)).await {
         Err(_) => return Err(GnmiError::new(target, ErrorKind::Timeout, format!("connect did not finish within {:?}", opts.connect_timeout))),
         Ok(Err(e)) => return Err(classify_connect_error(target, &e)),
         Ok(Ok(channel)) => channel,
     };
     // Notifications can be large (a full dump at sync); the 4 MiB default is too tight.
-    Ok(GNmiClient::with_interceptor(channel, credentials).max_decoding_message_size(64 << 20))
+    let client = GNmiClient::with_interceptor(channel, credentials).max_decoding_message_size(64 << 20);
+    Ok((client, watch))
+}
+
+/// Set when the target sent GOAWAY with ENHANCE_YOUR_CALM (grpc-go's `too_many_pings`).
+/// hyper reports such a connection's streams only as "broken pipe", so the connector
+/// reads the frame headers coming in and raises this flag itself.
+#[derive(Clone, Debug, Default)]
+pub struct GoAwayWatch(Arc<AtomicBool>);
+
+impl GoAwayWatch {
+    pub fn enhance_your_calm(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Asks for Capabilities and checks that JSON_IETF is offered.
@@ -236,62 +263,6 @@ pub async fn check_capabilities(client: &mut GnmiClient, target: &Target, timeou
         ));
     }
     Ok(caps)
-}
-
-fn endpoint(target: &Target, opts: &ConnectOptions) -> Result<Endpoint, GnmiError> {
-    let scheme = if target.tls == Tls::Insecure { "http" } else { "https" };
-    let uri = format!("{scheme}://{}", target.address);
-    let (tcp_idle, tcp_interval, tcp_retries) = TCP_KEEPALIVE;
-    let endpoint = Endpoint::from_shared(uri)
-        .map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("bad address: {e}")))?
-        .connect_timeout(opts.connect_timeout)
-        .tcp_nodelay(true)
-        .tcp_keepalive(Some(tcp_idle))
-        .tcp_keepalive_interval(Some(tcp_interval))
-        .tcp_keepalive_retries(Some(tcp_retries))
-        .http2_keep_alive_interval(opts.keepalive.interval)
-        .keep_alive_timeout(opts.keepalive.timeout)
-        .keep_alive_while_idle(false);
-    let tls_err = |e: tonic::transport::Error| GnmiError::new(target, ErrorKind::Config, format!("TLS setup: {}", chain_of(&e)));
-    match &target.tls {
-        Tls::Insecure => Ok(endpoint),
-        Tls::Verify { ca_file, client, server_name } => {
-            let mut tls = base_tls(target, client.as_ref(), server_name.as_deref(), opts)?;
-            tls = match ca_file {
-                Some(path) => {
-                    let pem = read_file(target, "ca-file", path)?;
-                    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                        return Err(GnmiError::new(target, ErrorKind::Config, format!("ca-file {} holds no PEM certificate", path.display())));
-                    }
-                    tls.ca_certificate(Certificate::from_pem(pem))
-                }
-                None => tls.with_native_roots(),
-            };
-            endpoint.tls_config(tls).map_err(tls_err)
-        }
-        Tls::SkipVerify { client, server_name } => {
-            let tls = base_tls(target, client.as_ref(), server_name.as_deref(), opts)?;
-            endpoint.tls_config_with_verifier(tls, Arc::new(AcceptAnyCert::new())).map_err(tls_err)
-        }
-    }
-}
-
-fn base_tls(target: &Target, client: Option<&ClientCert>, server_name: Option<&str>, opts: &ConnectOptions) -> Result<ClientTlsConfig, GnmiError> {
-    // assume_http2: some gNMI servers do not negotiate ALPN; gRPC is HTTP/2 anyway.
-    let mut tls = ClientTlsConfig::new().assume_http2(true).timeout(opts.connect_timeout);
-    if let Some(name) = server_name {
-        tls = tls.domain_name(name);
-    }
-    if let Some(c) = client {
-        let cert = read_file(target, "cert-file", &c.cert_file)?;
-        let key = read_file(target, "key-file", &c.key_file)?;
-        tls = tls.identity(Identity::from_pem(cert, key));
-    }
-    Ok(tls)
-}
-
-fn read_file(target: &Target, what: &str, path: &std::path::Path) -> Result<Vec<u8>, GnmiError> {
-    std::fs::read(path).map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("cannot read {what} {}: {e}", path.display())))
 }
 
 fn classify_connect_error(target: &Target, e: &tonic::transport::Error) -> GnmiError {
@@ -330,65 +301,10 @@ fn source_chain(e: Option<&(dyn StdError + 'static)>) -> String {
     e.map(chain_of).unwrap_or_default()
 }
 
-fn is_too_many_pings(e: Option<&(dyn StdError + 'static)>) -> bool {
-    let mut cur = e;
-    while let Some(err) = cur {
-        if let Some(h2) = err.downcast_ref::<h2::Error>()
-            && h2.is_go_away()
-            && h2.is_remote()
-            && h2.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)
-        {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// `skip-verify`: accepts any certificate chain and name, but still checks that the
-/// server holds the key of the certificate it sent (handshake signatures are verified),
-/// so the session keys are not negotiated with a party that merely replays a cert.
-#[derive(Debug)]
-struct AcceptAnyCert {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl AcceptAnyCert {
-    fn new() -> Self {
-        let provider = CryptoProvider::get_default().cloned().unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-        AcceptAnyCert { algorithms: provider.signature_verification_algorithms }
-    }
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::{Secret, Tls};
 
     fn target(password: &str) -> Target {
         Target {

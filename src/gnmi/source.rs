@@ -184,18 +184,28 @@ impl Source {
         if self.emit(connecting).await.is_err() {
             return End::Stop;
         }
-        let failed = |error| End::Failed { error, synced_at: None };
         let target = &*self.target;
         let copts = ConnectOptions { connect_timeout: opts.connect_timeout, keepalive: opts.keepalive };
-        let setup = async {
-            let mut client = connect::connect(target, &copts).await?;
-            connect::check_capabilities(&mut client, target, opts.connect_timeout).await?;
-            Ok::<_, GnmiError>(client)
-        };
-        let mut client = tokio::select! {
+        let (mut client, goaway) = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
-            r = setup => match r { Ok(c) => c, Err(e) => return failed(e) },
+            r = connect::connect_watched(target, &copts) => match r {
+                Ok(c) => c,
+                Err(error) => return End::Failed { error, synced_at: None },
+            },
         };
+        // A connection the target closed after GOAWAY ENHANCE_YOUR_CALM shows up as a broken
+        // pipe; the watch says why.
+        let failed_at = |mut error: GnmiError, synced_at| {
+            if goaway.enhance_your_calm() {
+                error.kind = ErrorKind::TooManyPings;
+            }
+            End::Failed { error, synced_at }
+        };
+        let failed = |error| failed_at(error, None);
+        tokio::select! {
+            _ = self.cancel.cancelled() => return End::Stop,
+            r = connect::check_capabilities(&mut client, target, opts.connect_timeout) => if let Err(e) = r { return failed(e) },
+        }
 
         // The request stream sends the SubscriptionList and then stays open for the life of
         // the session: half-closing it ends the subscription on some targets. It ends when
@@ -258,7 +268,7 @@ impl Source {
                     e
                 }
             };
-            return End::Failed { error, synced_at };
+            return failed_at(error, synced_at);
         }
     }
 
