@@ -318,6 +318,37 @@ async fn set_errors_say_whether_to_retry_and_name_target_and_paths() {
     assert!(e.to_string().to_lowercase().contains("connection refused"), "{e}");
 }
 
+#[tokio::test]
+async fn set_that_gets_no_answer_times_out_as_retryable() {
+    let server = TestServer::start(Script { set_stall: true, ..Script::default() }).await;
+    let setter = Setter::new(ConnectOptions::default(), Duration::from_millis(300));
+    let started = Instant::now();
+    let e = setter.set(&target(&server), &[(paths::admin_state("ethernet-1/1"), AdminState::Enable)]).await.unwrap_err();
+    assert!(e.retryable, "{e}");
+    assert!(started.elapsed() >= Duration::from_millis(300) && started.elapsed() < WAIT, "{:?}", started.elapsed());
+    assert_eq!(server.seen.sets.lock().unwrap().len(), 1, "the request did reach the target");
+}
+
+#[tokio::test]
+async fn connect_gives_up_after_the_connect_timeout() {
+    // Accepts TCP and then says nothing: the TLS handshake never completes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut socks = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            socks.push(s);
+        }
+    });
+    let t = target_at(&addr.to_string(), PASSWORD, Tls::SkipVerify { client: None, server_name: None });
+    let opts = ConnectOptions { connect_timeout: Duration::from_millis(300), ..ConnectOptions::default() };
+    let started = Instant::now();
+    let e = gnmi::connect(&t, &opts).await.err().expect("handshake cannot finish");
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(started.elapsed() < WAIT);
+    held.abort();
+}
+
 // ---- TLS ----
 
 /// A fresh directory for PEM files of one test.
@@ -396,7 +427,8 @@ async fn mtls_presents_the_client_certificate() {
     connect_and_check(&with).await.expect("mTLS connects");
 
     let without = target_at(&server.addr.to_string(), PASSWORD, Tls::Verify { ca_file: Some(ca), client: None, server_name: None });
-    assert!(connect_and_check(&without).await.is_err(), "server requires a client certificate");
+    let e = connect_and_check(&without).await.expect_err("server requires a client certificate");
+    assert_eq!(e.kind, ErrorKind::Tls, "{e}");
 }
 
 // ---- GOAWAY too_many_pings ----

@@ -127,6 +127,7 @@ impl GnmiError {
         let kind = match status.code() {
             tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => ErrorKind::Auth,
             tonic::Code::DeadlineExceeded => ErrorKind::Timeout,
+            _ if has_tls_error(status.source()) => ErrorKind::Tls,
             _ if status.source().is_some() => ErrorKind::Connect,
             code => ErrorKind::Rpc(code),
         };
@@ -217,7 +218,7 @@ pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(
     let connector = transport::Connector::new(target.address.clone(), tls, watch.clone());
     let channel = match tokio::time::timeout(opts.connect_timeout, endpoint.connect_with_connector(connector)).await {
         Err(_) => return Err(GnmiError::new(target, ErrorKind::Timeout, format!("connect did not finish within {:?}", opts.connect_timeout))),
-        Ok(Err(e)) => return Err(classify_connect_error(target, &e)),
+        Ok(Err(e)) => return Err(classify_connect_error(target, &e, opts.connect_timeout)),
         Ok(Ok(channel)) => channel,
     };
     // Notifications can be large (a full dump at sync); the 4 MiB default is too tight.
@@ -265,21 +266,33 @@ pub async fn check_capabilities(client: &mut GnmiClient, target: &Target, timeou
     Ok(caps)
 }
 
-fn classify_connect_error(target: &Target, e: &tonic::transport::Error) -> GnmiError {
-    let mut kind = ErrorKind::Connect;
+fn classify_connect_error(target: &Target, e: &tonic::transport::Error, timeout: Duration) -> GnmiError {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
-        let is_tls = err.is::<rustls::Error>()
-            || err
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .is_some_and(|inner| inner.is::<rustls::Error>());
-        if is_tls {
-            kind = ErrorKind::Tls;
+        let io_timeout = err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        if io_timeout || err.is::<tokio::time::error::Elapsed>() {
+            return GnmiError::new(target, ErrorKind::Timeout, format!("connect did not finish within {timeout:?}"));
         }
         cur = err.source();
     }
+    let kind = if has_tls_error(Some(e)) { ErrorKind::Tls } else { ErrorKind::Connect };
     GnmiError::new(target, kind, chain_of(e))
+}
+
+/// Whether a rustls error (possibly inside an io::Error) is in the chain: the handshake
+/// failed, or the server rejected it with an alert (e.g. a missing client certificate).
+fn has_tls_error(e: Option<&(dyn StdError + 'static)>) -> bool {
+    let mut cur = e;
+    while let Some(err) = cur {
+        let inner = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        // h2 keeps only the text of an I/O error, so an alert after the handshake is
+        // recognised by rustls' wording.
+        if err.is::<rustls::Error>() || inner.is_some_and(|i| i.is::<rustls::Error>()) || err.to_string().contains("received fatal alert") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// `a: b: c` from an error and its sources, without tonic's/hyper's generic wrappers.

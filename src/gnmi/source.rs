@@ -217,7 +217,7 @@ impl Source {
             futures::stream::once(async move { session_over.cancelled().await }).filter_map(|()| std::future::ready(None)),
         );
         let sync_deadline = tokio::time::Instant::now() + opts.sync_timeout;
-        let no_sync = || GnmiError::new(target, ErrorKind::NoSync, format!("no sync_response within {:?}", opts.sync_timeout));
+        let no_sync = || GnmiError::new(target, ErrorKind::NoSync, format!("none within {:?} of subscribing", opts.sync_timeout));
         let mut stream = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
             _ = tokio::time::sleep_until(sync_deadline) => return failed(no_sync()),

@@ -32,6 +32,8 @@ pub struct Script {
     pub close_after_sync: usize,
     /// Status returned to Set; None accepts.
     pub set_error: Option<tonic::Code>,
+    /// Set never answers.
+    pub set_stall: bool,
 }
 
 impl Default for Script {
@@ -43,6 +45,7 @@ impl Default for Script {
             sync: true,
             close_after_sync: 0,
             set_error: None,
+            set_stall: false,
         }
     }
 }
@@ -97,6 +100,9 @@ impl GNmi for Service {
     async fn set(&self, req: Request<SetRequest>) -> Result<TonicResponse<SetResponse>, Status> {
         self.check_auth(&req)?;
         self.seen.sets.lock().unwrap().push(req.into_inner());
+        if self.script.set_stall {
+            std::future::pending::<()>().await;
+        }
         match self.script.set_error {
             Some(code) => Err(Status::new(code, "scripted Set failure")),
             None => Ok(TonicResponse::new(SetResponse { timestamp: 42, ..Default::default() })),
