@@ -343,7 +343,7 @@ async fn connect_gives_up_after_the_connect_timeout() {
     let t = target_at(&addr.to_string(), PASSWORD, Tls::SkipVerify { client: None, server_name: None });
     let opts = ConnectOptions { connect_timeout: Duration::from_millis(300), ..ConnectOptions::default() };
     let started = Instant::now();
-    let e = gnmi::connect(&t, &opts).await.err().expect("handshake cannot finish");
+    let e = gnmi::connect(&t, &opts).await.expect_err("handshake cannot finish");
     assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
     assert!(started.elapsed() < WAIT);
     held.abort();
