@@ -201,6 +201,41 @@ async fn stream_error_status_is_stale_then_resynced() {
 }
 
 #[tokio::test]
+async fn backoff_grows_over_short_sessions_and_resets_after_a_stable_one() {
+    // Three sessions end right after sync, the fourth stays up.
+    let server = TestServer::start(Script { close_after_sync: 3, ..Script::default() }).await;
+    let o = SourceOptions {
+        backoff_min: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(10),
+        stable_after: Duration::from_millis(50),
+        ..opts()
+    };
+    let mut src = run(target(&server), o);
+    // Retry gap after the n-th failure: from its Stale to the next Connecting.
+    let mut gaps = Vec::new();
+    for attempt in 2..=4 {
+        let stale = src.until("Stale", |e| stale_error(e).is_some()).await;
+        assert!(stale.iter().any(is_synced), "each short session synced first: {stale:?}");
+        let at = Instant::now();
+        src.until("reconnect", |e| matches!(e, SourceEvent::Connecting { attempt: a, .. } if *a == attempt)).await;
+        gaps.push(at.elapsed());
+    }
+    // 200·2^n ms plus up to 100 % jitter: the third delay is at least 800 ms.
+    assert!(gaps[2] >= Duration::from_millis(800), "{gaps:?}");
+    let synced = src.until("fourth Synced", is_synced).await;
+    assert!(!synced.iter().any(|e| stale_error(e).is_some()));
+    let synced_at = Instant::now();
+    wait_until("the session to count as stable", WAIT, || synced_at.elapsed() >= Duration::from_millis(60)).await;
+    server.fail_sessions(tonic::Status::unavailable("bye")).await;
+    src.until("Stale", |e| stale_error(e).is_some()).await;
+    let at = Instant::now();
+    src.until("reconnect", |e| matches!(e, SourceEvent::Connecting { attempt: 5, .. })).await;
+    // Reset to 200..400 ms; without the reset it would be at least 1600 ms.
+    assert!(at.elapsed() < Duration::from_millis(1000), "{:?} after a stable session (earlier gaps {gaps:?})", at.elapsed());
+    src.stop().await;
+}
+
+#[tokio::test]
 async fn wrong_password_gives_a_clear_error_and_retries() {
     let server = TestServer::start(Script::default()).await;
     let t = Arc::new(target_at(&server.addr.to_string(), "wrong-password", Tls::Insecure));
