@@ -3,6 +3,7 @@
 //! Flow, one direction: sources -> state -> policy -> actuators (see README.md).
 
 pub mod config;
+pub mod gnmi;
 pub mod model;
 pub mod paths;
 pub mod plan;
