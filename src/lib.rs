@@ -5,3 +5,6 @@
 pub mod config;
 pub mod model;
 pub mod paths;
+pub mod exabgp;
+pub mod probe;
+pub mod service;
