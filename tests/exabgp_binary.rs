@@ -64,3 +64,10 @@ fn bad_config_exits_1_with_line_and_column() {
     assert!(err.contains("prefix length") && err.contains("line 3"), "{err}");
     std::fs::remove_file(config).ok();
 }
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/exabgp/services.yaml");
+    let services = opergroupd::exabgp::load_services(std::path::Path::new(path)).expect("example loads");
+    assert_eq!(services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["dns-vip", "web-vip"]);
+}
