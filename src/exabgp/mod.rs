@@ -211,7 +211,14 @@ impl Exabgp {
             session,
             groups: Arc::new(groups),
         };
-        Exabgp { services, opts, probe_tx, in_place_tx, session_tx, handle }
+        Exabgp {
+            services,
+            opts,
+            probe_tx,
+            in_place_tx,
+            session_tx,
+            handle,
+        }
     }
 
     pub fn handle(&self) -> Handle {
@@ -220,13 +227,25 @@ impl Exabgp {
 
     /// Run until ExaBGP says `shutdown`, closes stdin, or `shutdown` completes (then
     /// withdraw what we announced, waiting at most `shutdown_grace` for the ACKs).
-    pub async fn run<R, W, F>(self, input: R, mut output: W, shutdown: F) -> Result<Exit, ExabgpError>
+    pub async fn run<R, W, F>(
+        self,
+        input: R,
+        mut output: W,
+        shutdown: F,
+    ) -> Result<Exit, ExabgpError>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin,
         F: Future<Output = ()>,
     {
-        let Exabgp { services, opts, probe_tx, in_place_tx, session_tx, handle } = self;
+        let Exabgp {
+            services,
+            opts,
+            probe_tx,
+            in_place_tx,
+            session_tx,
+            handle,
+        } = self;
         let templates = services.iter().map(service::withdraw_template).collect();
         let mut session = Session::new(templates, opts.ack_timeout, opts.retry_max);
         let mut neighbor_ups = 0;
@@ -256,7 +275,10 @@ impl Exabgp {
         tokio::pin!(shutdown);
         let mut drain_deadline: Option<Instant> = None;
         let exit = loop {
-            let wake = [session.next_wakeup().map(Instant::from_std), drain_deadline].into_iter().flatten().min();
+            let wake = [session.next_wakeup().map(Instant::from_std), drain_deadline]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match wake {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -315,7 +337,16 @@ impl Exabgp {
                     session.assume_applied(now);
                 }
             }
-            in_place_tx.send_replace((0..services.len()).map(|i| session.in_place(i).map(|p| p.describe()).unwrap_or_default()).collect());
+            in_place_tx.send_replace(
+                (0..services.len())
+                    .map(|i| {
+                        session
+                            .in_place(i)
+                            .map(|p| p.describe())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            );
             session_tx.send_replace(SessionStatus {
                 commands_sent: session.commands_sent,
                 errors: session.errors,
@@ -360,7 +391,8 @@ async fn probe_loop(
     status: watch::Sender<ProbeStatus>,
     mut groups: watch::Receiver<BTreeMap<String, bool>>,
 ) {
-    let group_of = |g: &BTreeMap<String, bool>| svc.group.as_ref().and_then(|name| g.get(name).copied());
+    let group_of =
+        |g: &BTreeMap<String, bool>| svc.group.as_ref().and_then(|name| g.get(name).copied());
     let mut state = State::INIT;
     let mut sent = Desired::Undecided;
     loop {
@@ -390,7 +422,16 @@ async fn probe_loop(
             status.send_modify(|s| s.transitions += 1);
         }
         state = step.state;
-        publish(slot, &step.desired, &mut sent, &desired_tx, &status, state, group).await;
+        publish(
+            slot,
+            &step.desired,
+            &mut sent,
+            &desired_tx,
+            &status,
+            state,
+            group,
+        )
+        .await;
 
         let sleep = tokio::time::sleep(step.next_check);
         tokio::pin!(sleep);
@@ -442,7 +483,10 @@ pub async fn run_exabgp(services: Vec<Service>, opts: Options) -> Result<Exit, E
     }
     let shutdown = async {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -455,7 +499,9 @@ pub async fn run_exabgp(services: Vec<Service>, opts: Options) -> Result<Exit, E
             }
         }
     };
-    Exabgp::new(services, opts).run(tokio::io::stdin(), tokio::io::stdout(), shutdown).await
+    Exabgp::new(services, opts)
+        .run(tokio::io::stdin(), tokio::io::stdout(), shutdown)
+        .await
 }
 
 /// Read only the `services:` (and the group names) of a config file.
@@ -469,11 +515,15 @@ pub fn load_services(path: &Path) -> Result<Vec<Service>, String> {
         groups: BTreeMap<String, serde::de::IgnoredAny>,
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: ServicesOnly = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: ServicesOnly =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let groups: Vec<&str> = doc.groups.keys().map(String::as_str).collect();
     doc.services
         .iter()
-        .map(|(name, raw)| resolve(name, raw, &groups).map_err(|e| format!("{}: services.{name}.{e}", path.display())))
+        .map(|(name, raw)| {
+            resolve(name, raw, &groups)
+                .map_err(|e| format!("{}: services.{name}.{e}", path.display()))
+        })
         .collect()
 }
 
@@ -498,7 +548,11 @@ pub fn main_exabgp(config_path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             error!("cannot start the runtime: {e}");

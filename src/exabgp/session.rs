@@ -61,8 +61,13 @@ struct InFlight {
 /// What happened to an ACK, for logging and counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AckOutcome {
-    Applied { slot: usize },
-    Failed { slot: usize, retry_in: Duration },
+    Applied {
+        slot: usize,
+    },
+    Failed {
+        slot: usize,
+        retry_in: Duration,
+    },
     /// An ACK with nothing outstanding (ExaBGP was answering a command of an earlier
     /// incarnation, or acks were assumed off).
     Unexpected,
@@ -85,9 +90,24 @@ impl Session {
     pub fn new(templates: Vec<Route>, ack_timeout: Duration, retry_max: Duration) -> Self {
         let slots = templates
             .into_iter()
-            .map(|template| Slot { desired: Desired::Undecided, in_place: InPlace::Unknown, template, errors: 0, retry_at: None })
+            .map(|template| Slot {
+                desired: Desired::Undecided,
+                in_place: InPlace::Unknown,
+                template,
+                errors: 0,
+                retry_at: None,
+            })
             .collect();
-        Session { slots, in_flight: None, ack_timeout, retry_max, draining: false, commands_sent: 0, errors: 0, ack_timeouts: 0 }
+        Session {
+            slots,
+            in_flight: None,
+            ack_timeout,
+            retry_max,
+            draining: false,
+            commands_sent: 0,
+            errors: 0,
+            ack_timeouts: 0,
+        }
     }
 
     pub fn set_desired(&mut self, slot: usize, desired: Desired) {
@@ -134,11 +154,22 @@ impl Session {
             let (line, outcome) = match (&s.desired, &s.in_place) {
                 (Desired::Undecided, _) | (Desired::Withdrawn, InPlace::Withdrawn) => continue,
                 (Desired::Announced(want), InPlace::Announced(have)) if want == have => continue,
-                (Desired::Announced(want), _) => (protocol::announce(want), InPlace::Announced(want.clone())),
-                (Desired::Withdrawn, InPlace::Announced(have)) => (protocol::withdraw(have), InPlace::Withdrawn),
-                (Desired::Withdrawn, InPlace::Unknown) => (protocol::withdraw(&s.template), InPlace::Withdrawn),
+                (Desired::Announced(want), _) => {
+                    (protocol::announce(want), InPlace::Announced(want.clone()))
+                }
+                (Desired::Withdrawn, InPlace::Announced(have)) => {
+                    (protocol::withdraw(have), InPlace::Withdrawn)
+                }
+                (Desired::Withdrawn, InPlace::Unknown) => {
+                    (protocol::withdraw(&s.template), InPlace::Withdrawn)
+                }
             };
-            self.in_flight = Some(InFlight { slot: i, outcome, sent_at: now, timeouts: 0 });
+            self.in_flight = Some(InFlight {
+                slot: i,
+                outcome,
+                sent_at: now,
+                timeouts: 0,
+            });
             self.commands_sent += 1;
             return Some(line);
         }
@@ -161,7 +192,10 @@ impl Session {
             let retry_in = backoff(s.errors, self.retry_max);
             s.errors = s.errors.saturating_add(1);
             s.retry_at = Some(now + retry_in);
-            AckOutcome::Failed { slot: f.slot, retry_in }
+            AckOutcome::Failed {
+                slot: f.slot,
+                retry_in,
+            }
         }
     }
 
@@ -190,14 +224,23 @@ impl Session {
 
     /// When the loop must wake up without input: a retry or an ACK deadline.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let ack = self.in_flight.as_ref().map(|f| f.sent_at + self.ack_timeout * (f.timeouts + 1));
-        let retry = if self.in_flight.is_none() { self.slots.iter().filter_map(|s| s.retry_at).min() } else { None };
+        let ack = self
+            .in_flight
+            .as_ref()
+            .map(|f| f.sent_at + self.ack_timeout * (f.timeouts + 1));
+        let retry = if self.in_flight.is_none() {
+            self.slots.iter().filter_map(|s| s.retry_at).min()
+        } else {
+            None
+        };
         [ack, retry].into_iter().flatten().min()
     }
 
     /// Draining and nothing left to withdraw or wait for.
     pub fn drained(&self) -> bool {
-        self.draining && self.in_flight.is_none() && self.slots.iter().all(|s| s.in_place == InPlace::Withdrawn)
+        self.draining
+            && self.in_flight.is_none()
+            && self.slots.iter().all(|s| s.in_place == InPlace::Withdrawn)
     }
 
     pub fn in_place(&self, slot: usize) -> Option<&InPlace> {
@@ -206,7 +249,9 @@ impl Session {
 }
 
 fn backoff(errors: u32, max: Duration) -> Duration {
-    Duration::from_secs(1).saturating_mul(1u32 << errors.min(16)).min(max)
+    Duration::from_secs(1)
+        .saturating_mul(1u32 << errors.min(16))
+        .min(max)
 }
 
 #[cfg(test)]
@@ -218,12 +263,19 @@ mod tests {
         Route {
             prefix: "192.0.2.1/32".parse().unwrap(),
             next_hop: NextHop::SelfAddress,
-            attrs: Attributes { med: Some(med), ..Default::default() },
+            attrs: Attributes {
+                med: Some(med),
+                ..Default::default()
+            },
         }
     }
 
     fn session() -> Session {
-        Session::new(vec![route(100)], Duration::from_secs(5), Duration::from_secs(30))
+        Session::new(
+            vec![route(100)],
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+        )
     }
 
     const S: Duration = Duration::from_secs(1);
@@ -234,7 +286,10 @@ mod tests {
         let mut s = session();
         assert_eq!(s.next_command(t), None);
         s.set_desired(0, Desired::Announced(route(100)));
-        assert_eq!(s.next_command(t).as_deref(), Some("announce route 192.0.2.1/32 next-hop self med 100"));
+        assert_eq!(
+            s.next_command(t).as_deref(),
+            Some("announce route 192.0.2.1/32 next-hop self med 100")
+        );
         assert_eq!(s.next_command(t), None, "one command in flight");
         assert_eq!(s.ack(true, t), AckOutcome::Applied { slot: 0 });
         // Same wish again: never repeated.
@@ -248,14 +303,20 @@ mod tests {
         let t = Instant::now();
         let mut s = session();
         s.set_desired(0, Desired::Withdrawn);
-        assert_eq!(s.next_command(t).as_deref(), Some("withdraw route 192.0.2.1/32 next-hop self med 100"));
+        assert_eq!(
+            s.next_command(t).as_deref(),
+            Some("withdraw route 192.0.2.1/32 next-hop self med 100")
+        );
         s.ack(true, t);
         assert_eq!(s.next_command(t), None);
         s.set_desired(0, Desired::Announced(route(1000)));
         s.next_command(t);
         s.ack(true, t);
         s.set_desired(0, Desired::Withdrawn);
-        assert_eq!(s.next_command(t).as_deref(), Some("withdraw route 192.0.2.1/32 next-hop self med 1000"));
+        assert_eq!(
+            s.next_command(t).as_deref(),
+            Some("withdraw route 192.0.2.1/32 next-hop self med 1000")
+        );
     }
 
     #[test]
@@ -264,13 +325,25 @@ mod tests {
         let mut s = session();
         s.set_desired(0, Desired::Announced(route(100)));
         s.next_command(t).unwrap();
-        assert_eq!(s.ack(false, t), AckOutcome::Failed { slot: 0, retry_in: S });
+        assert_eq!(
+            s.ack(false, t),
+            AckOutcome::Failed {
+                slot: 0,
+                retry_in: S
+            }
+        );
         assert_eq!(s.in_place(0), Some(&InPlace::Unknown));
         assert_eq!(s.next_command(t), None, "backing off");
         assert_eq!(s.next_wakeup(), Some(t + S));
         let line = s.next_command(t + S).unwrap();
         assert!(line.starts_with("announce"));
-        assert_eq!(s.ack(false, t + S), AckOutcome::Failed { slot: 0, retry_in: 2 * S });
+        assert_eq!(
+            s.ack(false, t + S),
+            AckOutcome::Failed {
+                slot: 0,
+                retry_in: 2 * S
+            }
+        );
         assert_eq!(s.next_command(t + 2 * S), None);
         s.next_command(t + 3 * S).unwrap();
         assert_eq!(s.ack(true, t + 3 * S), AckOutcome::Applied { slot: 0 });
@@ -295,7 +368,11 @@ mod tests {
         assert_eq!(s.next_wakeup(), Some(t + 5 * S));
         assert_eq!(s.check_ack_timeout(t + 5 * S), Some((0, 5 * S)));
         assert!(s.unresponsive());
-        assert_eq!(s.check_ack_timeout(t + 6 * S), None, "reported once per timeout period");
+        assert_eq!(
+            s.check_ack_timeout(t + 6 * S),
+            None,
+            "reported once per timeout period"
+        );
         assert_eq!(s.next_wakeup(), Some(t + 10 * S));
         // A newer wish is held (coalesced) while the old command is outstanding.
         s.set_desired(0, Desired::Withdrawn);
@@ -303,7 +380,10 @@ mod tests {
         assert_eq!(s.ack(true, t + 8 * S), AckOutcome::Applied { slot: 0 });
         assert!(!s.unresponsive());
         assert_eq!(s.in_place(0), Some(&InPlace::Announced(route(100))));
-        assert_eq!(s.next_command(t + 8 * S).as_deref(), Some("withdraw route 192.0.2.1/32 next-hop self med 100"));
+        assert_eq!(
+            s.next_command(t + 8 * S).as_deref(),
+            Some("withdraw route 192.0.2.1/32 next-hop self med 100")
+        );
         assert_eq!(s.ack_timeouts, 1);
     }
 
@@ -325,7 +405,10 @@ mod tests {
         }
         assert_eq!(s.next_command(t), None);
         s.neighbor_up();
-        assert_eq!(s.next_command(t).as_deref(), Some("announce route 192.0.2.1/32 next-hop self med 100"));
+        assert_eq!(
+            s.next_command(t).as_deref(),
+            Some("announce route 192.0.2.1/32 next-hop self med 100")
+        );
         s.ack(true, t);
         assert_eq!(s.next_command(t), None, "the withdrawn one is not re-sent");
     }
@@ -345,11 +428,14 @@ mod tests {
             assert!(!s.drained());
             s.ack(true, t);
         }
-        assert_eq!(lines, vec![
-            "withdraw route 192.0.2.1/32 next-hop self med 100",
-            // Never settled, so unknown: withdrawn with the template to be sure.
-            "withdraw route 192.0.2.1/32 next-hop self med 200",
-        ]);
+        assert_eq!(
+            lines,
+            vec![
+                "withdraw route 192.0.2.1/32 next-hop self med 100",
+                // Never settled, so unknown: withdrawn with the template to be sure.
+                "withdraw route 192.0.2.1/32 next-hop self med 200",
+            ]
+        );
         assert!(s.drained());
     }
 }
