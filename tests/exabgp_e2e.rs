@@ -46,7 +46,7 @@ fn exabgp_announces_fails_over_and_withdraws_on_sigterm() {
         "e2e failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
-        stdout.contains("10 passed, 0 failed"),
+        stdout.contains("12 passed, 0 failed"),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
 }

@@ -134,6 +134,18 @@ opergroupd_pid() { # NAME
   pgrep -P "${!var}" -f 'opergroupd exabgp' | head -n1 || true
 }
 
+start_gobgpd() {
+  ip netns exec "$NS_RS" gobgpd -f "$WORK/gobgpd.toml" --api-hosts 127.0.0.1:50051 -p --pprof-disable \
+    >>"$WORK/gobgpd.log" 2>&1 &
+  GOBGPD_PID=$!
+  PIDS+=("$!")
+  wait_for "gobgpd API" 10 gobgpd_ready
+}
+
+stop_gobgpd() {
+  kill "$GOBGPD_PID"; wait "$GOBGPD_PID" 2>/dev/null || true
+}
+
 lab_up() {
   : "${OPERGROUPD:?set OPERGROUPD to the opergroupd binary}"
   ip netns add "$NS_RS"; ip netns add "$NS_H1"; ip netns add "$NS_H2"
@@ -172,10 +184,7 @@ lab_up() {
     hold-time = 9
     keepalive-interval = 3
 TOML
-  ip netns exec "$NS_RS" gobgpd -f "$WORK/gobgpd.toml" --api-hosts 127.0.0.1:50051 -p --pprof-disable \
-    >"$WORK/gobgpd.log" 2>&1 &
-  PIDS+=("$!")
-  wait_for "gobgpd API" 10 gobgpd_ready
+  start_gobgpd
 
   write_host h1 "$NS_H1" "$H1_ADDR" 100
   write_host h2 "$NS_H2" "$H2_ADDR" 200

@@ -29,6 +29,15 @@ service_up "$NS_H1" h1
 check "primary re-announces when its service recovers" 10 has_path_from "$H1_ADDR"
 check "best path moves back to the primary" 5 best_is "$H1_ADDR"
 
+# The route server restarts: ExaBGP reconnects and says `neighbor ... up`; opergroupd
+# re-announces (the routes come back either way; the log shows opergroupd saw it).
+ups_before=$(grep -c 'neighbor up: re-announcing' "$WORK/h1-exabgp.log" || true)
+stop_gobgpd
+start_gobgpd
+check "both paths are back after the route server restarted" 60 eval 'has_path_from $H1_ADDR && has_path_from $H2_ADDR'
+check "opergroupd saw the neighbor come back up" 5 eval \
+  '(( $(grep -c "neighbor up: re-announcing" "$WORK/h1-exabgp.log") > ups_before ))'
+
 pid=$(opergroupd_pid h1)
 if [[ -n "$pid" ]]; then
   kill -TERM "$pid"
