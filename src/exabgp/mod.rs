@@ -317,7 +317,7 @@ impl Exabgp {
             let now = std::time::Instant::now();
             if let Some((slot, waited)) = session.check_ack_timeout(now) {
                 warn!(service = %services[slot].name, ?waited,
-                    "no ACK from exabgp yet; holding further commands (is exabgp.api.ack off? then pass ack=false)");
+                    "no ACK from exabgp yet; holding further commands (exabgp.api.ack off in exabgp.env? set it in the environment instead)");
             }
             while let Some(line) = session.next_command(now) {
                 info!(command = %line, "to exabgp");
@@ -527,6 +527,17 @@ pub fn load_services(path: &Path) -> Result<Vec<Service>, String> {
         .collect()
 }
 
+/// ExaBGP hands its environment to its processes, so `exabgp.api.ack=false` (or
+/// `exabgp_api_ack=false`) set there is visible here. A setting made only in exabgp.env is
+/// not: then ACKs are expected and their absence is reported as ACK timeouts.
+pub fn acks_enabled(env: impl Fn(&str) -> Option<String>) -> bool {
+    let value = env("exabgp.api.ack").or_else(|| env("exabgp_api_ack"));
+    !matches!(
+        value.as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("false" | "0" | "no" | "off")
+    )
+}
+
 /// `opergroupd exabgp --config FILE`: logs on stderr (stdout belongs to ExaBGP), exit 0 on
 /// a clean stop, 1 on a bad config, 2 on a runtime failure.
 pub fn main_exabgp(config_path: &Path) -> ExitCode {
@@ -559,7 +570,11 @@ pub fn main_exabgp(config_path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(run_exabgp(services, Options::default()));
+    let opts = Options {
+        ack: acks_enabled(|k| std::env::var(k).ok()),
+        ..Options::default()
+    };
+    let result = runtime.block_on(run_exabgp(services, opts));
     // The stdin reader may be parked in a blocking read: do not wait for it.
     runtime.shutdown_background();
     match result {
@@ -568,5 +583,27 @@ pub fn main_exabgp(config_path: &Path) -> ExitCode {
             error!("{e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acks_enabled;
+
+    #[test]
+    fn ack_setting_is_read_from_exabgps_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(acks_enabled(env(&[])));
+        assert!(acks_enabled(env(&[("exabgp.api.ack", "true")])));
+        assert!(!acks_enabled(env(&[("exabgp.api.ack", "false")])));
+        assert!(!acks_enabled(env(&[("exabgp_api_ack", "False")])));
+        assert!(acks_enabled(env(&[("exabgp_api_ack", "1")])));
     }
 }

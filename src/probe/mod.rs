@@ -63,10 +63,10 @@ async fn tcp(hp: &HostPort) -> Result<(), String> {
 /// A minimal HTTP/1.1 GET: only the status line matters.
 async fn http(url: &HttpUrl, want: u16) -> Result<(), String> {
     let mut stream = connect(&url.host).await?;
-    let host = if url.host.port == 80 {
-        url.host.host.clone()
-    } else {
-        url.host.to_string()
+    let host = match (url.host.port, url.host.host.contains(':')) {
+        (80, false) => url.host.host.clone(),
+        (80, true) => format!("[{}]", url.host.host),
+        _ => url.host.to_string(),
     };
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: opergroupd\r\nAccept: */*\r\nConnection: close\r\n\r\n",
