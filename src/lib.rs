@@ -10,3 +10,6 @@ pub mod plan;
 pub mod policy;
 pub mod state;
 pub mod status;
+pub mod exabgp;
+pub mod probe;
+pub mod service;

@@ -42,6 +42,12 @@ enum Command {
     },
     /// Run the reference fabric in-process with the controller, and narrate the scenarios.
     Demo,
+    /// Run as an ExaBGP `process`: probe the configured services and announce or withdraw
+    /// their prefixes over ExaBGP's text API (stdout), reading ACKs on stdin.
+    Exabgp {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Print a running controller's /status for people.
     Status {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9610")]
@@ -97,6 +103,7 @@ fn main() -> ExitCode {
             };
             runtime(cli_todo::run(c, options))
         }
+        Command::Exabgp { config } => opergroupd::exabgp::main_exabgp(&config),
         Command::Demo => runtime(cli_todo::demo()),
         Command::Status { http, json } => runtime(cli_todo::status(&http, json)),
     }
