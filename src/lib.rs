@@ -3,6 +3,7 @@
 //! Flow, one direction: sources -> state -> policy -> actuators (see README.md).
 
 pub mod config;
+pub mod gnmi;
 pub mod model;
 pub mod paths;
 pub mod plan;
@@ -13,3 +14,6 @@ pub mod actuate;
 pub mod app;
 pub mod controller;
 pub mod demo;
+pub mod exabgp;
+pub mod probe;
+pub mod service;

@@ -40,6 +40,12 @@ enum Command {
     },
     /// Run the reference fabric in-process with the controller, and narrate the scenarios.
     Demo,
+    /// Run as an ExaBGP `process`: probe the configured services and announce or withdraw
+    /// their prefixes over ExaBGP's text API (stdout), reading ACKs on stdin.
+    Exabgp {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Print a running controller's /status for people.
     Status {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9610")]
@@ -101,6 +107,7 @@ fn main() -> ExitCode {
         Command::Status { http, json } => {
             runtime(|| async move { opergroupd::status::print_status(&http, json).await.map_err(|e| e.to_string()) })
         }
+        Command::Exabgp { config } => opergroupd::exabgp::main_exabgp(&config),
     }
 }
 

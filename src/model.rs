@@ -71,6 +71,9 @@ pub enum SourceEvent {
     /// The stream is gone or never synced in time: every value of this target is
     /// stale and must not be acted on until the next `Synced`.
     Stale { target: TargetName, at: Instant, error: String },
+    /// A connection attempt starts (1 for the first, then one per reconnect). Facts for
+    /// status only: it changes nothing about freshness.
+    Connecting { target: TargetName, at: Instant, attempt: u64 },
 }
 
 /// Downlink admin-state, the only thing the controller ever writes.

@@ -77,6 +77,8 @@ impl State {
                 t.stale_reason = Some(error.clone());
                 t.values.clear();
             }
+            // A connection attempt changes nothing: the target stays as stale as it was.
+            SourceEvent::Connecting { .. } => {}
         }
     }
 

@@ -26,7 +26,7 @@ pub enum Actuator {
 impl Actuator {
     pub async fn apply(&self, target: &Arc<Target>, intent: &SetIntent) -> Result<(), SetError> {
         match self {
-            Actuator::Gnmi(setter) => setter.set(target, &intent.changes, SET_TIMEOUT).await.map(|_| ()),
+            Actuator::Gnmi(setter) => setter.set(target, &intent.changes).await.map(|_| ()),
             Actuator::DryRun(sink) => {
                 sink.emit(intent);
                 Ok(())

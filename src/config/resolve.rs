@@ -65,11 +65,12 @@ impl Context<'_> {
 }
 
 pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
-    if raw.targets.is_empty() {
-        return Err(cx.error("targets", None, "no targets configured"));
+    // A file may hold oper-groups, anycast services (for `opergroupd exabgp`), or both.
+    if raw.groups.is_empty() && raw.services.is_empty() {
+        return Err(cx.error("groups", None, "no groups (or services) configured"));
     }
-    if raw.groups.is_empty() {
-        return Err(cx.error("groups", None, "no groups configured"));
+    if !raw.groups.is_empty() && raw.targets.is_empty() {
+        return Err(cx.error("targets", None, "no targets configured"));
     }
     let defaults = &raw.defaults;
     check_one_password(

@@ -417,7 +417,8 @@ fn secrets_never_show() {
 
 #[test]
 fn services_are_resolved_by_name() {
-    let c = parse(&format!("{GOOD}services:\n  web: {{}}\n"), "t").unwrap();
+    let web = "services:\n  web: { prefix: 192.0.2.1/32, checks: [{ tcp: \"127.0.0.1:80\" }] }\n";
+    let c = parse(&format!("{GOOD}{web}"), "t").unwrap();
     assert_eq!(c.services.keys().collect::<Vec<_>>(), ["web"]);
     let e = err(&format!("{GOOD}services:\n  web: {{ bogus: 1 }}\n"));
     assert_eq!(e.key, "services.web.bogus");

@@ -228,6 +228,7 @@ impl Loop {
             board.source_event(&ev);
         }
         let (target, trigger) = match &ev {
+            SourceEvent::Connecting { .. } => return,
             SourceEvent::Notification { target, received, .. } => (target.clone(), Some(*received)),
             SourceEvent::Synced { target, at } => {
                 info!(target = %target, "synced: data is evidence from now on");

@@ -378,6 +378,7 @@ impl Board {
             } => self.notification(target, *received, updates.len() + deletes.len()),
             SourceEvent::Synced { target, at } => self.target_synced(target, *at),
             SourceEvent::Stale { target, at, error } => self.target_stale(target, *at, error),
+            SourceEvent::Connecting { target, at, .. } => self.target_connecting(target, *at),
         }
     }
 

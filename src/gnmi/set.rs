@@ -1,0 +1,190 @@
+//! gNMI Set of downlink admin-states: one SetRequest per call, one `update` per path,
+//! JSON_IETF `"enable"` / `"disable"`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gnmi_proto::typed_value::Value;
+use gnmi_proto::{SetRequest, TypedValue, Update};
+use tokio::sync::Mutex;
+
+use crate::config::Target;
+use crate::model::AdminState;
+
+use super::connect::{self, ConnectOptions, ErrorKind, GnmiClient, GnmiError};
+use super::path;
+
+/// The target accepted the whole SetRequest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAck {
+    /// The target's timestamp from the SetResponse (ns since the Unix epoch, 0 if absent).
+    pub timestamp_ns: i64,
+    /// From sending the request to receiving the response.
+    pub elapsed: Duration,
+}
+
+/// A Set that failed. `retryable` says whether trying again later may succeed
+/// (unavailable, timeout, connection trouble) or not (invalid argument, refused auth).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{target} ({address}): Set of {} failed{}: {detail}", paths.join(", "), if *retryable { " (will retry)" } else { " (permanent)" })]
+pub struct SetError {
+    pub target: String,
+    pub address: String,
+    pub paths: Vec<String>,
+    pub retryable: bool,
+    pub detail: String,
+}
+
+/// The SetRequest for `changes`: one update per path, value the JSON string
+/// `"enable"`/`"disable"` (quotes included) as json_ietf_val.
+pub fn set_request(changes: &[(String, AdminState)]) -> Result<SetRequest, path::PathError> {
+    let update = changes
+        .iter()
+        .map(|(p, state)| {
+            Ok(Update {
+                path: Some(path::parse(p)?),
+                val: Some(TypedValue { value: Some(Value::JsonIetfVal(format!("\"{}\"", state.as_str()).into_bytes())) }),
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>, path::PathError>>()?;
+    Ok(SetRequest { update, ..Default::default() })
+}
+
+/// Sends one SetRequest carrying every change, bounded by `timeout`.
+/// An empty `changes` sends nothing and succeeds.
+pub async fn set_admin_states(
+    client: &mut GnmiClient,
+    target: &Target,
+    changes: &[(String, AdminState)],
+    timeout: Duration,
+) -> Result<SetAck, SetError> {
+    let paths: Vec<String> = changes.iter().map(|(p, _)| p.clone()).collect();
+    let fail = |retryable: bool, detail: String| SetError {
+        target: target.name.clone(),
+        address: target.address.clone(),
+        paths: paths.clone(),
+        retryable,
+        detail,
+    };
+    if changes.is_empty() {
+        return Ok(SetAck { timestamp_ns: 0, elapsed: Duration::ZERO });
+    }
+    let req = set_request(changes).map_err(|e| fail(false, e.to_string()))?;
+    let mut req = tonic::Request::new(req);
+    req.set_timeout(timeout);
+    let started = Instant::now();
+    let resp = match tokio::time::timeout(timeout, client.set(req)).await {
+        Err(_) => return Err(fail(true, format!("no answer within {timeout:?}"))),
+        Ok(Err(status)) => return Err(fail(retryable_code(status.code()), GnmiError::from_status(target, &status).detail)),
+        Ok(Ok(resp)) => resp.into_inner(),
+    };
+    // Deprecated in-band error (pre-0.7 targets).
+    if let Some(e) = resp.message.filter(|e| e.code != 0) {
+        let code = tonic::Code::from_i32(e.code as i32);
+        return Err(fail(retryable_code(code), format!("target error {code:?}: {}", e.message)));
+    }
+    Ok(SetAck { timestamp_ns: resp.timestamp, elapsed: started.elapsed() })
+}
+
+/// Transient conditions are retried; a request the target judged wrong, or refused
+/// credentials, will not get better by sending it again.
+fn retryable_code(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(code, Unavailable | DeadlineExceeded | Aborted | ResourceExhausted | Internal | Unknown | Cancelled)
+}
+
+/// Sets admin-states on many targets, keeping one lazily opened channel per target.
+/// A channel that failed with a retryable error is dropped, so the next call reconnects.
+/// Sets use their own channel, not the subscription's: a Set is never queued behind a
+/// burst of notifications, and a broken subscription does not take the Set path down.
+pub struct Setter {
+    opts: ConnectOptions,
+    timeout: Duration,
+    /// Keyed by target name, with the settings the channel was made from: a target whose
+    /// address, TLS or credentials changed gets a new channel.
+    clients: Mutex<HashMap<String, (Target, GnmiClient)>>,
+}
+
+impl Setter {
+    /// `timeout` bounds each Set RPC; connecting is bounded by `opts.connect_timeout`.
+    pub fn new(opts: ConnectOptions, timeout: Duration) -> Self {
+        Setter { opts, timeout, clients: Mutex::new(HashMap::new()) }
+    }
+
+    pub async fn set(&self, target: &Target, changes: &[(String, AdminState)]) -> Result<SetAck, SetError> {
+        if changes.is_empty() {
+            return Ok(SetAck { timestamp_ns: 0, elapsed: Duration::ZERO });
+        }
+        let mut client = match self.client(target).await {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(SetError {
+                    target: target.name.clone(),
+                    address: target.address.clone(),
+                    paths: changes.iter().map(|(p, _)| p.clone()).collect(),
+                    retryable: e.is_retryable() && e.kind != ErrorKind::Auth,
+                    detail: format!("{}: {}", e.kind, e.detail),
+                });
+            }
+        };
+        let result = set_admin_states(&mut client, target, changes, self.timeout).await;
+        if let Err(e) = &result
+            && e.retryable
+        {
+            self.clients.lock().await.remove(&target.name);
+        }
+        result
+    }
+
+    async fn client(&self, target: &Target) -> Result<GnmiClient, GnmiError> {
+        if let Some((made_for, c)) = self.clients.lock().await.get(&target.name)
+            && same_connection(made_for, target)
+        {
+            return Ok(c.clone());
+        }
+        // Connect without holding the lock, so one slow target does not block the others.
+        let client = connect::connect(target, &self.opts).await?;
+        self.clients.lock().await.insert(target.name.clone(), (target.clone(), client.clone()));
+        Ok(client)
+    }
+}
+
+fn same_connection(a: &Target, b: &Target) -> bool {
+    a.address == b.address && a.tls == b.tls && a.username == b.username && a.password == b.password
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_has_one_update_per_path_with_quoted_json() {
+        let changes = vec![
+            (crate::paths::admin_state("ethernet-1/1"), AdminState::Disable),
+            (crate::paths::admin_state("ethernet-1/2"), AdminState::Enable),
+        ];
+        let req = set_request(&changes).unwrap();
+        assert!(req.replace.is_empty() && req.delete.is_empty());
+        assert_eq!(req.update.len(), 2);
+        let vals: Vec<&[u8]> = req
+            .update
+            .iter()
+            .map(|u| match u.val.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::JsonIetfVal(b)) => b.as_slice(),
+                other => panic!("unexpected value {other:?}"),
+            })
+            .collect();
+        assert_eq!(vals, vec![&b"\"disable\""[..], &b"\"enable\""[..]]);
+        assert_eq!(path::to_string(req.update[1].path.as_ref().unwrap()).unwrap(), "/interface[name=ethernet-1/2]/admin-state");
+    }
+
+    #[test]
+    fn codes_split_into_retryable_and_permanent() {
+        assert!(retryable_code(tonic::Code::Unavailable));
+        assert!(retryable_code(tonic::Code::DeadlineExceeded));
+        assert!(!retryable_code(tonic::Code::InvalidArgument));
+        assert!(!retryable_code(tonic::Code::Unauthenticated));
+        assert!(!retryable_code(tonic::Code::PermissionDenied));
+    }
+}

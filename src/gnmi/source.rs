@@ -1,0 +1,366 @@
+//! One task per target: connect, Capabilities, one Subscribe (STREAM, ON_CHANGE, JSON_IETF)
+//! kept open, decode notifications, report liveness, reconnect with backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
+use gnmi_proto::subscribe_response::Response;
+use gnmi_proto::{
+    Encoding, Notification, SubscribeRequest, Subscription, SubscriptionList, SubscriptionMode, subscribe_request,
+    subscription_list,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Target;
+use crate::model::{Scalar, SourceEvent, TargetName};
+
+use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
+use super::path::{self, PathError};
+use super::value::{self, ValueError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceOptions {
+    /// From the start of Subscribe until `sync_response`; past it the session is dropped.
+    pub sync_timeout: Duration,
+    /// First reconnect delay; doubles per failure up to `backoff_max`, each plus up to
+    /// 100% random jitter.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A session synced for at least this long resets the backoff to `backoff_min`.
+    pub stable_after: Duration,
+    pub connect_timeout: Duration,
+    pub keepalive: KeepAlive,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            sync_timeout: Duration::from_secs(30),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            stable_after: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            keepalive: KeepAlive::DEFAULT,
+        }
+    }
+}
+
+/// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF.
+pub fn subscribe_request(paths: &[String]) -> Result<SubscribeRequest, PathError> {
+    let subscription = paths
+        .iter()
+        .map(|p| {
+            Ok(Subscription { path: Some(path::parse(p)?), mode: SubscriptionMode::OnChange as i32, ..Default::default() })
+        })
+        .collect::<Result<Vec<_>, PathError>>()?;
+    Ok(SubscribeRequest {
+        request: Some(subscribe_request::Request::Subscribe(SubscriptionList {
+            subscription,
+            mode: subscription_list::Mode::Stream as i32,
+            encoding: Encoding::JsonIetf as i32,
+            ..Default::default()
+        })),
+    })
+}
+
+/// A notification in canonical form, plus what had to be skipped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decoded {
+    pub updates: Vec<(String, Scalar)>,
+    pub deletes: Vec<String>,
+    /// One entry per update or delete that was skipped; the rest of the notification stands.
+    pub skipped: Vec<String>,
+}
+
+/// Joins prefix and paths, decodes values; a bad update or delete is skipped, not the
+/// whole notification.
+pub fn decode_notification(n: &Notification) -> Decoded {
+    let mut out = Decoded::default();
+    for u in &n.update {
+        let decoded = path::join_to_string(n.prefix.as_ref(), u.path.as_ref())
+            .map_err(|e: PathError| e.to_string())
+            .and_then(|p| match (&u.val, &u.value) {
+                // Pre-0.3 peers: the deprecated `value` with a JSON encoding.
+                (None, Some(old)) if old.r#type == Encoding::Json as i32 || old.r#type == Encoding::JsonIetf as i32 => {
+                    value::decode_json(&p, &old.value).map_err(|e: ValueError| e.to_string())
+                }
+                (val, _) => value::decode(&p, val.as_ref()).map_err(|e| e.to_string()),
+            });
+        match decoded {
+            Ok(leaves) => out.updates.extend(leaves),
+            Err(e) => out.skipped.push(e),
+        }
+    }
+    for d in &n.delete {
+        match path::join_to_string(n.prefix.as_ref(), Some(d)) {
+            Ok(p) => out.deletes.push(p),
+            Err(e) => out.skipped.push(format!("delete: {e}")),
+        }
+    }
+    out
+}
+
+/// Starts the source task for `target`. It runs until `cancel` fires or `events` closes.
+/// Events: `Connecting` per attempt, `Notification`s (also during the initial dump),
+/// `Synced` at sync_response, `Stale{error}` whenever a session fails or never syncs.
+pub fn spawn_source(
+    target: Arc<Target>,
+    paths: Vec<String>,
+    events: mpsc::Sender<SourceEvent>,
+    opts: SourceOptions,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let name: TargetName = Arc::from(target.name.as_str());
+        let source = Source { target, name, events, cancel };
+        source.run(paths, opts).await;
+    })
+}
+
+struct Source {
+    target: Arc<Target>,
+    name: TargetName,
+    events: mpsc::Sender<SourceEvent>,
+    cancel: CancellationToken,
+}
+
+/// Why a session ended.
+enum End {
+    /// Cancelled, or nobody listens any more: the task exits.
+    Stop,
+    Failed { error: GnmiError, synced_at: Option<Instant> },
+}
+
+impl Source {
+    async fn run(&self, paths: Vec<String>, mut opts: SourceOptions) {
+        let request = match subscribe_request(&paths) {
+            Ok(r) => r,
+            Err(e) => {
+                let error = GnmiError::new(&self.target, ErrorKind::Config, e.to_string());
+                tracing::error!(target_name = %self.name, %error, "cannot subscribe");
+                let _ = self.emit(SourceEvent::Stale { target: self.name.clone(), at: Instant::now(), error: error.to_string() }).await;
+                return;
+            }
+        };
+        let builder = ExponentialBuilder::default()
+            .with_min_delay(opts.backoff_min)
+            .with_max_delay(opts.backoff_max)
+            .with_jitter()
+            .without_max_times();
+        let mut backoff = builder.build();
+        let mut attempt: u64 = 0;
+        loop {
+            attempt += 1;
+            let (error, synced_at) = match self.session(&request, &opts, attempt).await {
+                End::Stop => return,
+                End::Failed { error, synced_at } => (error, synced_at),
+            };
+            let stale = SourceEvent::Stale { target: self.name.clone(), at: Instant::now(), error: error.to_string() };
+            if self.emit(stale).await.is_err() {
+                return;
+            }
+            if synced_at.is_some_and(|t| t.elapsed() >= opts.stable_after) {
+                backoff = builder.build();
+            }
+            if error.kind == ErrorKind::TooManyPings {
+                opts.keepalive = opts.keepalive.backed_off();
+                tracing::warn!(target_name = %self.name, interval = ?opts.keepalive.interval, "target complained about pings; keepalive interval backed off");
+            }
+            let delay = backoff.next().unwrap_or(opts.backoff_max);
+            tracing::warn!(target_name = %self.name, %error, attempt, retry_in = ?delay, "gNMI session failed");
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn session(&self, request: &SubscribeRequest, opts: &SourceOptions, attempt: u64) -> End {
+        let connecting = SourceEvent::Connecting { target: self.name.clone(), at: Instant::now(), attempt };
+        if self.emit(connecting).await.is_err() {
+            return End::Stop;
+        }
+        let target = &*self.target;
+        let copts = ConnectOptions { connect_timeout: opts.connect_timeout, keepalive: opts.keepalive };
+        let (mut client, goaway) = tokio::select! {
+            _ = self.cancel.cancelled() => return End::Stop,
+            r = connect::connect_watched(target, &copts) => match r {
+                Ok(c) => c,
+                Err(error) => return End::Failed { error, synced_at: None },
+            },
+        };
+        // A connection the target closed after GOAWAY ENHANCE_YOUR_CALM shows up as a broken
+        // pipe; the watch says why.
+        let failed_at = |mut error: GnmiError, synced_at| {
+            if goaway.enhance_your_calm() {
+                error.kind = ErrorKind::TooManyPings;
+            }
+            End::Failed { error, synced_at }
+        };
+        let failed = |error| failed_at(error, None);
+        tokio::select! {
+            _ = self.cancel.cancelled() => return End::Stop,
+            r = connect::check_capabilities(&mut client, target, opts.connect_timeout) => if let Err(e) = r { return failed(e) },
+        }
+
+        // The request stream sends the SubscriptionList and then stays open for the life of
+        // the session: half-closing it ends the subscription on some targets. It ends when
+        // this session does (the guard drops), so the HTTP/2 stream is reset and the
+        // connection closes instead of lingering with a stream nobody reads.
+        let session_over = CancellationToken::new();
+        let _end_requests_on_return = session_over.clone().drop_guard();
+        let requests = futures::stream::once(std::future::ready(request.clone())).chain(
+            futures::stream::once(async move { session_over.cancelled().await }).filter_map(|()| std::future::ready(None)),
+        );
+        let sync_deadline = tokio::time::Instant::now() + opts.sync_timeout;
+        let no_sync = || GnmiError::new(target, ErrorKind::NoSync, format!("none within {:?} of subscribing", opts.sync_timeout));
+        let mut stream = tokio::select! {
+            _ = self.cancel.cancelled() => return End::Stop,
+            _ = tokio::time::sleep_until(sync_deadline) => return failed(no_sync()),
+            r = client.subscribe(requests) => match r {
+                Ok(resp) => resp.into_inner(),
+                Err(status) => return failed(GnmiError::from_status(target, &status)),
+            },
+        };
+        tracing::info!(target_name = %self.name, address = %target.address, attempt, "subscribed");
+
+        let mut synced_at: Option<Instant> = None;
+        loop {
+            let next = tokio::select! {
+                _ = self.cancel.cancelled() => return End::Stop,
+                _ = tokio::time::sleep_until(sync_deadline), if synced_at.is_none() => return failed(no_sync()),
+                next = stream.message() => next,
+            };
+            let error = match next {
+                Ok(Some(msg)) => match msg.response {
+                    Some(Response::Update(n)) => {
+                        if self.notification(&n).await.is_err() {
+                            return End::Stop;
+                        }
+                        continue;
+                    }
+                    Some(Response::SyncResponse(_)) => {
+                        if synced_at.is_none() {
+                            let now = Instant::now();
+                            synced_at = Some(now);
+                            tracing::info!(target_name = %self.name, "synced");
+                            if self.emit(SourceEvent::Synced { target: self.name.clone(), at: now }).await.is_err() {
+                                return End::Stop;
+                            }
+                        }
+                        continue;
+                    }
+                    Some(Response::Error(e)) => {
+                        GnmiError::new(target, ErrorKind::Stream, format!("target sent error {}: {}", e.code, e.message))
+                    }
+                    None => continue,
+                },
+                Ok(None) => GnmiError::new(target, ErrorKind::Stream, "stream closed by the target"),
+                Err(status) => {
+                    let mut e = GnmiError::from_status(target, &status);
+                    if matches!(e.kind, ErrorKind::Rpc(_) | ErrorKind::Connect) {
+                        e.kind = ErrorKind::Stream;
+                    }
+                    e
+                }
+            };
+            return failed_at(error, synced_at);
+        }
+    }
+
+    async fn notification(&self, n: &Notification) -> Result<(), Stopped> {
+        let decoded = decode_notification(n);
+        for skipped in &decoded.skipped {
+            tracing::warn!(target_name = %self.name, error = %skipped, "skipping update");
+        }
+        if decoded.updates.is_empty() && decoded.deletes.is_empty() {
+            return Ok(());
+        }
+        self.emit(SourceEvent::Notification {
+            target: self.name.clone(),
+            received: Instant::now(),
+            device_ns: n.timestamp,
+            updates: decoded.updates,
+            deletes: decoded.deletes,
+        })
+        .await
+    }
+
+    async fn emit(&self, ev: SourceEvent) -> Result<(), Stopped> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(Stopped),
+            r = self.events.send(ev) => r.map_err(|_| Stopped),
+        }
+    }
+}
+
+/// Cancelled, or the receiver is gone.
+struct Stopped;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gnmi_proto::{Path, PathElem, TypedValue, Update, typed_value::Value};
+
+    fn p(elems: &[(&str, &[(&str, &str)])]) -> Path {
+        Path {
+            elem: elems
+                .iter()
+                .map(|(n, k)| PathElem { name: n.to_string(), key: k.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn json(s: &str) -> Option<TypedValue> {
+        Some(TypedValue { value: Some(Value::JsonIetfVal(s.as_bytes().to_vec())) })
+    }
+
+    #[test]
+    fn notification_with_prefix_updates_deletes_and_a_bad_value() {
+        let n = Notification {
+            timestamp: 7,
+            prefix: Some(p(&[("srl_nokia-network-instance:network-instance", &[("name", "default")]), ("protocols", &[]), ("bgp", &[])])),
+            update: vec![
+                Update { path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.1")]), ("session-state", &[])])), val: json(r#""established""#), ..Default::default() },
+                Update { path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.2")]), ("session-state", &[])])), val: json("{broken"), ..Default::default() },
+                Update {
+                    path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.1")]), ("afi-safi", &[("afi-safi-name", "evpn")]), ("received-routes", &[])])),
+                    val: json("12"),
+                    ..Default::default()
+                },
+            ],
+            delete: vec![p(&[("neighbor", &[("peer-address", "10.0.1.3")])])],
+            ..Default::default()
+        };
+        let d = decode_notification(&n);
+        let base = "/network-instance[name=default]/protocols/bgp";
+        assert_eq!(
+            d.updates,
+            vec![
+                (format!("{base}/neighbor[peer-address=10.0.1.1]/session-state"), Scalar::Str("established".into())),
+                (format!("{base}/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes"), Scalar::Uint(12)),
+            ]
+        );
+        assert_eq!(d.deletes, vec![format!("{base}/neighbor[peer-address=10.0.1.3]")]);
+        assert_eq!(d.skipped.len(), 1);
+        assert!(d.skipped[0].contains("neighbor[peer-address=10.0.1.2]/session-state"), "{}", d.skipped[0]);
+    }
+
+    #[test]
+    fn subscribe_request_is_stream_on_change_json_ietf() {
+        let req = subscribe_request(&[crate::paths::oper_state("ethernet-1/49")]).unwrap();
+        let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
+        assert_eq!(list.mode, subscription_list::Mode::Stream as i32);
+        assert_eq!(list.encoding, Encoding::JsonIetf as i32);
+        assert_eq!(list.subscription.len(), 1);
+        assert_eq!(list.subscription[0].mode, SubscriptionMode::OnChange as i32);
+        let path = list.subscription[0].path.as_ref().unwrap();
+        assert_eq!(path::to_string(path).unwrap(), "/interface[name=ethernet-1/49]/oper-state");
+        assert!(subscribe_request(&["no-slash".to_string()]).is_err());
+    }
+}
