@@ -83,12 +83,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let (Some(path), Some(pem)) = (&args.ca_file, fabric.ca_pem()) {
-        if let Err(e) = std::fs::write(path, pem) {
-            eprintln!("fabric-sim: cannot write --ca-file {}: {e}", path.display());
-            fabric.shutdown().await;
-            return ExitCode::from(1);
-        }
+    if let (Some(path), Some(pem)) = (&args.ca_file, fabric.ca_pem())
+        && let Err(e) = std::fs::write(path, pem)
+    {
+        eprintln!("fabric-sim: cannot write --ca-file {}: {e}", path.display());
+        fabric.shutdown().await;
+        return ExitCode::from(1);
     }
     let ports: serde_json::Map<String, serde_json::Value> = fabric
         .leaf_names()
