@@ -206,7 +206,8 @@ impl Sub {
             match msg {
                 Ok(Ok(Some(r))) => {
                     let evs = events(r);
-                    let hit = evs.iter().fold(false, |hit, e| pred(e) || hit);
+                    // Every event goes through `pred` (counting predicates need them all).
+                    let hit = evs.iter().filter(|e| pred(e)).count() > 0;
                     seen.extend(evs);
                     if hit {
                         return seen;
