@@ -233,7 +233,7 @@ impl Control {
     pub fn value(&self, node: &str, path: &str) -> Result<Option<serde_json::Value>, SimError> {
         let idx = self.sh.leaf(node)?;
         let p = SPath::parse(path).map_err(SimError::Invalid)?;
-        Ok(lock(&self.sh.leaves[idx].state).tree.get(&p).map(|v| v.to_json()))
+        Ok(lock(&self.sh.leaves[idx].state).model.render().get(&p).map(|v| v.to_json()))
     }
 
     /// `enable` / `disable`, or `None` for an unknown interface.
@@ -245,8 +245,8 @@ impl Control {
     /// Every leaf value of a node, by canonical path.
     pub fn state(&self, node: &str) -> Result<BTreeMap<String, serde_json::Value>, SimError> {
         let idx = self.sh.leaf(node)?;
-        let st = lock(&self.sh.leaves[idx].state);
-        Ok(st.tree.iter().map(|(p, v)| (p.to_string(), v.to_json())).collect())
+        let tree = lock(&self.sh.leaves[idx].state).model.render();
+        Ok(tree.iter().map(|(p, v)| (p.to_string(), v.to_json())).collect())
     }
 
     /// Waits until a node's value at `path` equals `want` (`Value::Null`: until it is absent).

@@ -49,7 +49,6 @@ pub struct LeafSlot {
 pub struct LeafState {
     pub model: Leaf,
     pub startup: Leaf,
-    pub tree: Tree,
     pub subscribers: Vec<mpsc::UnboundedSender<StreamEvent>>,
     pub refuse_sets: u32,
     pub set_delay: Duration,
@@ -109,19 +108,19 @@ impl Shared {
     /// Runs `f` on a leaf, then the model's rules; publishes what changed and starts timers.
     pub fn mutate<R>(self: &Arc<Self>, idx: usize, f: impl FnOnce(&mut LeafState) -> R) -> (R, Applied) {
         let mut st = lock(&self.leaves[idx].state);
+        let before = st.model.render();
         let r = f(&mut st);
         let timers = st.model.reconcile(&self.timings);
         let applied = self.clock.now();
-        self.publish(&mut st, applied.unix_ns);
+        self.publish(&mut st, &before, applied.unix_ns);
         drop(st);
         self.start_timers(idx, timers);
         (r, applied)
     }
 
-    fn publish(&self, st: &mut LeafState, unix_ns: i64) {
-        let new = st.model.render();
-        let batch = diff(&st.tree, &new, unix_ns);
-        st.tree = new;
+    /// Trees are rendered on demand rather than stored: a leaf's memory is its model only.
+    fn publish(&self, st: &mut LeafState, before: &Tree, unix_ns: i64) {
+        let batch = diff(before, &st.model.render(), unix_ns);
         if batch.updates.is_empty() && batch.deletes.is_empty() {
             return;
         }
@@ -227,14 +226,12 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
         let addr = l.local_addr().map_err(|source| SimError::Bind { addr, source })?;
         listeners.push(l);
         let model = Leaf::startup(k, cfg.leaves, cfg.evpn_routes);
-        let tree = model.render();
         slots.push(LeafSlot {
             name: format!("leaf{k}"),
             addr,
             state: Mutex::new(LeafState {
                 startup: model.clone(),
                 model,
-                tree,
                 subscribers: Vec::new(),
                 refuse_sets: 0,
                 set_delay: Duration::ZERO,

@@ -207,11 +207,10 @@ impl GNmi for LeafService {
         let config_only = req.r#type() == pb::get_request::DataType::Config;
         let target = prefix.map(|p| p.target.clone()).unwrap_or_default();
         let now = self.sh.clock.now().unix_ns;
-        let st = lock(&self.sh.leaves[self.idx].state);
+        let tree = lock(&self.sh.leaves[self.idx].state).model.render();
         let mut out = Vec::new();
         for p in &patterns {
-            let found: Vec<(SPath, Val)> = st
-                .tree
+            let found: Vec<(SPath, Val)> = tree
                 .iter()
                 .filter(|(l, _)| p.matches(l) && (!config_only || is_config(l)))
                 .map(|(l, v)| (l.clone(), v.clone()))
@@ -370,7 +369,7 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
         }
         let (tx, rx) = mpsc::unbounded_channel();
         st.subscribers.push(tx);
-        (select(&st.tree, &subs), rx)
+        (select(&st.model.render(), &subs), rx)
     };
     let module_names = || slot.module_names.load(Ordering::Relaxed);
     let ts = || sh.clock.now().unix_ns;
@@ -412,7 +411,7 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
                 Ok(()) = stall.changed(), if !synced => {}
                 r = reqs.message(), if reqs_open => match r {
                     Ok(Some(pb::SubscribeRequest { request: Some(SubReq::Poll(_)) })) if mode == ListMode::Poll => {
-                        let snap = select(&lock(&slot.state).tree, &subs);
+                        let snap = select(&lock(&slot.state).model.render(), &subs);
                         send_all(out, notifications(ts(), &snap, &[], enc, module_names(), &target)).await?;
                         send(out, SubResp::SyncResponse(true)).await?;
                     }
@@ -432,7 +431,7 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
                 },
                 _ = tokio::time::sleep_until(next_due.unwrap_or(now)), if next_due.is_some() => {
                     let due_now = tokio::time::Instant::now();
-                    let tree = lock(&slot.state).tree.clone();
+                    let tree = lock(&slot.state).model.render();
                     let mut ups = BTreeMap::new();
                     for s in subs.iter_mut().filter(|s| s.due <= due_now) {
                         s.due = due_now + s.period.unwrap_or_default();
