@@ -21,11 +21,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// Log to stderr (stdout belongs to dry-run lines). `RUST_LOG` refines the default `info`.
-pub fn init_logging(format: LogFormat) {
+/// Log to stderr (stdout belongs to dry-run lines and the demo's narration). `RUST_LOG`
+/// overrides `default_level`; colour only when stderr is a terminal.
+pub fn init_logging(format: LogFormat, default_level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),

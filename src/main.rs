@@ -97,11 +97,12 @@ fn main() -> ExitCode {
             opergroupd::app::init_logging(match log_format {
                 LogFormat::Text => opergroupd::app::LogFormat::Text,
                 LogFormat::Json => opergroupd::app::LogFormat::Json,
-            });
+            }, "info");
             runtime(|| opergroupd::app::run(c, opergroupd::app::AppOptions { dry_run, http }))
         }
         Command::Demo => {
-            opergroupd::app::init_logging(opergroupd::app::LogFormat::Text);
+            // The narration is the output; logs only for trouble.
+            opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "warn");
             runtime(opergroupd::demo::run)
         }
         Command::Status { http, json } => {

@@ -1,0 +1,91 @@
+//! Starts the fabric-sim binary with N leaves, measures the time to its ready line,
+//! calls gNMI Capabilities on every leaf port, and reads the process's memory.
+//!
+//!     cargo build --release -p fabric-sim --bin fabric-sim --example scale_probe
+//!     target/release/examples/scale_probe target/release/fabric-sim 2000
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use futures::StreamExt;
+use gnmi_proto::g_nmi_client::GNmiClient;
+
+fn proc_status(pid: u32, key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).map(|l| l[key.len()..].trim().to_string()))
+        .unwrap_or_else(|| "?".into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let bin = args.next().ok_or("usage: scale_probe FABRIC_SIM_BIN LEAVES")?;
+    let leaves: usize = args.next().ok_or("usage: scale_probe FABRIC_SIM_BIN LEAVES")?.parse()?;
+
+    let t0 = Instant::now();
+    let mut child = Command::new(&bin)
+        .args(["--leaves", &leaves.to_string(), "--base-port", "0", "--no-control", "--insecure"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+    let ready_after = t0.elapsed();
+    let ready: serde_json::Value = serde_json::from_str(&line)?;
+    let ports: Vec<u16> = ready["leaves"]
+        .as_object()
+        .ok_or("ready line without leaves")?
+        .values()
+        .filter_map(|p| p.as_u64().map(|p| p as u16))
+        .collect();
+    let rss_ready = proc_status(pid, "VmRSS:");
+
+    let t1 = Instant::now();
+    let answered = futures::stream::iter(ports.iter().copied())
+        .map(|port| async move {
+            let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).ok()?.connect().await.ok()?;
+            let mut c = GNmiClient::with_interceptor(ch, |mut r: tonic::Request<()>| {
+                r.metadata_mut().insert("username", tonic::metadata::MetadataValue::from_static("admin"));
+                r.metadata_mut().insert("password", tonic::metadata::MetadataValue::from_static("NokiaSrl1!"));
+                Ok(r)
+            });
+            c.capabilities(gnmi_proto::CapabilityRequest {}).await.ok().map(|_| ())
+        })
+        .buffer_unordered(64)
+        .filter(|r| futures::future::ready(r.is_some()))
+        .count()
+        .await;
+    let probe_time = t1.elapsed();
+    let rss_after = proc_status(pid, "VmRSS:");
+    let hwm = proc_status(pid, "VmHWM:");
+    let threads = proc_status(pid, "Threads:");
+
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let t2 = Instant::now();
+    let status = child.wait()?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "leaves": leaves,
+            "ports": ports.len(),
+            "answered_capabilities": answered,
+            "ready_ms": ready_after.as_millis() as u64,
+            "sim_reported_start_ms": ready["start_ms"],
+            "probe_all_ports_ms": probe_time.as_millis() as u64,
+            "rss_at_ready": rss_ready,
+            "rss_after_probe": rss_after,
+            "rss_peak": hwm,
+            "threads": threads,
+            "shutdown_ms": t2.elapsed().as_millis() as u64,
+            "exit": status.code(),
+        })
+    );
+    if answered != leaves {
+        return Err(format!("only {answered} of {leaves} leaves answered").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! The running fabric: every leaf's model behind its own lock, the streams subscribed
+//! to it, the BGP timers, the Set log and the sim's clock. One shared state for all
+//! leaves keeps a 2,000-leaf fabric small: no task per leaf besides its listener.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::control::{Applied, SetRecord};
+use crate::model::{Leaf, TimerReq, Tree};
+use crate::path::SPath;
+use crate::value::Val;
+use crate::{Fabric, SimConfig, SimError, SimTls, Timings};
+
+/// What a subscribed stream receives from its leaf.
+#[derive(Debug)]
+pub enum StreamEvent {
+    Changes(Arc<ChangeBatch>),
+    /// End the stream with this status (drop-streams fault, restart, shutdown).
+    Kill(tonic::Status),
+    /// Send this notification as is (malformed-value and unknown-path faults).
+    Raw(Arc<gnmi_proto::Notification>),
+}
+
+/// One atomic change of a leaf's tree.
+#[derive(Debug, Default)]
+pub struct ChangeBatch {
+    pub unix_ns: i64,
+    pub updates: Vec<(SPath, Val)>,
+    /// (removed leaf, the path to announce: the outermost list entry that vanished, or the leaf).
+    pub deletes: Vec<(SPath, SPath)>,
+}
+
+pub struct LeafSlot {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub state: Mutex<LeafState>,
+    /// Stall-sync fault: streams hold back `sync_response` while true.
+    pub stall: watch::Sender<bool>,
+    /// Emit module-prefixed element names (`srl_nokia-interfaces:interface`).
+    pub module_names: AtomicBool,
+}
+
+pub struct LeafState {
+    pub model: Leaf,
+    pub startup: Leaf,
+    pub subscribers: Vec<mpsc::UnboundedSender<StreamEvent>>,
+    pub refuse_sets: u32,
+    pub set_delay: Duration,
+    /// After a restart the leaf answers UNAVAILABLE until then.
+    pub unavailable_until: Option<Instant>,
+}
+
+pub struct Clock {
+    start: Instant,
+    start_unix_ns: i64,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Clock { start: Instant::now(), start_unix_ns: unix.as_nanos() as i64 }
+    }
+
+    /// Both clocks from one reading: unix ns derive from the monotonic clock, so
+    /// differences agree on either.
+    pub fn now(&self) -> Applied {
+        let mono_ns = self.start.elapsed().as_nanos() as u64;
+        Applied { unix_ns: self.start_unix_ns + mono_ns as i64, mono_ns }
+    }
+}
+
+pub struct Shared {
+    pub leaves: Vec<LeafSlot>,
+    pub index: HashMap<String, usize>,
+    pub timings: Timings,
+    pub evpn_routes: u32,
+    pub clock: Clock,
+    pub sets: Mutex<Vec<SetRecord>>,
+    /// Number of completed Set records, for waiters.
+    pub sets_done: watch::Sender<usize>,
+    /// Bumped on every change of any leaf, for waiters.
+    pub changed: watch::Sender<u64>,
+    pub set_seq: AtomicU64,
+    pub cancel: CancellationToken,
+    pub username: String,
+    pub password: String,
+    pub ca_pem: Option<String>,
+    pub control_addr: Option<SocketAddr>,
+    rt: tokio::runtime::Handle,
+}
+
+/// Locks a mutex, ignoring poisoning: the state is always left consistent between statements.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn leaf(&self, node: &str) -> Result<usize, SimError> {
+        self.index.get(node).copied().ok_or_else(|| SimError::UnknownNode(node.to_string()))
+    }
+
+    /// Runs `f` on a leaf, then the model's rules; publishes what changed and starts timers.
+    pub fn mutate<R>(self: &Arc<Self>, idx: usize, f: impl FnOnce(&mut LeafState) -> R) -> (R, Applied) {
+        let mut st = lock(&self.leaves[idx].state);
+        let before = st.model.render();
+        let r = f(&mut st);
+        let timers = st.model.reconcile(&self.timings);
+        let applied = self.clock.now();
+        self.publish(&mut st, &before, applied.unix_ns);
+        drop(st);
+        self.start_timers(idx, timers);
+        (r, applied)
+    }
+
+    /// Trees are rendered on demand rather than stored: a leaf's memory is its model only.
+    fn publish(&self, st: &mut LeafState, before: &Tree, unix_ns: i64) {
+        let batch = diff(before, &st.model.render(), unix_ns);
+        if batch.updates.is_empty() && batch.deletes.is_empty() {
+            return;
+        }
+        let batch = Arc::new(batch);
+        st.subscribers.retain(|s| s.send(StreamEvent::Changes(batch.clone())).is_ok());
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    fn start_timers(self: &Arc<Self>, idx: usize, timers: Vec<TimerReq>) {
+        for t in timers {
+            let sh = self.clone();
+            self.rt.spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(t.after) => {}
+                    _ = sh.cancel.cancelled() => return,
+                }
+                sh.mutate(idx, |st| st.model.fire(&t.peer, t.token));
+            });
+        }
+    }
+
+    pub fn kill_streams(&self, idx: usize, status: tonic::Status) {
+        let mut st = lock(&self.leaves[idx].state);
+        for s in st.subscribers.drain(..) {
+            let _ = s.send(StreamEvent::Kill(status.clone()));
+        }
+    }
+
+    pub fn kill_all_streams(&self, status: tonic::Status) {
+        for i in 0..self.leaves.len() {
+            self.kill_streams(i, status.clone());
+        }
+    }
+
+    pub fn send_raw(&self, idx: usize, n: gnmi_proto::Notification) {
+        let n = Arc::new(n);
+        let mut st = lock(&self.leaves[idx].state);
+        st.subscribers.retain(|s| s.send(StreamEvent::Raw(n.clone())).is_ok());
+    }
+
+    pub fn record_set(&self, rec: SetRecord) {
+        let mut sets = lock(&self.sets);
+        // Keep receive order even when a delayed Set completes after a later one.
+        let pos = sets.partition_point(|r| r.seq < rec.seq);
+        sets.insert(pos, rec);
+        let n = sets.len();
+        drop(sets);
+        self.sets_done.send_replace(n);
+    }
+}
+
+/// Updates for every new or changed leaf; deletes for every vanished one, announced at
+/// the outermost list entry that vanished with it (a removed neighbor is one delete).
+pub fn diff(old: &Tree, new: &Tree, unix_ns: i64) -> ChangeBatch {
+    let updates = new.iter().filter(|(p, v)| old.get(*p) != Some(*v)).map(|(p, v)| (p.clone(), v.clone())).collect();
+    let deletes = old
+        .keys()
+        .filter(|p| !new.contains_key(*p))
+        .map(|p| {
+            let gone = (1..=p.0.len())
+                .filter(|&n| !p.0[n - 1].keys.is_empty())
+                .map(|n| SPath(p.0[..n].to_vec()))
+                .find(|entry| new.range(entry.clone()..).next().is_none_or(|(k, _)| !k.starts_with(entry)));
+            (p.clone(), gone.unwrap_or_else(|| p.clone()))
+        })
+        .collect();
+    ChangeBatch { unix_ns, updates, deletes }
+}
+
+pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
+    if cfg.leaves == 0 {
+        return Err(SimError::Invalid("--leaves must be at least 1".into()));
+    }
+    if cfg.base_port != 0 && usize::from(cfg.base_port) + cfg.leaves > 65535 {
+        return Err(SimError::Invalid(format!(
+            "--base-port {} + --leaves {} exceeds port 65535",
+            cfg.base_port, cfg.leaves
+        )));
+    }
+    if let Some(c) = cfg.control {
+        let leaf_ports = usize::from(cfg.base_port) + 1..=usize::from(cfg.base_port) + cfg.leaves;
+        if cfg.base_port != 0 && c.ip() == cfg.listen && leaf_ports.contains(&usize::from(c.port())) {
+            return Err(SimError::Invalid(format!(
+                "--control {c} collides with the leaf ports {}..{}; choose another --control or --base-port",
+                leaf_ports.start(),
+                leaf_ports.end()
+            )));
+        }
+    }
+    raise_nofile_limit(cfg.leaves + 256);
+
+    let tls = match cfg.tls {
+        SimTls::Insecure => None,
+        SimTls::SelfSigned => Some(crate::tls::self_signed(cfg.listen, cfg.leaves)?),
+    };
+
+    let mut listeners = Vec::with_capacity(cfg.leaves);
+    let mut slots = Vec::with_capacity(cfg.leaves);
+    for k in 1..=cfg.leaves {
+        let port = if cfg.base_port == 0 { 0 } else { cfg.base_port + k as u16 };
+        let addr = SocketAddr::new(cfg.listen, port);
+        let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
+        let addr = l.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+        listeners.push(l);
+        let model = Leaf::startup(k, cfg.leaves, cfg.evpn_routes);
+        slots.push(LeafSlot {
+            name: format!("leaf{k}"),
+            addr,
+            state: Mutex::new(LeafState {
+                startup: model.clone(),
+                model,
+                subscribers: Vec::new(),
+                refuse_sets: 0,
+                set_delay: Duration::ZERO,
+                unavailable_until: None,
+            }),
+            stall: watch::Sender::new(false),
+            module_names: AtomicBool::new(false),
+        });
+    }
+    let control_listener = match cfg.control {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?),
+        None => None,
+    };
+    let control_addr = control_listener.as_ref().and_then(|l| l.local_addr().ok());
+
+    let shared = Arc::new(Shared {
+        index: slots.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
+        leaves: slots,
+        timings: cfg.timings,
+        evpn_routes: cfg.evpn_routes,
+        clock: Clock::new(),
+        sets: Mutex::new(Vec::new()),
+        sets_done: watch::Sender::new(0),
+        changed: watch::Sender::new(0),
+        set_seq: AtomicU64::new(0),
+        cancel: CancellationToken::new(),
+        username: cfg.username,
+        password: cfg.password,
+        ca_pem: tls.as_ref().map(|t| t.cert_pem.clone()),
+        control_addr,
+        rt: tokio::runtime::Handle::current(),
+    });
+
+    let mut tasks = Vec::with_capacity(listeners.len() + 1);
+    for (idx, l) in listeners.into_iter().enumerate() {
+        tasks.push(crate::server::serve(shared.clone(), idx, l, tls.as_ref())?);
+    }
+    if let Some(l) = control_listener {
+        tasks.push(crate::http::serve(shared.clone(), l));
+    }
+    Ok(Fabric { shared, tasks })
+}
+
+/// Thousands of listeners need more descriptors than the usual soft limit of 1024.
+fn raise_nofile_limit(want: usize) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur as usize >= want {
+            return;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            tracing::warn!(want, "could not raise the open-file limit");
+        }
+    }
+    if (lim.rlim_cur as usize) < want {
+        tracing::warn!(limit = lim.rlim_cur, want, "the open-file limit may be too low for this many leaves");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_neighbor_is_one_delete_and_a_cleared_reason_is_a_leaf_delete() {
+        let mut l = Leaf::startup(1, 4, 10);
+        l.interfaces.get_mut("ethernet-1/1").unwrap().admin_enabled = false;
+        let _ = l.reconcile(&Timings::fast());
+        let old = l.render();
+        l.neighbors.remove("10.0.1.1");
+        l.interfaces.get_mut("ethernet-1/1").unwrap().admin_enabled = true;
+        let _ = l.reconcile(&Timings::fast());
+        let b = diff(&old, &l.render(), 1);
+        let mut announced: Vec<String> = b.deletes.iter().map(|(_, a)| a.to_string()).collect();
+        announced.dedup();
+        assert_eq!(
+            announced,
+            vec![
+                "/interface[name=ethernet-1/1]/oper-down-reason".to_string(),
+                "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]".to_string(),
+            ]
+        );
+        assert!(b.updates.iter().any(|(p, v)| p.to_string() == "/interface[name=ethernet-1/1]/oper-state" && *v == Val::Str("up".into())));
+    }
+}
