@@ -3,5 +3,6 @@
 //! Flow, one direction: sources -> state -> policy -> actuators (see README.md).
 
 pub mod config;
+pub mod leader;
 pub mod model;
 pub mod paths;
