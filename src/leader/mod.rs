@@ -166,6 +166,9 @@ pub async fn start(
             // kube sets no read timeout by default; a renewal that hangs longer than a
             // renew period is worth abandoning and retrying.
             config.read_timeout = Some(timing.renew_period);
+            // kube retries 429/503/504 up to 15 times, for minutes; kube-lease-manager and
+            // the witness retry on their own schedule, which the deadline is built around.
+            config.default_retry = false;
             kube::Client::try_from(config).map_err(LeaderError::Client)?
         }
     };
