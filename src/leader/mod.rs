@@ -95,6 +95,8 @@ struct Inner {
     lease: Option<String>,
     judge: Mutex<Judge>,
     roles: watch::Sender<Role>,
+    /// Shutdown: once cancelled, this replica stops acting at once, before any cleanup.
+    cancel: CancellationToken,
 }
 
 impl Elector {
@@ -102,14 +104,15 @@ impl Elector {
     pub fn standalone(identity: String) -> Self {
         let judge = Judge::standalone(identity.clone(), SystemTime::now());
         let (roles, _) = watch::channel(Role::Leader);
-        Elector { inner: Arc::new(Inner { identity, lease: None, judge: Mutex::new(judge), roles }) }
+        let inner = Inner { identity, lease: None, judge: Mutex::new(judge), roles, cancel: CancellationToken::new() };
+        Elector { inner: Arc::new(inner) }
     }
 
     /// The gate for every Set: true only if this replica may act at this very instant.
     /// Stricter than the last value on [`Elector::subscribe`]: a deadline that has just
     /// passed counts even if the timer task has not run yet.
     pub fn is_leader_now(&self) -> bool {
-        self.judge().role_at(Instant::now()) == Role::Leader
+        !self.inner.cancel.is_cancelled() && self.judge().role_at(Instant::now()) == Role::Leader
     }
 
     /// Role changes, for re-evaluating on promotion and for status. Starts as Standby.
@@ -179,6 +182,7 @@ pub async fn start(
             lease: Some(format!("{}/{}", cfg.namespace, cfg.lease)),
             judge: Mutex::new(Judge::new(identity.clone(), timing.margin, SystemTime::now())),
             roles: watch::channel(Role::Standby).0,
+            cancel: cancel.clone(),
         }),
     };
     let (events, inbox) = mpsc::channel(16);

@@ -16,6 +16,7 @@
 //! in a history so tests can see the Lease as the server saw it.
 
 #![allow(dead_code)] // shared by several test crates, each using a part
+#![allow(clippy::result_large_err)] // early-return HTTP responses; size is irrelevant here
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,8 @@ pub struct FakeLeaseApi {
 struct Shared {
     store: Mutex<Store>,
     reach: Mutex<HashMap<String, watch::Sender<Reach>>>,
+    /// Requests answered with [`Reach::Refuse`], per client.
+    refused: Mutex<HashMap<String, usize>>,
 }
 
 #[derive(Default)]
@@ -92,7 +95,7 @@ struct Ctx {
 impl FakeLeaseApi {
     pub fn new() -> Self {
         FakeLeaseApi {
-            shared: Arc::new(Shared { store: Mutex::default(), reach: Mutex::default() }),
+            shared: Arc::new(Shared { store: Mutex::default(), reach: Mutex::default(), refused: Mutex::default() }),
             servers: Mutex::default(),
         }
     }
@@ -120,6 +123,10 @@ impl FakeLeaseApi {
     pub fn set_reach(&self, client: &str, reach: Reach) {
         let map = self.shared.reach.lock().unwrap();
         map.get(client).expect("no such client").send_replace(reach);
+    }
+
+    pub fn refused(&self, client: &str) -> usize {
+        self.shared.refused.lock().unwrap().get(client).copied().unwrap_or(0)
     }
 
     pub fn lease(&self, ns: &str, name: &str) -> Option<Lease> {
@@ -172,6 +179,7 @@ async fn gate(ctx: &Ctx) -> Result<(), Response> {
         match now {
             Reach::Up => return Ok(()),
             Reach::Refuse => {
+                *ctx.shared.refused.lock().unwrap().entry(ctx.client.clone()).or_default() += 1;
                 return Err(status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "refused by the test"));
             }
             Reach::Blackhole => {
