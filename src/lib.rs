@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod gnmi;
+pub mod leader;
 pub mod model;
 pub mod paths;
 pub mod plan;
