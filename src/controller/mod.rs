@@ -20,6 +20,7 @@ use crate::actuate::{Actuator, DryRunLine};
 use crate::config::{Config, Group, Target};
 use crate::gnmi::set::SetError;
 use crate::gnmi::source::{spawn_source, SourceOptions};
+use crate::leader::{Elector, Role};
 use crate::model::{AdminState, Scalar, SetIntent, SourceEvent, TargetName};
 use crate::policy::{self, GroupMemory, Health, Verdict};
 use crate::state::{State, TargetView};
@@ -41,6 +42,9 @@ pub struct RunOptions {
     pub observer: Option<mpsc::UnboundedSender<LoopEvent>>,
     /// Where the loop records what it sees and does, for /status and /metrics.
     pub board: Option<Board>,
+    /// With leader election: Sets (and dry-run lines) only while this replica holds the
+    /// Lease, checked at the moment of each Set. Without: always acts.
+    pub leader: Option<Elector>,
 }
 
 impl RunOptions {
@@ -53,6 +57,7 @@ impl RunOptions {
             shutdown_grace: Duration::from_secs(3),
             observer: None,
             board: None,
+            leader: None,
         }
     }
 }
@@ -118,6 +123,8 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
     }
     drop(events_tx);
 
+    let mut role = lp.opts.leader.as_ref().map(Elector::subscribe);
+    lp.role_changed(role.as_ref().map(|r| *r.borrow()));
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -132,6 +139,14 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
             },
             _ = sleep_until(wake) => lp.on_timer(&done_tx),
             _ = heartbeat.tick() => lp.on_heartbeat(&done_tx),
+            Some(now_role) = role_change(&mut role) => {
+                lp.role_changed(Some(now_role));
+                // A new leader trusts nothing it did not see: re-decide everything from
+                // the devices' current state, and act only on what is still wrong.
+                if now_role == Role::Leader {
+                    lp.evaluate_all(&done_tx);
+                }
+            }
         }
     }
 
@@ -152,6 +167,20 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
         let _ = tokio::time::timeout(Duration::from_secs(1), s).await;
     }
     Ok(())
+}
+
+/// The next role change; pending forever without leader election (or once it has stopped).
+async fn role_change(rx: &mut Option<tokio::sync::watch::Receiver<Role>>) -> Option<Role> {
+    match rx {
+        Some(r) => match r.changed().await {
+            Ok(()) => Some(*r.borrow_and_update()),
+            Err(_) => {
+                *rx = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -209,18 +238,39 @@ impl Loop {
     }
 
     fn on_heartbeat(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
-        let now = Instant::now();
         if let Some(board) = &self.opts.board {
-            board.heartbeat(now);
+            board.heartbeat(Instant::now());
         }
         // The override file is an operator's hand on the switch: notice its removal (or a
         // newly suspended group) within a second even when the fabric is quiet.
         if self.override_file.is_some() {
-            let names: Vec<TargetName> = self.names.values().cloned().collect();
-            for target in names {
-                self.evaluate_target(&target, now, None, done_tx);
-            }
+            self.evaluate_all(done_tx);
         }
+    }
+
+    fn evaluate_all(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
+        let now = Instant::now();
+        let names: Vec<TargetName> = self.names.values().cloned().collect();
+        for target in names {
+            self.evaluate_target(&target, now, None, done_tx);
+        }
+    }
+
+    fn role_changed(&self, role: Option<Role>) {
+        let shown = match role {
+            None => status::Role::Single,
+            Some(Role::Leader) => status::Role::Leader,
+            Some(Role::Standby) => status::Role::Standby,
+        };
+        info!(role = ?shown, "role");
+        if let Some(board) = &self.opts.board {
+            board.set_role(shown);
+        }
+    }
+
+    /// May this replica act right now? Asked at the moment of each Set.
+    fn acting(&self) -> bool {
+        self.opts.leader.as_ref().is_none_or(Elector::is_leader_now)
     }
 
     fn on_source_event(&mut self, ev: SourceEvent, done_tx: &mpsc::UnboundedSender<SetDone>) {
@@ -372,6 +422,10 @@ impl Loop {
         }
 
         let Some(intent) = intent else { return };
+        if !self.acting() {
+            debug!("standby: not the leader, no Set");
+            return;
+        }
         let Some(t) = self.targets.get_mut(intent.target.as_ref()) else { return };
         if t.in_flight || t.retry.not_before().is_some_and(|at| at > now) {
             debug!("set deferred: one already on the wire or backing off");
