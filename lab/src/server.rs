@@ -374,7 +374,8 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
     let module_names = || slot.module_names.load(Ordering::Relaxed);
     let ts = || sh.clock.now().unix_ns;
     let mut stall = slot.stall.subscribe();
-    let result: Result<(), Gone> = async {
+    // `Gone` (the client left) ends the stream with nothing more to report.
+    let _: Result<(), Gone> = async {
         if !list.updates_only {
             for s in subs.iter_mut() {
                 s.last_sent.extend(snapshot.iter().filter(|(p, _)| s.pattern.matches(p)).map(|(p, v)| (p.clone(), v.clone())));
@@ -450,7 +451,6 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
         }
     }
     .await;
-    let _ = result;
     Ok(())
 }
 
