@@ -4,8 +4,11 @@
 //!
 //!     cargo build --release -p fabric-sim --bin fabric-sim --example scale_probe
 //!     target/release/examples/scale_probe target/release/fabric-sim 2000
+//!
+//! SIM_NOFILE=1024 starts the simulator with that soft open-file limit (it must raise it itself).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -25,12 +28,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bin = args.next().ok_or("usage: scale_probe FABRIC_SIM_BIN LEAVES")?;
     let leaves: usize = args.next().ok_or("usage: scale_probe FABRIC_SIM_BIN LEAVES")?.parse()?;
 
+    // The probe holds a connection per leaf too.
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain struct in, plain struct out.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let sim_nofile: Option<libc::rlim_t> = std::env::var("SIM_NOFILE").ok().and_then(|v| v.parse().ok());
+
     let t0 = Instant::now();
-    let mut child = Command::new(&bin)
-        .args(["--leaves", &leaves.to_string(), "--base-port", "0", "--no-control", "--insecure"])
+    let mut cmd = Command::new(&bin);
+    cmd.args(["--leaves", &leaves.to_string(), "--base-port", "0", "--no-control", "--insecure"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+        .stderr(Stdio::null());
+    if let Some(soft) = sim_nofile {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let l = libc::rlimit { rlim_cur: soft, rlim_max: lim.rlim_max };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+            });
+        }
+    }
+    let mut child = cmd.spawn()?;
     let pid = child.id();
     let mut line = String::new();
     BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
@@ -97,10 +119,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "threads": threads,
             "shutdown_ms": t2.elapsed().as_millis() as u64,
             "exit": status.code(),
+            "sim_nofile_soft_at_start": sim_nofile,
         })
     );
     if answered != leaves || streams.len() != leaves {
-        return Err(format!("only {answered} of {leaves} leaves answered").into());
+        return Err(format!("{answered} of {leaves} leaves answered Capabilities, {} synced a subscription", streams.len()).into());
     }
     Ok(())
 }
