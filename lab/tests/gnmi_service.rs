@@ -300,3 +300,24 @@ async fn self_signed_tls_serves_with_the_published_certificate() {
     }
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn leaf_k_listens_on_base_port_plus_k() {
+    // Find a free port P and run one leaf on base P-1; retry if someone takes P meanwhile.
+    for _ in 0..5 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cfg = fabric_sim::SimConfig { leaves: 1, base_port: p - 1, ..Default::default() };
+        match fabric_sim::start(cfg).await {
+            Ok(f) => {
+                assert_eq!(f.leaf_addr("leaf1").unwrap().port(), p);
+                assert_eq!(f.leaf_names(), vec!["leaf1".to_string()]);
+                assert!(f.control_addr().is_none() && f.ca_pem().is_none());
+                f.shutdown().await;
+                return;
+            }
+            Err(fabric_sim::SimError::Bind { .. }) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no free port found in 5 tries");
+}
