@@ -302,6 +302,7 @@ struct Sub {
     /// SAMPLE interval, or ON_CHANGE heartbeat.
     period: Option<Duration>,
     suppress_redundant: bool,
+    /// What a suppress_redundant SAMPLE last sent (empty otherwise).
     last_sent: BTreeMap<SPath, Val>,
     due: tokio::time::Instant,
 }
@@ -374,13 +375,16 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
     let module_names = || slot.module_names.load(Ordering::Relaxed);
     let ts = || sh.clock.now().unix_ns;
     let mut stall = slot.stall.subscribe();
-    let result: Result<(), Gone> = async {
+    // `Gone` (the client left) ends the stream with nothing more to report.
+    let _: Result<(), Gone> = async {
         if !list.updates_only {
-            for s in subs.iter_mut() {
+            for s in subs.iter_mut().filter(|s| s.suppress_redundant) {
                 s.last_sent.extend(snapshot.iter().filter(|(p, _)| s.pattern.matches(p)).map(|(p, v)| (p.clone(), v.clone())));
             }
             send_all(out, notifications(ts(), &snapshot, &[], enc, module_names(), &target)).await?;
         }
+        // Thousands of streams stay open for hours: keep nothing per stream that is not needed.
+        drop(snapshot);
         let mut synced = false;
         let mut reqs_open = true;
         loop {
@@ -436,7 +440,9 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
                     for s in subs.iter_mut().filter(|s| s.due <= due_now) {
                         s.due = due_now + s.period.unwrap_or_default();
                         for (p, v) in tree.iter().filter(|(p, _)| s.pattern.matches(p)) {
-                            if !s.suppress_redundant || s.last_sent.get(p) != Some(v) {
+                            if !s.suppress_redundant {
+                                ups.insert(p.clone(), v.clone());
+                            } else if s.last_sent.get(p) != Some(v) {
                                 ups.insert(p.clone(), v.clone());
                                 s.last_sent.insert(p.clone(), v.clone());
                             }
@@ -450,7 +456,6 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
         }
     }
     .await;
-    let _ = result;
     Ok(())
 }
 

@@ -163,6 +163,18 @@ async fn sample_repeats_and_suppress_redundant_does_not() {
     q.none_within(Duration::from_millis(120), |e| matches!(e, Ev::Update { .. })).await;
     f.control().link("leaf1", "ethernet-1/49", false).unwrap();
     q.until_value(OPER49, json!("down")).await;
+
+    // ON_CHANGE with a heartbeat repeats unchanged values.
+    let mut l = stream_list(&[OPER49]);
+    l.subscription[0].heartbeat_interval = 20_000_000;
+    let mut hb = subscribe(&mut c, l).await.unwrap();
+    hb.until_sync().await;
+    let mut n = 0;
+    hb.until("two heartbeats", |e| {
+        n += matches!(e, Ev::Update { value, .. } if value == "down") as i32;
+        n == 2
+    })
+    .await;
     f.shutdown().await;
 }
 
@@ -253,6 +265,12 @@ async fn set_replace_delete_and_prefixed_names() {
     let sets = f.control().sets();
     assert_eq!(sets[0].replaces[0].path, "/interface[name=ethernet-1/1]");
     assert_eq!(sets[1].deletes, vec!["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.2]".to_string()]);
+    // Neighbor admin-state disable takes the session to idle at once; enable brings it back.
+    let nb1 = "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]";
+    set_updates(&mut c, vec![update(&format!("{nb1}/admin-state"), json!("disable"))]).await.unwrap();
+    s.until_value(&format!("{nb1}/session-state"), json!("idle")).await;
+    set_updates(&mut c, vec![update(&format!("{nb1}/admin-state"), json!("enable"))]).await.unwrap();
+    s.until_value(&format!("{nb1}/session-state"), json!("established")).await;
     // Delete of a config leaf restores its default.
     c.set(pb::SetRequest { delete: vec![path(ADMIN1)], ..Default::default() }).await.unwrap();
     assert_eq!(f.control().admin_state("leaf1", "ethernet-1/1").unwrap().as_deref(), Some("enable"));
@@ -281,4 +299,25 @@ async fn self_signed_tls_serves_with_the_published_certificate() {
         assert!(pb::g_nmi_client::GNmiClient::new(ch).capabilities(pb::CapabilityRequest {}).await.is_err());
     }
     f.shutdown().await;
+}
+
+#[tokio::test]
+async fn leaf_k_listens_on_base_port_plus_k() {
+    // Find a free port P and run one leaf on base P-1; retry if someone takes P meanwhile.
+    for _ in 0..5 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cfg = fabric_sim::SimConfig { leaves: 1, base_port: p - 1, ..Default::default() };
+        match fabric_sim::start(cfg).await {
+            Ok(f) => {
+                assert_eq!(f.leaf_addr("leaf1").unwrap().port(), p);
+                assert_eq!(f.leaf_names(), vec!["leaf1".to_string()]);
+                assert!(f.control_addr().is_none() && f.ca_pem().is_none());
+                f.shutdown().await;
+                return;
+            }
+            Err(fabric_sim::SimError::Bind { .. }) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no free port found in 5 tries");
 }

@@ -29,10 +29,9 @@ OPER49 = "interface[name=ethernet-1/49]/oper-state"
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
-@pytest.fixture(scope="module")
-def sim():
+def start_sim(*extra):
     proc = subprocess.Popen(
-        [BIN, "--leaves", "2", "--base-port", "0", "--control", "127.0.0.1:0", "--timings", "fast", "--insecure"],
+        [BIN, "--leaves", "2", "--base-port", "0", "--control", "127.0.0.1:0", "--timings", "fast", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -44,9 +43,19 @@ def sim():
     if not ready.get("ready"):
         proc.kill()
         pytest.fail(f"fabric-sim did not print its ready line within {WAIT_S}s (exit code {proc.poll()})")
-    yield ready
+    return proc, ready
+
+
+def stop_sim(proc):
     proc.terminate()
-    proc.wait(WAIT_S)
+    assert proc.wait(WAIT_S) == 0, "SIGTERM exits 0"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    proc, ready = start_sim("--insecure")
+    yield ready
+    stop_sim(proc)
 
 
 def control(sim, method, path, body=None):
@@ -131,3 +140,21 @@ def test_set_admin_disable_turns_oper_down(sim):
     assert sets[-1]["node"] == "leaf2" and sets[-1]["outcome"] == "accepted"
     # Recorded as sent: the container path and its JSON object.
     assert sets[-1]["updates"] == [{"path": "/interface[name=ethernet-1/1]", "value": {"admin-state": "disable"}}]
+
+
+def test_capabilities_over_tls_with_the_self_signed_certificate(tmp_path):
+    ca = tmp_path / "ca.pem"
+    proc, ready = start_sim("--self-signed", "--ca-file", str(ca))
+    try:
+        with gNMIclient(
+            target=("127.0.0.1", ready["leaves"]["leaf1"]), username="admin", password="NokiaSrl1!", path_cert=str(ca)
+        ) as gc:
+            caps = gc.capabilities()
+        assert set(caps["supported_encodings"]) == {"json_ietf", "proto", "ascii"}
+        with pytest.raises(Exception, match="(?i)unauthenticated|authentication failed"):
+            with gNMIclient(
+                target=("127.0.0.1", ready["leaves"]["leaf1"]), username="admin", password="wrong", path_cert=str(ca)
+            ) as gc:
+                gc.capabilities()
+    finally:
+        stop_sim(proc)
