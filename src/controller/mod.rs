@@ -262,7 +262,7 @@ impl Loop {
             Some(Role::Leader) => status::Role::Leader,
             Some(Role::Standby) => status::Role::Standby,
         };
-        info!(role = ?shown, "role");
+        info!(role = ?shown, "role changed");
         if let Some(board) = &self.opts.board {
             board.set_role(shown);
         }
