@@ -107,3 +107,96 @@ fn spawn_signal_handler(cancel: CancellationToken) {
         cancel.cancel();
     });
 }
+
+/// `opergroupd exabgp`: run as an ExaBGP `process`. Services are probed and announced
+/// through ExaBGP's text API on stdout. When the config also has oper-groups, their targets
+/// are subscribed and evaluated (observe only: this mode never Sets) so services with
+/// `group:` announce only while their group is healthy. With `http:` configured, /status
+/// and /metrics show the services (and groups).
+pub async fn exabgp(config: Config) -> Result<(), String> {
+    use crate::exabgp::{Exabgp, Options, acks_enabled};
+    use crate::policy::Health;
+
+    if config.services.is_empty() {
+        return Err("no services configured: `opergroupd exabgp` needs a `services:` section".into());
+    }
+    let cancel = CancellationToken::new();
+    let services: Vec<_> = config.services.values().cloned().collect();
+    let opts = Options { ack: acks_enabled(|k| std::env::var(k).ok()), ..Options::default() };
+    let ex = Exabgp::new(services, opts);
+    let handle = ex.handle();
+
+    let board = Board::from_config(&config, env!("CARGO_PKG_VERSION"), false);
+    let mut tasks = Vec::new();
+    if let Some(addr) = config.http {
+        let (bound, server) = status::serve(addr, board.clone(), cancel.clone())
+            .await
+            .map_err(|e| format!("status server on {addr}: {e}"))?;
+        info!(%bound, "status: /status /metrics /healthz /readyz");
+        tasks.push(tokio::spawn(async move {
+            let _ = server.await;
+        }));
+    }
+
+    // Services into the status board, a few times a second (cheap: one snapshot).
+    let (h, b, c) = (handle.clone(), board.clone(), cancel.clone());
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        while c.run_until_cancelled(tick.tick()).await.is_some() {
+            b.heartbeat(std::time::Instant::now());
+            for s in h.snapshot() {
+                b.service(&s.name, service_state(s.state), None, s.last_check);
+            }
+        }
+    }));
+
+    if !config.groups.is_empty() {
+        let mut observed = config.clone();
+        for g in observed.groups.values_mut() {
+            g.enforce = false;
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // Never reached (no group enforces); a sink that cannot touch a device.
+        let mut opts = RunOptions::new(Actuator::DryRun(DryRunSink::Channel(tokio::sync::mpsc::unbounded_channel().0)));
+        opts.observer = Some(tx);
+        opts.board = Some(board.clone());
+        let h = handle.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if let controller::LoopEvent::Verdict { group, health, .. } = ev {
+                    // Stale data says nothing: keep the last verdict until the target re-syncs.
+                    match health {
+                        Health::Healthy => h.set_group_health(&group, true),
+                        Health::Unhealthy | Health::NotReady => h.set_group_health(&group, false),
+                        Health::Unknown => {}
+                    }
+                }
+            }
+        }));
+        let c = cancel.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = controller::run(observed, opts, c).await {
+                error!(error = %e, "oper-group observation stopped");
+            }
+        }));
+    }
+
+    let result = crate::exabgp::run_on_stdio(ex).await;
+    cancel.cancel();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    result.map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn service_state(s: &str) -> status::ServiceState {
+    use status::ServiceState as S;
+    match s {
+        "rising" => S::Rising,
+        "up" => S::Up,
+        "falling" => S::Falling,
+        "down" => S::Down,
+        "disabled" => S::Disabled,
+        _ => S::Init,
+    }
+}

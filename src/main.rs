@@ -108,7 +108,19 @@ fn main() -> ExitCode {
         Command::Status { http, json } => {
             runtime(|| async move { opergroupd::status::print_status(&http, json).await.map_err(|e| e.to_string()) })
         }
-        Command::Exabgp { config } => opergroupd::exabgp::main_exabgp(&config),
+        Command::Exabgp { config } => {
+            let c = match opergroupd::config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return bad_config(&e),
+            };
+            if c.services.is_empty() {
+                eprintln!("error: {}: no services configured (`opergroupd exabgp` needs `services:`)", config.display());
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+            // stdout is ExaBGP's command channel: logs go to stderr only.
+            opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "info");
+            runtime(|| opergroupd::app::exabgp(c))
+        }
     }
 }
 

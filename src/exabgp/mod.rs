@@ -6,7 +6,7 @@
 //! that owns stdout and the bookkeeping in `session`.
 //!
 //! Entry points:
-//! * [`main_exabgp`] — what the CLI calls for `opergroupd exabgp --config FILE`.
+//! * [`run_on_stdio`] — the actuator on this process's stdin/stdout (see `crate::app::exabgp`).
 //! * [`run_exabgp`] — real stdin/stdout and SIGTERM/SIGINT, for an already loaded config.
 //! * [`Exabgp::new`] + [`Exabgp::handle`] + [`Exabgp::run`] — the same with any reader,
 //!   writer and shutdown future, and a [`Handle`] for /status, /metrics and group health.
@@ -17,7 +17,6 @@ pub mod session;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -475,12 +474,8 @@ async fn publish(
 
 /// Run with the process's stdin/stdout (as an ExaBGP `process`), until ExaBGP says
 /// `shutdown`, closes stdin, or SIGTERM/SIGINT arrives (then withdraw first).
-pub async fn run_exabgp(services: Vec<Service>, opts: Options) -> Result<Exit, ExabgpError> {
-    for s in &services {
-        if s.group.is_some() {
-            warn!(service = %s.name, "`group:` has no effect in `opergroupd exabgp` (no gNMI input); the service follows its checks only");
-        }
-    }
+/// Run `ex` on this process's stdin/stdout until SIGTERM/SIGINT, `shutdown` or EOF.
+pub async fn run_on_stdio(ex: Exabgp) -> Result<Exit, ExabgpError> {
     let shutdown = async {
         use tokio::signal::unix::{SignalKind, signal};
         match (
@@ -499,9 +494,7 @@ pub async fn run_exabgp(services: Vec<Service>, opts: Options) -> Result<Exit, E
             }
         }
     };
-    Exabgp::new(services, opts)
-        .run(tokio::io::stdin(), tokio::io::stdout(), shutdown)
-        .await
+    ex.run(tokio::io::stdin(), tokio::io::stdout(), shutdown).await
 }
 
 /// The services of a config file, validated by the one config loader.
@@ -519,54 +512,6 @@ pub fn acks_enabled(env: impl Fn(&str) -> Option<String>) -> bool {
         value.as_deref().map(str::to_ascii_lowercase).as_deref(),
         Some("false" | "0" | "no" | "off")
     )
-}
-
-/// `opergroupd exabgp --config FILE`: logs on stderr (stdout belongs to ExaBGP), exit 0 on
-/// a clean stop, 1 on a bad config, 2 on a runtime failure.
-pub fn main_exabgp(config_path: &Path) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
-    let services = match load_services(config_path) {
-        Ok(s) if s.is_empty() => {
-            error!("{}: no services configured", config_path.display());
-            return ExitCode::from(1);
-        }
-        Ok(s) => s,
-        Err(e) => {
-            error!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            error!("cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let opts = Options {
-        ack: acks_enabled(|k| std::env::var(k).ok()),
-        ..Options::default()
-    };
-    let result = runtime.block_on(run_exabgp(services, opts));
-    // The stdin reader may be parked in a blocking read: do not wait for it.
-    runtime.shutdown_background();
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e}");
-            ExitCode::from(2)
-        }
-    }
 }
 
 #[cfg(test)]
