@@ -13,6 +13,7 @@ use gnmi_proto::{
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Target;
@@ -114,11 +115,16 @@ pub fn spawn_source(
     opts: SourceOptions,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let name: TargetName = Arc::from(target.name.as_str());
-        let source = Source { target, name, events, cancel };
-        source.run(paths, opts).await;
-    })
+    // Every log line of this task carries the target and its address.
+    let span = tracing::info_span!("target", target = %target.name, address = %target.address);
+    tokio::spawn(
+        async move {
+            let name: TargetName = Arc::from(target.name.as_str());
+            let source = Source { target, name, events, cancel };
+            source.run(paths, opts).await;
+        }
+        .instrument(span),
+    )
 }
 
 struct Source {
