@@ -484,12 +484,7 @@ fn group_eval(
     });
     GroupEval {
         at: now,
-        health: match verdict.health {
-            Health::Healthy => status::Health::Healthy,
-            Health::Unhealthy => status::Health::Unhealthy,
-            Health::NotReady => status::Health::NotReady,
-            Health::Unknown => status::Health::Unknown,
-        },
+        health: verdict.health,
         reason: verdict.reason.clone(),
         enforcement: status::Enforcement::of(group.enforce, suspended),
         downlinks,

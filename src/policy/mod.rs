@@ -30,7 +30,8 @@ pub struct GroupMemory {
     pub ready_since: Option<Instant>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Health {
     /// Enough uplinks up (and ready, when readiness is configured).
     Healthy,
@@ -43,6 +44,8 @@ pub enum Health {
 }
 
 impl Health {
+    pub const ALL: [Health; 4] = [Health::Healthy, Health::Unhealthy, Health::NotReady, Health::Unknown];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Health::Healthy => "healthy",

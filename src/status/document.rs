@@ -107,35 +107,8 @@ pub struct TargetStatus {
     pub last_notification_at: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Health {
-    /// Enough uplinks up, and readiness (if configured) met.
-    Healthy,
-    /// Fewer uplinks up than required.
-    Unhealthy,
-    /// Uplinks fine, readiness (BGP, EVPN routes) not yet met: downlinks stay as they are.
-    NotReady,
-    /// No evidence: target not synced, or not evaluated yet.
-    Unknown,
-}
-
-impl Health {
-    pub const ALL: [Health; 4] = [
-        Health::Healthy,
-        Health::Unhealthy,
-        Health::NotReady,
-        Health::Unknown,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Healthy => "healthy",
-            Health::Unhealthy => "unhealthy",
-            Health::NotReady => "not-ready",
-            Health::Unknown => "unknown",
-        }
-    }
-}
+/// A group's health: the policy core's type, serialized kebab-case ("not-ready").
+pub use crate::policy::Health;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
