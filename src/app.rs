@@ -145,7 +145,7 @@ pub async fn exabgp(config: Config) -> Result<(), String> {
         while c.run_until_cancelled(tick.tick()).await.is_some() {
             b.heartbeat(std::time::Instant::now());
             for s in h.snapshot() {
-                b.service(&s.name, service_state(s.state), None, s.last_check);
+                b.service(&s.name, s.state, None, s.last_check);
             }
         }
     }));
@@ -187,16 +187,4 @@ pub async fn exabgp(config: Config) -> Result<(), String> {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
     result.map(|_| ()).map_err(|e| e.to_string())
-}
-
-fn service_state(s: &str) -> status::ServiceState {
-    use status::ServiceState as S;
-    match s {
-        "rising" => S::Rising,
-        "up" => S::Up,
-        "falling" => S::Falling,
-        "down" => S::Down,
-        "disabled" => S::Disabled,
-        _ => S::Init,
-    }
 }

@@ -1,6 +1,7 @@
 //! The ExaBGP actuator end to end inside one process: a fake ExaBGP on in-memory pipes,
 //! exec checks that look at files the test creates and removes. Every wait has a deadline.
 
+use opergroupd::service::Phase;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -150,12 +151,12 @@ async fn announces_when_up_withdraws_when_down_never_repeats() {
     std::fs::write(&health, "").unwrap();
     let mut x = start(vec![file_service(&health, "")], Options::default());
     x.expect(ANNOUNCE).await;
-    assert_eq!(x.handle.snapshot()[0].state, "up");
+    assert_eq!(x.handle.snapshot()[0].state, Phase::Up);
     x.assert_quiet_for_rounds(5).await;
 
     std::fs::remove_file(&health).unwrap();
     x.expect(WITHDRAW).await;
-    assert_eq!(x.handle.snapshot()[0].state, "down");
+    assert_eq!(x.handle.snapshot()[0].state, Phase::Down);
     x.assert_quiet_for_rounds(3).await;
 
     std::fs::write(&health, "").unwrap();
@@ -303,7 +304,7 @@ async fn disable_file_suspends_the_service() {
     std::fs::write(&disable, "").unwrap();
     x.expect("announce route 192.0.2.1/32 next-hop self med 500")
         .await;
-    assert_eq!(x.handle.snapshot()[0].state, "disabled");
+    assert_eq!(x.handle.snapshot()[0].state, Phase::Disabled);
     std::fs::remove_file(&disable).unwrap();
     x.expect(ANNOUNCE).await;
     x.terminate().await;

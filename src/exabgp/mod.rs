@@ -83,7 +83,7 @@ pub struct ServiceStatus {
     pub name: String,
     pub prefix: String,
     /// init | rising | up | falling | down | disabled
-    pub state: &'static str,
+    pub state: service::Phase,
     /// Consecutive results in the current direction while rising/falling.
     pub consecutive: u32,
     /// The followed oper-group's health as last fed in (`None`: not followed or no verdict).
@@ -143,7 +143,7 @@ impl Handle {
                 ServiceStatus {
                     name: svc.name.clone(),
                     prefix: svc.prefix.to_string(),
-                    state: p.state.phase.as_str(),
+                    state: p.state.phase,
                     consecutive: p.state.count,
                     group_healthy: p.group_healthy,
                     desired: match &p.desired {

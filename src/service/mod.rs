@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crate::config::services::{Attributes, Fallback, NextHop, Prefix, Service};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Phase {
     Init,
     Rising,
@@ -25,6 +26,8 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 6] = [Phase::Init, Phase::Rising, Phase::Up, Phase::Falling, Phase::Down, Phase::Disabled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Init => "init",

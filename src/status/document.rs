@@ -226,37 +226,8 @@ pub struct GroupStatistics {
     pub last_decision_to_set_ms: Option<f64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServiceState {
-    Init,
-    Rising,
-    Up,
-    Falling,
-    Down,
-    Disabled,
-}
-
-impl ServiceState {
-    pub const ALL: [ServiceState; 6] = [
-        ServiceState::Init,
-        ServiceState::Rising,
-        ServiceState::Up,
-        ServiceState::Falling,
-        ServiceState::Down,
-        ServiceState::Disabled,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceState::Init => "init",
-            ServiceState::Rising => "rising",
-            ServiceState::Up => "up",
-            ServiceState::Falling => "falling",
-            ServiceState::Down => "down",
-            ServiceState::Disabled => "disabled",
-        }
-    }
-}
+/// An anycast service's state: the service state machine's type, serialized lowercase.
+pub use crate::service::Phase as ServiceState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
