@@ -170,6 +170,7 @@ async fn one_replica_sets_and_after_sigterm_the_other_takes_over_without_repeati
     .await;
     let takeover = stopped.elapsed();
     assert!(takeover <= LEASE + RENEW, "takeover after {takeover:?}");
+    eprintln!("measured: SIGTERM to the standby reporting leader: {takeover:?}");
     let holder = cluster.fake.lease(NS, "takeover").and_then(|l| fake_lease_api::holder(&l).map(str::to_string));
     assert_eq!(holder.as_deref(), Some(standby.id.as_str()));
 
@@ -222,6 +223,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_setting_before_its_lease_exp
         .max()
         .expect("the leader renewed at least once");
     assert!(demoted < expires, "demoted at {demoted:?}, its Lease expires at {expires:?}");
+    eprintln!("measured: the cut-off leader reported standby {:?} before its Lease expired", expires.duration_since(demoted).unwrap_or_default());
 
     // An outage now: the old leader sees it and sends nothing; the standby Sets once it
     // holds the Lease, which is after the old one expired.
