@@ -218,15 +218,18 @@ async fn a_leader_cut_off_from_the_api_server_stops_setting_before_its_lease_exp
     })
     .await;
     // When it demoted itself, by its own clock (the log line), free of our polling delay.
-    let demoted = leader
-        .proc
-        .stderr_lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["message"] == "leader election: role changed" && v["role"] == "standby")
-        .filter_map(|v| v["timestamp"].as_str().and_then(wall))
-        .last()
-        .expect("the demotion is logged");
+    let demoted = eventually("the demotion in the old leader's log", STEP, || async {
+        leader
+            .proc
+            .stderr_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == "leader election: role changed" && v["role"] == "standby")
+            .filter_map(|v| v["timestamp"].as_str().and_then(wall))
+            .next_back()
+            .ok_or_else(|| "not logged yet".to_string())
+    })
+    .await;
     // The Lease as the server last accepted it from the old leader (no write of its can
     // land any more): nobody else may take over before this.
     let expires = cluster
