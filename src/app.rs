@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::actuate::{Actuator, DryRunSink, SET_TIMEOUT};
 use crate::config::Config;
@@ -33,8 +37,68 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder.fmt_fields(JsonFields::new()).event_format(FlatJson).try_init(),
     };
+}
+
+/// `--log-format json`: one JSON object per line with every field at the top level: the
+/// event's own and those of the spans it is in (`group`, `target`), so a collector can
+/// index `group="leaf1-es1"` without knowing which span carried it. `target` is therefore
+/// the gNMI target, and the Rust module that logged is `module`.
+struct FlatJson;
+
+impl<S, N> FormatEvent<S, N> for FlatJson
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+        let meta = event.metadata();
+        let mut line = Map::new();
+        line.insert("timestamp".into(), Value::from(crate::status::rfc3339(std::time::SystemTime::now())));
+        line.insert("level".into(), Value::from(meta.level().as_str()));
+        line.insert("module".into(), Value::from(meta.target()));
+        // Outer spans first, so an inner span's field (or the event's) wins a name clash.
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let ext = span.extensions();
+                // JsonFields stores each span's fields as a JSON object.
+                if let Some(fields) = ext.get::<FormattedFields<N>>()
+                    && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&fields.fields)
+                {
+                    line.extend(fields);
+                }
+            }
+        }
+        event.record(&mut JsonVisitor(&mut line));
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl tracing::field::Visit for JsonVisitor<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().into(), Value::from(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &tracing::field::Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.insert(field.name().into(), Value::from(value.to_string()));
+    }
 }
 
 pub struct AppOptions {

@@ -262,7 +262,7 @@ impl Loop {
             Some(Role::Leader) => status::Role::Leader,
             Some(Role::Standby) => status::Role::Standby,
         };
-        info!(role = ?shown, "role changed");
+        info!(role = shown.as_str(), "role changed");
         if let Some(board) = &self.opts.board {
             board.set_role(shown);
         }
@@ -375,8 +375,16 @@ impl Loop {
             Some(path) => status::read_override(path),
             None => Override::None,
         };
-        if let Some(board) = &self.opts.board {
-            board.override_seen(&ov);
+        let changed = match &self.opts.board {
+            Some(board) => board.override_seen(&ov),
+            None => false,
+        };
+        if changed {
+            let groups = match &ov {
+                Override::Groups(g) => Some(g.iter().cloned().collect::<Vec<_>>().join(",")),
+                Override::None | Override::All => None,
+            };
+            info!(suspends = ov.as_str(), groups = groups.as_deref(), "override file");
         }
         for g in group_ids {
             self.evaluate_group(g, now, trigger, &ov, done_tx);
@@ -407,9 +415,12 @@ impl Loop {
         group.memory = verdict.memory;
         group.wake_at = verdict.wake_at;
         if changed {
-            info!(health = verdict.health.as_str(), desired = verdict.desired.map(AdminState::as_str), suspended,
-                  uplinks_up = verdict.uplinks_up, uplinks = verdict.uplinks_total, established = verdict.established,
-                  evpn_routes = verdict.evpn_routes, reason = %verdict.reason, "decision");
+            // Field names are documented in doc/operating.md ("Logs"): collectors index them.
+            info!(decision = verdict.desired.map_or("hold", AdminState::as_str), health = verdict.health.as_str(),
+                  reason = %verdict.reason, uplinks_up = verdict.uplinks_up, uplinks = verdict.uplinks_total,
+                  required_up = group.spec.required_up, bgp_established = verdict.established,
+                  evpn_routes = verdict.evpn_routes, enforcement = status::Enforcement::of(group.spec.enforce, suspended).as_str(),
+                  "decision");
             group.last = Some(summary);
             let ev = LoopEvent::Verdict {
                 group: group.spec.name.clone(),

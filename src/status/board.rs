@@ -293,12 +293,15 @@ impl Board {
             .store(u64::try_from(us).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// What the override file said at the last read (see `read_override`).
-    pub fn override_seen(&self, ov: &Override) {
+    /// What the override file said at the last read (see `read_override`). True when that
+    /// differs from the read before (the caller logs the change).
+    pub fn override_seen(&self, ov: &Override) -> bool {
         let mut st = self.state();
-        if st.override_now != *ov {
+        let changed = st.override_now != *ov;
+        if changed {
             st.override_now = ov.clone();
         }
+        changed
     }
 
     pub fn set_role(&self, role: Role) {
@@ -661,10 +664,10 @@ impl Board {
                 detail: s.detail.clone(),
             })
             .collect();
-        let (suspends, suspended_groups) = match &st.override_now {
-            Override::None => ("none", Vec::new()),
-            Override::All => ("all", Vec::new()),
-            Override::Groups(g) => ("groups", g.iter().cloned().collect()),
+        let suspends = st.override_now.as_str();
+        let suspended_groups = match &st.override_now {
+            Override::Groups(g) => g.iter().cloned().collect(),
+            Override::None | Override::All => Vec::new(),
         };
         StatusDocument {
             generated_at: clock.rfc3339(now),

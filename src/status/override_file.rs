@@ -20,6 +20,15 @@ pub enum Override {
 }
 
 impl Override {
+    /// `none`, `all` or `groups`, as /status says it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Override::None => "none",
+            Override::All => "all",
+            Override::Groups(_) => "groups",
+        }
+    }
+
     pub fn suspends(&self, group: &str) -> bool {
         match self {
             Override::None => false,

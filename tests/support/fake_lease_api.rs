@@ -102,6 +102,14 @@ impl FakeLeaseApi {
 
     /// A kube client with its own listener (plain http on 127.0.0.1), named for [`Self::set_reach`].
     pub async fn client(&self, name: &str) -> kube::Client {
+        let addr = self.listen(name).await;
+        let url: Uri = format!("http://{addr}").parse().expect("uri");
+        kube::Client::try_from(kube::Config::new(url)).expect("kube client for the fake")
+    }
+
+    /// A listener of its own for the client `name` (for another process: point its
+    /// kubeconfig's `server:` at `http://{addr}`), named for [`Self::set_reach`].
+    pub async fn listen(&self, name: &str) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (reach_tx, reach) = watch::channel(Reach::Up);
@@ -116,8 +124,7 @@ impl FakeLeaseApi {
             axum::serve(listener, app).await.expect("fake lease api serve");
         });
         self.servers.lock().unwrap().push(server);
-        let url: Uri = format!("http://{addr}").parse().expect("uri");
-        kube::Client::try_from(kube::Config::new(url)).expect("kube client for the fake")
+        addr
     }
 
     pub fn set_reach(&self, client: &str, reach: Reach) {
