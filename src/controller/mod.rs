@@ -404,7 +404,8 @@ impl Loop {
         let _span = info_span!("group", group = %group.spec.name, target = %group.spec.target).entered();
         let verdict: Verdict = policy::evaluate(&group.spec, &view, &group.memory, now);
         let suspended = ov.suspends(&group.spec.name);
-        let intent = if suspended { None } else { policy::intent(&group.spec, &verdict, &view) };
+        // A standby decides like the leader (for status) but never counts or makes a Set.
+        let intent = if suspended || !self.acting() { None } else { policy::intent(&group.spec, &verdict, &view) };
         if let Some(board) = &self.opts.board {
             board.group_evaluated(&group.spec.name, group_eval(&group.spec, &verdict, &view, suspended, intent.is_some(), trigger, now));
         }
@@ -433,10 +434,6 @@ impl Loop {
         }
 
         let Some(intent) = intent else { return };
-        if !self.acting() {
-            debug!("standby: not the leader, no Set");
-            return;
-        }
         let Some(t) = self.targets.get_mut(intent.target.as_ref()) else { return };
         if t.in_flight || t.retry.not_before().is_some_and(|at| at > now) {
             debug!("set deferred: one already on the wire or backing off");
