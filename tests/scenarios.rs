@@ -469,3 +469,99 @@ async fn module_prefixed_names_are_handled() {
     ctl.stop().await;
     lab.shutdown().await;
 }
+
+/// One step of the dry-run/run comparison, waited on the same way in both modes.
+enum Step {
+    Link(&'static str, &'static str, bool),
+    /// The loop decided a Set for this leaf's group, and the actuator answered.
+    Set(&'static str),
+    /// The verdict for this leaf's group says this (and nothing was set for it).
+    Verdict(&'static str, Health, &'static str),
+}
+
+const SCRIPT: &[Step] = &[
+    Step::Link("leaf1", UP1, false),
+    Step::Verdict("leaf1", Health::Healthy, "1/2 uplinks up"),
+    Step::Link("leaf1", UP2, false),
+    Step::Set("leaf1"),
+    Step::Link("leaf2", UP2, false),
+    Step::Verdict("leaf2", Health::Healthy, "1/2 uplinks up"),
+    Step::Link("leaf2", UP1, false),
+    Step::Set("leaf2"),
+    Step::Link("leaf1", UP2, true),
+    Step::Set("leaf1"),
+    Step::Link("leaf2", UP1, true),
+    Step::Set("leaf2"),
+    Step::Link("leaf2", UP2, true),
+    Step::Verdict("leaf2", Health::Healthy, "2/2 uplinks up"),
+    Step::Link("leaf2", UP1, false),
+    Step::Verdict("leaf2", Health::Healthy, "1/2 uplinks up"),
+    Step::Link("leaf2", UP2, false),
+    Step::Set("leaf2"),
+];
+
+/// (target, group, path, value) per path set, in order.
+type Decision = (String, String, String, String);
+
+/// Plays SCRIPT on a fresh fabric in `mode`; returns what the controller decided (from its
+/// SetStarted events) and what actually happened (dry-run lines, or the leaves' Set records).
+async fn play(mode: Mode) -> (Vec<Decision>, Vec<Decision>) {
+    let lab = Lab::start(2, Timings::fast()).await;
+    let groups = [GroupSpec::new("leaf1").readiness(), GroupSpec::new("leaf2")];
+    let mut ctl = Ctl::start(&config_yaml(&lab.targets(), &groups), CtlOptions { mode, ..CtlOptions::default() });
+    // A healthy verdict comes only from synced data.
+    ctl.verdicts(&["leaf1-es1", "leaf2-es1"], Health::Healthy, "2/2 uplinks up").await;
+    let mut decided = Vec::new();
+    for step in SCRIPT {
+        match step {
+            Step::Link(leaf, iface, up) => {
+                lab.link(leaf, iface, *up);
+            }
+            Step::Set(leaf) => {
+                let (intent, _) = ctl.set_started(&group_of(leaf)).await;
+                let (result, _) = ctl.set_finished(&group_of(leaf)).await;
+                result.unwrap_or_else(|e| panic!("{mode:?}: Set on {leaf} failed: {e}"));
+                for (path, value) in &intent.changes {
+                    decided.push((intent.target.to_string(), intent.group.clone(), path.clone(), value.as_str().to_string()));
+                }
+            }
+            Step::Verdict(leaf, health, reason) => {
+                let mark = ctl.mark();
+                ctl.verdict(&group_of(leaf), *health, reason).await;
+                ctl.assert_no_set_since(mark, &format!("{mode:?}: {leaf} {reason}"));
+            }
+        }
+    }
+    let sets = lab.control.sets();
+    let happened = match mode {
+        Mode::DryRun => {
+            assert!(sets.is_empty(), "dry-run sent Sets: {sets:#?}");
+            assert_eq!(lab.admin("leaf1").as_deref(), Some("enable"));
+            let rx = ctl.dry.as_mut().expect("dry-run channel");
+            let mut lines = Vec::new();
+            while let Ok(l) = rx.try_recv() {
+                lines.push((l.target, l.group, l.path, l.value));
+            }
+            lines
+        }
+        Mode::Gnmi => {
+            assert!(sets.iter().all(|r| r.outcome == SetOutcome::Accepted), "{sets:#?}");
+            // A Set record has no group; each leaf here has exactly one.
+            sets.iter().flat_map(triples).map(|(node, path, value)| (node.clone(), group_of(&node), path, value)).collect()
+        }
+    };
+    ctl.stop().await;
+    lab.shutdown().await;
+    (decided, happened)
+}
+
+#[tokio::test]
+async fn dry_run_prints_exactly_the_sets_that_run_sends() {
+    let (dry_decided, dry_lines) = play(Mode::DryRun).await;
+    let (run_decided, run_sets) = play(Mode::Gnmi).await;
+    assert_eq!(dry_lines, dry_decided, "dry-run printed what it decided, in order");
+    assert_eq!(run_sets, run_decided, "run sent what it decided, in order");
+    assert_eq!(dry_lines, run_sets, "dry-run and run: same targets, paths, values, order");
+    let values: Vec<&str> = run_sets.iter().map(|d| d.3.as_str()).collect();
+    assert_eq!(values, ["disable", "disable", "enable", "enable", "disable"]);
+}

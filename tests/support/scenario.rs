@@ -316,17 +316,47 @@ impl Ctl {
         self.seen[i].clone()
     }
 
-    /// Waits until every listed target has synced (in any order), counting from the cursor.
-    pub async fn synced(&mut self, targets: &[&str]) {
+    /// Waits until each condition was met by some event after the cursor, in any order
+    /// (events of different targets interleave); the cursor moves past the last one.
+    pub async fn expect_each(&mut self, wants: Vec<(String, Box<dyn FnMut(&LoopEvent) -> bool>)>) {
         let start = self.cursor;
         let mut last = start;
-        for t in targets {
-            let i = self
-                .find(start, &format!("sync of {t}"), &mut |e| matches!(e, LoopEvent::TargetSynced { target, .. } if &**target == *t))
-                .await;
+        for (what, mut want) in wants {
+            let i = self.find(start, &what, &mut want).await;
             last = last.max(i + 1);
         }
         self.cursor = last;
+    }
+
+    /// Waits until every listed target has synced (in any order), counting from the cursor.
+    pub async fn synced(&mut self, targets: &[&str]) {
+        let wants = targets
+            .iter()
+            .map(|t| {
+                let (what, t) = (format!("sync of {t}"), t.to_string());
+                let want: Box<dyn FnMut(&LoopEvent) -> bool> =
+                    Box::new(move |e| matches!(e, LoopEvent::TargetSynced { target, .. } if **target == *t));
+                (what, want)
+            })
+            .collect();
+        self.expect_each(wants).await;
+    }
+
+    /// Waits until each listed group has had a verdict of `health` whose reason contains
+    /// `reason_has` (in any order), counting from the cursor.
+    pub async fn verdicts(&mut self, groups: &[&str], health: Health, reason_has: &str) {
+        let wants = groups
+            .iter()
+            .map(|g| {
+                let what = format!("verdict {g} {} containing {reason_has:?}", health.as_str());
+                let (g, has) = (g.to_string(), reason_has.to_string());
+                let want: Box<dyn FnMut(&LoopEvent) -> bool> = Box::new(move |e| {
+                    matches!(e, LoopEvent::Verdict { group, health: h, reason, .. } if *group == g && *h == health && reason.contains(&has))
+                });
+                (what, want)
+            })
+            .collect();
+        self.expect_each(wants).await;
     }
 
     /// The next verdict for `group` with `health` whose reason contains `reason_has`.
