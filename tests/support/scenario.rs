@@ -225,6 +225,9 @@ impl Default for CtlOptions {
     }
 }
 
+/// A condition on one loop event.
+pub type Want = Box<dyn FnMut(&LoopEvent) -> bool>;
+
 /// A controller running in-process, and what it reported so far.
 pub struct Ctl {
     events: mpsc::UnboundedReceiver<LoopEvent>,
@@ -318,7 +321,7 @@ impl Ctl {
 
     /// Waits until each condition was met by some event after the cursor, in any order
     /// (events of different targets interleave); the cursor moves past the last one.
-    pub async fn expect_each(&mut self, wants: Vec<(String, Box<dyn FnMut(&LoopEvent) -> bool>)>) {
+    pub async fn expect_each(&mut self, wants: Vec<(String, Want)>) {
         let start = self.cursor;
         let mut last = start;
         for (what, mut want) in wants {
@@ -334,7 +337,7 @@ impl Ctl {
             .iter()
             .map(|t| {
                 let (what, t) = (format!("sync of {t}"), t.to_string());
-                let want: Box<dyn FnMut(&LoopEvent) -> bool> =
+                let want: Want =
                     Box::new(move |e| matches!(e, LoopEvent::TargetSynced { target, .. } if **target == *t));
                 (what, want)
             })
@@ -350,7 +353,7 @@ impl Ctl {
             .map(|g| {
                 let what = format!("verdict {g} {} containing {reason_has:?}", health.as_str());
                 let (g, has) = (g.to_string(), reason_has.to_string());
-                let want: Box<dyn FnMut(&LoopEvent) -> bool> = Box::new(move |e| {
+                let want: Want = Box::new(move |e| {
                     matches!(e, LoopEvent::Verdict { group, health: h, reason, .. } if *group == g && *h == health && reason.contains(&has))
                 });
                 (what, want)
