@@ -565,3 +565,26 @@ async fn dry_run_prints_exactly_the_sets_that_run_sends() {
     let values: Vec<&str> = run_sets.iter().map(|d| d.3.as_str()).collect();
     assert_eq!(values, ["disable", "disable", "enable", "enable", "disable"]);
 }
+
+#[tokio::test]
+async fn a_deleted_neighbor_counts_as_not_established() {
+    let (lab, mut ctl) = setup(1, Timings::fast(), GroupSpec::new(LEAF).readiness(), CtlOptions::default()).await;
+    outage(&lab, &mut ctl).await;
+
+    // Both route reflectors removed from the leaf's config: subscribers get deletes.
+    let mark = ctl.mark();
+    for peer in SPINES {
+        lab.control.remove_neighbor(LEAF, peer).unwrap();
+    }
+    lab.uplinks(LEAF, true);
+    ctl.verdict(&g(), Health::NotReady, "2/2 uplinks up; 0/2 iBGP established (need 1); 0 EVPN routes").await;
+    ctl.assert_no_set_since(mark, "the listed neighbors are gone");
+
+    // One comes back and establishes through the model: ready again.
+    lab.control.add_neighbor(LEAF, SPINES[1]).unwrap();
+    ctl.verdict(&g(), Health::Healthy, "1/2 iBGP established (need 1)").await;
+    ctl.enforced(&g(), AdminState::Enable).await;
+    lab.wait_admin(LEAF, "enable").await;
+    ctl.stop().await;
+    lab.shutdown().await;
+}
