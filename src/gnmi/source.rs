@@ -1,6 +1,7 @@
 //! One task per target: connect, Capabilities, one Subscribe (STREAM, ON_CHANGE, JSON_IETF)
 //! kept open, decode notifications, report liveness, reconnect with backoff.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -120,7 +121,8 @@ pub fn spawn_source(
     tokio::spawn(
         async move {
             let name: TargetName = Arc::from(target.name.as_str());
-            let source = Source { target, name, events, cancel };
+            let subscribed = paths.iter().cloned().collect();
+            let source = Source { target, name, subscribed, events, cancel };
             source.run(paths, opts).await;
         }
         .instrument(span),
@@ -130,6 +132,8 @@ pub fn spawn_source(
 struct Source {
     target: Arc<Target>,
     name: TargetName,
+    /// The paths asked for: an update at or below none of them is not evidence of anything.
+    subscribed: HashSet<String>,
     events: mpsc::Sender<SourceEvent>,
     cancel: CancellationToken,
 }
@@ -279,10 +283,19 @@ impl Source {
     }
 
     async fn notification(&self, n: &Notification) -> Result<(), Stopped> {
-        let decoded = decode_notification(n);
+        let mut decoded = decode_notification(n);
         for skipped in &decoded.skipped {
             tracing::warn!(target_name = %self.name, error = %skipped, "skipping update");
         }
+        // A target may send paths it was not asked for (a bug, or schema drift): keep them
+        // out of the state so they can neither be mistaken for evidence nor pile up.
+        decoded.updates.retain(|(path, _)| {
+            let known = is_subscribed(&self.subscribed, path);
+            if !known {
+                tracing::warn!(target_name = %self.name, %path, "skipping update for a path not subscribed");
+            }
+            known
+        });
         if decoded.updates.is_empty() && decoded.deletes.is_empty() {
             return Ok(());
         }
@@ -302,6 +315,14 @@ impl Source {
             r = self.events.send(ev) => r.map_err(|_| Stopped),
         }
     }
+}
+
+/// `path` is a subscribed path or lies below one (a container or a whole list subscribed).
+fn is_subscribed(subscribed: &HashSet<String>, path: &str) -> bool {
+    subscribed.contains(path)
+        || subscribed.iter().any(|s| {
+            path.strip_prefix(s.trim_end_matches('/')).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('['))
+        })
 }
 
 /// Cancelled, or the receiver is gone.
@@ -355,6 +376,20 @@ mod tests {
         assert_eq!(d.deletes, vec![format!("{base}/neighbor[peer-address=10.0.1.3]")]);
         assert_eq!(d.skipped.len(), 1);
         assert!(d.skipped[0].contains("neighbor[peer-address=10.0.1.2]/session-state"), "{}", d.skipped[0]);
+    }
+
+    #[test]
+    fn updates_count_only_at_or_below_a_subscribed_path() {
+        let subscribed: HashSet<String> =
+            ["/interface[name=ethernet-1/49]/oper-state", "/network-instance[name=default]/protocols/bgp/neighbor"]
+                .into_iter()
+                .map(String::from)
+                .collect();
+        assert!(is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state"));
+        assert!(is_subscribed(&subscribed, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"));
+        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state-extra"));
+        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/fabric-sim-unknown/leaf"));
+        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/50]/oper-state"));
     }
 
     #[test]

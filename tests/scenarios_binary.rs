@@ -1,0 +1,169 @@
+//! The `opergroupd run --dry-run` binary against fabric-sim started in the test: stdout
+//! carries only the contract's JSON lines, logs go to stderr, SIGTERM exits 0 within 5 s,
+//! and the configured password appears in no log line even at debug level.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fabric_sim::{SimConfig, Timings};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opergroupd");
+const DEADLINE: Duration = Duration::from_secs(20);
+/// Distinctive, so any occurrence in the logs is a leak and nothing else.
+const PASSWORD: &str = "Quartz-Zebra-7719";
+
+/// Lines of a child's pipe, read on a thread so neither pipe can fill and block the child.
+struct Lines {
+    rx: mpsc::Receiver<String>,
+    all: Vec<String>,
+    /// `next` returns lines from here on.
+    cursor: usize,
+}
+
+impl Lines {
+    fn read(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines { rx, all: Vec::new(), cursor: 0 }
+    }
+
+    /// Polls until every line so far satisfies `done`, with a deadline.
+    async fn wait_for(&mut self, what: &str, done: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            while let Ok(l) = self.rx.try_recv() {
+                self.all.push(l);
+            }
+            if done(&self.all) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}; lines:\n{}", self.all.join("\n"));
+            // Not a blocking wait: the fabric runs on this runtime.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The next line not returned before.
+    async fn next(&mut self, what: &str) -> String {
+        let want = self.cursor + 1;
+        self.wait_for(what, |all| all.len() >= want).await;
+        self.cursor = want;
+        self.all[want - 1].clone()
+    }
+
+    /// Everything, once the writer has closed the pipe.
+    fn rest(mut self) -> Vec<String> {
+        while let Ok(l) = self.rx.recv_timeout(Duration::from_secs(5)) {
+            self.all.push(l);
+        }
+        self.all
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_never_logs_the_password() {
+    let sim = SimConfig {
+        leaves: 2,
+        base_port: 0,
+        timings: Timings::fast(),
+        password: PASSWORD.into(),
+        ..SimConfig::default()
+    };
+    let fabric = fabric_sim::start(sim).await.expect("fabric-sim starts");
+    let control = fabric.control();
+    let mut yaml = format!("defaults:\n  username: admin\n  password: \"{PASSWORD}\"\n  tls: {{ insecure: true }}\ntargets:\n");
+    for leaf in ["leaf1", "leaf2"] {
+        yaml += &format!("  {leaf}: {{ address: \"{}\" }}\n", fabric.leaf_addr(leaf).unwrap());
+    }
+    yaml += "groups:\n";
+    for leaf in ["leaf1", "leaf2"] {
+        yaml += &format!(
+            "  {leaf}-es1:\n    target: {leaf}\n    uplinks: [\"ethernet-1/{{49..50}}\"]\n    downlinks: [\"ethernet-1/1\"]\n    readiness:\n      bgp-neighbors: [\"10.0.1.1\", \"10.0.1.2\"]\n      min-established: 1\n"
+        );
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let file = std::env::temp_dir().join(format!("opergroupd-scenario-{}-{nanos}.yaml", std::process::id()));
+    std::fs::write(&file, &yaml).unwrap();
+
+    let mut child = Killed(
+        Command::new(BIN)
+            .args(["run", "--dry-run", "--http", "127.0.0.1:0", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", "debug")
+            .env_remove("GNMI_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts"),
+    );
+    let mut out = Lines::read(child.0.stdout.take().unwrap());
+    let mut err = Lines::read(child.0.stderr.take().unwrap());
+
+    let synced = |all: &[String], leaf: &str| all.iter().any(|l| l.contains("synced: data is evidence") && l.contains(leaf));
+    err.wait_for("both leaves synced in the logs", |all| synced(all, "target=leaf1") && synced(all, "target=leaf2")).await;
+    control.link("leaf1", "ethernet-1/49", false).unwrap();
+    control.link("leaf1", "ethernet-1/50", false).unwrap();
+    let line = out.next("the disable line").await;
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+    assert_eq!(v["target"], "leaf1", "{line}");
+    assert_eq!(v["group"], "leaf1-es1", "{line}");
+    assert_eq!(v["path"], "/interface[name=ethernet-1/1]/admin-state", "{line}");
+    assert_eq!(v["value"], "disable", "{line}");
+    assert!(v["reason"].as_str().is_some_and(|r| r.contains("0/2 uplinks up")), "{line}");
+
+    control.link("leaf1", "ethernet-1/49", true).unwrap();
+    let line = out.next("the enable line").await;
+    assert!(line.contains(r#""value":"enable""#), "{line}");
+    // Dry-run: the leaf itself was never touched.
+    assert!(control.sets().is_empty(), "{:?}", control.sets());
+    assert_eq!(control.admin_state("leaf1", "ethernet-1/1").unwrap().as_deref(), Some("enable"));
+
+    // SIGTERM: exit 0 within 5 s.
+    let pid = libc::pid_t::try_from(child.0.id()).unwrap();
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child's pid with a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status:?}");
+
+    let stdout = out.rest();
+    let stderr = err.rest();
+    assert_eq!(stdout.len(), 2, "stdout: exactly the two intended Sets:\n{}", stdout.join("\n"));
+    for l in &stdout {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
+        for key in ["target", "group", "path", "value"] {
+            assert!(v[key].is_string(), "stdout line without {key}: {l}");
+        }
+    }
+    assert!(stderr.iter().any(|l| l.contains("DEBUG")), "debug logging was on");
+    assert!(stderr.iter().any(|l| l.contains("SIGTERM")), "the shutdown is logged:\n{}", stderr.join("\n"));
+    let leaks: Vec<&String> = stderr.iter().filter(|l| l.contains(PASSWORD)).collect();
+    assert!(leaks.is_empty(), "the password is in the logs:\n{leaks:#?}");
+
+    let _ = std::fs::remove_file(&file);
+    fabric.shutdown().await;
+}
