@@ -321,6 +321,26 @@ async fn refused_sets_are_retried_until_the_fault_clears() {
 }
 
 #[tokio::test]
+async fn shutdown_lets_a_set_already_on_the_wire_finish() {
+    let (lab, mut ctl) = setup(1, Timings::fast(), GroupSpec::new(LEAF), CtlOptions::default()).await;
+    // The leaf answers Sets only after 800 ms: stop the controller while one is on the wire.
+    lab.fault(LEAF, Fault::DelaySets { delay_ms: 800 });
+    lab.uplinks(LEAF, false);
+    ctl.set_started(&g()).await;
+    let stopping = std::time::Instant::now();
+    ctl.stop().await; // within 5 s, cleanly (asserted inside)
+    let took = stopping.elapsed();
+    // Not abandoned half-way, not cut short: the one Set reached the leaf whole and was applied
+    // before the controller returned, and nothing else was sent.
+    let sets = lab.control.sets();
+    assert_eq!(sets.len(), 1, "{sets:#?}");
+    assert_eq!(sets[0].outcome, SetOutcome::Accepted);
+    assert_eq!(lab.admin(LEAF).as_deref(), Some("disable"));
+    assert!(took >= Duration::from_millis(500), "returned after {took:?}: it did not wait for the Set's answer");
+    lab.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_retry_that_became_wrong_is_not_sent() {
     let o = CtlOptions { set_backoff_min: Duration::from_secs(1), set_backoff_max: Duration::from_secs(2), ..CtlOptions::default() };
     let (lab, mut ctl) = setup(1, Timings::fast(), GroupSpec::new(LEAF), o).await;
