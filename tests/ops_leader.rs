@@ -293,6 +293,16 @@ async fn in_dry_run_the_leader_prints_the_line_and_the_standby_prints_nothing() 
     let on_standby = wait_groups(standby, "leaf1-es1 unhealthy", unhealthy).await;
     assert_eq!(role(&on_leader), Role::Leader);
     assert_eq!(role(&on_standby), Role::Standby);
+    // Both name the same holder: the standby tells an operator who acts.
+    eventually("both replicas name the leader as the Lease holder", STEP, || async {
+        let holders: Vec<Option<String>> = [leader.http, standby.http]
+            .into_iter()
+            .map(|a| async move { status(a).await.controller.leader_election.and_then(|l| l.holder) })
+            .collect::<futures::future::JoinAll<_>>()
+            .await;
+        if holders.iter().all(|h| h.as_deref() == Some(leader.id.as_str())) { Ok(()) } else { Err(format!("{holders:?}")) }
+    })
+    .await;
     assert!(on_leader.controller.dry_run && on_standby.controller.dry_run);
     assert_eq!(sets_sent(&on_standby, "leaf1-es1"), 0);
     assert_eq!(standby.proc.stdout_lines(), Vec::<String>::new(), "a standby prints nothing");

@@ -240,6 +240,15 @@ impl Loop {
     fn on_heartbeat(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
         if let Some(board) = &self.opts.board {
             board.heartbeat(Instant::now());
+            if let Some(elector) = &self.opts.leader {
+                let s = elector.status();
+                board.set_leader_election(Some(status::LeaderElectionStatus {
+                    lease: s.lease.unwrap_or_default(),
+                    identity: s.identity,
+                    holder: s.holder,
+                    role_since: status::rfc3339(s.since),
+                }));
+            }
         }
         // The override file is an operator's hand on the switch: notice its removal (or a
         // newly suspended group) within a second even when the fabric is quiet.

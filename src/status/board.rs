@@ -104,6 +104,7 @@ struct Shared {
 
 struct State {
     role: Role,
+    leader_election: Option<LeaderElectionStatus>,
     config_loaded: bool,
     dry_run: bool,
     override_file: Option<PathBuf>,
@@ -181,6 +182,7 @@ impl Board {
                 metrics,
                 state: Mutex::new(State {
                     role: Role::Single,
+                    leader_election: None,
                     config_loaded: false,
                     dry_run: false,
                     override_file: None,
@@ -307,6 +309,11 @@ impl Board {
     pub fn set_role(&self, role: Role) {
         self.state().role = role;
         self.metrics().set_role(role);
+    }
+
+    /// The Lease as this replica last saw it (the loop refreshes it every second).
+    pub fn set_leader_election(&self, status: Option<LeaderElectionStatus>) {
+        self.state().leader_election = status;
     }
 
     // ---- targets --------------------------------------------------------------------
@@ -674,6 +681,7 @@ impl Board {
             controller: ControllerStatus {
                 version: self.shared.version.clone(),
                 role: st.role,
+                leader_election: st.leader_election.clone(),
                 started_at: clock.rfc3339(self.shared.started),
                 uptime_ms: u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX),
                 last_heartbeat_ms_ago: (heartbeat > Duration::ZERO).then(|| {

@@ -22,6 +22,9 @@ pub struct StatusDocument {
 pub struct ControllerStatus {
     pub version: String,
     pub role: Role,
+    /// With leader election: who this replica is, who holds the Lease, since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_election: Option<LeaderElectionStatus>,
     pub started_at: String,
     pub uptime_ms: u64,
     /// Milliseconds since the control loop last reported that it turns.
@@ -30,6 +33,18 @@ pub struct ControllerStatus {
     pub dry_run: bool,
     /// The runtime override file and what it currently suspends.
     pub maintenance: MaintenanceStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaderElectionStatus {
+    /// `namespace/name` of the Lease.
+    pub lease: String,
+    /// This replica's holder identity.
+    pub identity: String,
+    /// The holder the Lease named when last read; `None` when free or not read yet.
+    pub holder: Option<String>,
+    /// When this replica's current role began (RFC3339).
+    pub role_since: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ pub use board::{
     rfc3339,
 };
 pub use client::{fetch_status, http_get, print_status};
-pub use document::{ConnState, Enforcement, Health, Role, ServiceState, StatusDocument};
+pub use document::{ConnState, Enforcement, Health, LeaderElectionStatus, Role, ServiceState, StatusDocument};
 pub use http::{DEFAULT_LISTEN, router, serve};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use override_file::{Override, parse_override, read_override};

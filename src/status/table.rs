@@ -28,6 +28,15 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
             "  config not loaded"
         },
     );
+    if let Some(le) = &c.leader_election {
+        out.push_str(&format!(
+            "lease {}  holder {}  this replica {} since {}\n",
+            le.lease,
+            le.holder.as_deref().unwrap_or("-"),
+            le.identity,
+            ago(&Some(le.role_since.clone()))
+        ));
+    }
     let m = &c.maintenance;
     match m.suspends.as_str() {
         "none" => {}
