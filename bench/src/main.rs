@@ -84,6 +84,8 @@ struct RunResult {
     storm_all_sets_ms: Option<f64>,
     storm_per_leaf: Dist,
     storm_sets: usize,
+    /// CPU time (opergroupd, fabric-sim) from the storm's start through its quiet window.
+    storm_cpu_ms: (f64, f64),
     peak_rss_mib: f64,
     shutdown: String,
     problems: Problems,
@@ -215,15 +217,20 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
 
     let mut all: Vec<String> = sim.ready.leaves.keys().cloned().collect();
     all.sort_by_key(|l| procs::leaf_number(l));
+    let (og0, sim0) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
     let storm = scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await?;
     let per_leaf = Dist::of(storm.per_leaf_ns.clone());
+    let (end, sim1) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
+    // Includes the 1 s quiet window, where both should be idle.
+    let storm_cpu_ms = (ms(end.cpu.saturating_sub(og0.cpu)), ms(sim1.cpu.saturating_sub(sim0.cpu)));
     eprintln!(
-        "   storm: injected in {:?}, all Sets in {:?}, per leaf {}",
+        "   storm: injected in {:?}, all Sets in {:?}, per leaf {}; CPU opergroupd {:.0} ms, fabric-sim {:.0} ms",
         storm.injected_in,
         storm.all_sets_in,
-        per_leaf.cell()
+        per_leaf.cell(),
+        storm_cpu_ms.0,
+        storm_cpu_ms.1
     );
-    let end = procs::usage(pid)?;
     Ok((
         RunResult {
             leaves: n,
@@ -238,6 +245,7 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
             storm_all_sets_ms: storm.all_sets_in.map(ms),
             storm_per_leaf: per_leaf,
             storm_sets: storm.sets,
+            storm_cpu_ms,
             peak_rss_mib: end.hwm_kib as f64 / 1024.0,
             shutdown: String::new(),
             problems: Problems::default(),
