@@ -42,6 +42,9 @@ struct Cli {
     opergroupd: Option<PathBuf>,
     #[arg(long = "fabric-sim", value_name = "BIN")]
     fabric_sim: Option<PathBuf>,
+    /// Keep every run's config and process logs (kept anyway when a run had problems).
+    #[arg(long)]
+    keep_logs: bool,
     /// Also write the results as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -168,6 +171,12 @@ async fn one_run(cli: &Cli, og: &std::path::Path, sim_bin: &std::path::Path, n: 
         problems.add("opergroupd did not exit 0 on SIGTERM", shutdown.clone());
     }
     r.shutdown = shutdown;
+    // The logs (config, both processes' stderr) are kept only when something went wrong.
+    if problems.is_empty() && !cli.keep_logs {
+        let _ = std::fs::remove_dir_all(&logs);
+    } else {
+        eprintln!("   logs: {}", logs.display());
+    }
     r.problems = problems;
     r.logs = logs.display().to_string();
     r.sync_ms = ms(ctl.sync);
