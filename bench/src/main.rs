@@ -89,6 +89,9 @@ struct RunResult {
     storm_sets: usize,
     /// CPU time (opergroupd, fabric-sim) from the storm's start through its quiet window.
     storm_cpu_ms: (f64, f64),
+    /// The machine's 1-minute load average before the idle window and after the storm:
+    /// how much other work shared the cores with this run.
+    loadavg: (f64, f64),
     peak_rss_mib: f64,
     shutdown: String,
     problems: Problems,
@@ -190,6 +193,7 @@ fn ms(d: Duration) -> f64 {
 async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize) -> Result<(RunResult, Problems), String> {
     let mut problems = Problems::default();
     let pid = ctl.proc.pid;
+    let load_before = loadavg();
     // Idle: after the initial Sets (none are expected: every downlink starts enabled) and
     // the start-up work have settled.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -255,6 +259,7 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
             storm_per_leaf: per_leaf,
             storm_sets: storm.sets,
             storm_cpu_ms,
+            loadavg: (load_before, loadavg()),
             peak_rss_mib: end.hwm_kib as f64 / 1024.0,
             shutdown: String::new(),
             problems: Problems::default(),
@@ -264,10 +269,17 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
     ))
 }
 
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
 fn table(rs: &[RunResult]) -> String {
     let mut t = String::new();
-    t += "\n| leaves | initial sync | idle RSS (peak) | idle CPU | reaction p50 / p99 / max (n), ms | recovery p50 / p99 / max (n), ms | storm injected in | storm: all Sets in | storm per leaf p50 / p99 / max, ms | one Set per leaf |\n";
-    t += "|---:|---:|---:|---:|---|---|---:|---:|---|---|\n";
+    t += "\n| leaves | initial sync | idle RSS (peak) | idle CPU | reaction p50 / p99 / max (n), ms | recovery p50 / p99 / max (n), ms | storm injected in | storm: all Sets in | storm per leaf p50 / p99 / max, ms | one Set per leaf | load avg |\n";
+    t += "|---:|---:|---:|---:|---|---|---:|---:|---|---|---|\n";
     for r in rs {
         let one = if r.problems.0.keys().any(|k| k.starts_with("storm")) {
             format!("NO ({} Sets)", r.storm_sets)
@@ -275,7 +287,7 @@ fn table(rs: &[RunResult]) -> String {
             format!("yes ({} Sets)", r.storm_sets)
         };
         t += &format!(
-            "| {} | {:.0} ms | {:.1} MiB ({:.1}) | {:.2} % | {} | {} | {:.0} ms | {} | {} | {} |\n",
+            "| {} | {:.0} ms | {:.1} MiB ({:.1}) | {:.2} % | {} | {} | {:.0} ms | {} | {} | {} | {:.1}–{:.1} |\n",
             r.leaves,
             r.sync_ms,
             r.idle_rss_mib,
@@ -286,7 +298,9 @@ fn table(rs: &[RunResult]) -> String {
             r.storm_injected_ms,
             r.storm_all_sets_ms.map_or("incomplete".into(), |v| format!("{v:.0} ms")),
             r.storm_per_leaf.cell(),
-            one
+            one,
+            r.loadavg.0,
+            r.loadavg.1
         );
     }
     t
