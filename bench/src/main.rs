@@ -95,7 +95,8 @@ struct RunResult {
     peak_rss_mib: f64,
     shutdown: String,
     problems: Problems,
-    logs: String,
+    /// Where the run's config and process logs are, when they were kept.
+    logs: Option<String>,
 }
 
 #[tokio::main]
@@ -129,7 +130,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<bool, String> {
     let og = procs::sibling(cli.opergroupd.clone(), "opergroupd")?;
     let sim = procs::sibling(cli.fabric_sim.clone(), "fabric-sim")?;
-    if cli.leaves.iter().any(|&n| n == 0) || cli.events == 0 || cli.storm_conns == 0 {
+    if cli.leaves.contains(&0) || cli.events == 0 || cli.storm_conns == 0 {
         return Err("--leaves, --events and --storm-conns must be at least 1".into());
     }
     eprintln!("opergroupd: {}\nfabric-sim: {}", og.display(), sim.display());
@@ -179,9 +180,9 @@ async fn one_run(cli: &Cli, og: &std::path::Path, sim_bin: &std::path::Path, n: 
         let _ = std::fs::remove_dir_all(&logs);
     } else {
         eprintln!("   logs: {}", logs.display());
+        r.logs = Some(logs.display().to_string());
     }
     r.problems = problems;
-    r.logs = logs.display().to_string();
     r.sync_ms = ms(ctl.sync);
     Ok(r)
 }
@@ -205,7 +206,7 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
     eprintln!("   idle: RSS {:.1} MiB, CPU {idle_cpu_pct:.2} % of one core over {:?}", b.rss_kib as f64 / 1024.0, t.elapsed());
 
     let reaction_leaves = scenarios::spread(n, cli.events);
-    let recovery_leaves = scenarios::spread(n, cli.recovery_events.min(cli.events.max(1)));
+    let recovery_leaves = scenarios::spread(n, cli.recovery_events);
     let mut watched: Vec<(String, u16)> = reaction_leaves
         .iter()
         .chain(&recovery_leaves)
@@ -263,7 +264,7 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
             peak_rss_mib: end.hwm_kib as f64 / 1024.0,
             shutdown: String::new(),
             problems: Problems::default(),
-            logs: String::new(),
+            logs: None,
         },
         problems,
     ))
@@ -304,4 +305,48 @@ fn table(rs: &[RunResult]) -> String {
         );
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let d = Dist::of((1..=100).rev().map(|ms| ms * 1_000_000).collect());
+        assert_eq!((d.n, d.p50_ms, d.p99_ms, d.max_ms), (100, 50.0, 99.0, 100.0));
+        let one = Dist::of(vec![2_500_000]);
+        assert_eq!((one.p50_ms, one.p99_ms, one.max_ms), (2.5, 2.5, 2.5));
+        assert_eq!(Dist::of(Vec::new()).n, 0);
+    }
+
+    #[test]
+    fn events_spread_evenly_and_repeat_on_small_fabrics() {
+        let s = scenarios::spread(1000, 200);
+        assert_eq!(s.len(), 200);
+        assert_eq!((s[0].as_str(), s[1].as_str(), s[199].as_str()), ("leaf1", "leaf6", "leaf996"));
+        let distinct: std::collections::BTreeSet<&String> = s.iter().collect();
+        assert_eq!(distinct.len(), 200);
+        assert_eq!(scenarios::spread(2, 3), vec!["leaf1", "leaf2", "leaf1"]);
+    }
+
+    #[test]
+    fn generated_config_is_valid_and_has_readiness_per_leaf() {
+        let ready: procs::Ready =
+            serde_json::from_str(r#"{"leaves":{"leaf2":40002,"leaf10":40010,"leaf1":40001},"control":"127.0.0.1:1"}"#).unwrap();
+        let config = opergroupd::config::parse(&procs::config_yaml(&ready), "generated").expect("the generated config loads");
+        assert_eq!(config.targets.len(), 3);
+        assert_eq!(config.targets["leaf10"].address, "127.0.0.1:40010");
+        let g = &config.groups["leaf10-es1"];
+        assert_eq!(g.uplinks, vec!["ethernet-1/49", "ethernet-1/50"]);
+        let r = g.readiness.as_ref().expect("readiness");
+        assert_eq!((r.min_established, r.evpn_min_received_routes), (1, Some(1)));
+        assert!(g.down_delay.is_zero() && g.up_delay.is_zero() && g.enforce);
+    }
+
+    #[test]
+    fn proc_usage_reads_this_process() {
+        let u = procs::usage(std::process::id()).expect("/proc readable");
+        assert!(u.rss_kib > 0 && u.hwm_kib >= u.rss_kib && u.threads >= 1, "{u:?}");
+    }
 }
