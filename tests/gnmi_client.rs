@@ -328,6 +328,21 @@ async fn set_sends_one_request_with_exact_json_ietf_bytes() {
 }
 
 #[tokio::test]
+async fn warm_opens_the_set_channel_before_any_set() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let setter = Arc::new(Setter::new(ConnectOptions::default(), Duration::from_secs(5)));
+    let warming = {
+        let setter = setter.clone();
+        let t = target_at(&addr, PASSWORD, Tls::Insecure);
+        tokio::spawn(async move { setter.warm(&t).await })
+    };
+    let accepted = tokio::time::timeout(WAIT, listener.accept()).await;
+    assert!(matches!(accepted, Ok(Ok(_))), "warm() did not connect to {addr}: {accepted:?}");
+    warming.abort();
+}
+
+#[tokio::test]
 async fn set_errors_say_whether_to_retry_and_name_target_and_paths() {
     let changes = vec![(paths::admin_state("ethernet-1/1"), AdminState::Disable)];
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));

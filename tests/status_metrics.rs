@@ -264,3 +264,50 @@ async fn dashboard_references_only_exported_metrics() {
         );
     }
 }
+
+/// The group gauges follow every change across successive evaluations (the board only
+/// touches a gauge when its value changes), including back to the first state.
+#[test]
+fn group_gauges_follow_successive_evaluations() {
+    let board = Board::new("0.1.0-test");
+    board.declare_target("leaf1", false);
+    board.declare_group("leaf1-es1", "leaf1", &["ethernet-1/1".to_string()], true);
+    let t0 = Instant::now();
+    let eval = |health, observed, pending: Option<AdminState>| GroupEval {
+        at: t0,
+        health,
+        reason: String::new(),
+        enforcement: Enforcement::Enforcing,
+        downlinks: vec![DownlinkEval { name: "ethernet-1/1".to_string(), desired: Some(AdminState::Enable), observed }],
+        pending: pending.map(|action| Pending { action, fires_at: t0 + Duration::from_secs(1) }),
+        inputs: Vec::new(),
+        decided: false,
+        trigger: None,
+    };
+    let sample = |text: &str, prefix: &str| -> Option<String> {
+        text.lines().find(|l| l.starts_with(prefix)).map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+    };
+    let check = |health: &str, observed: Option<&str>, pending_enable: &str| {
+        let text = board.metrics_text();
+        for h in ["healthy", "unhealthy", "not-ready", "unknown"] {
+            let want = if h == health { "1" } else { "0" };
+            let line = format!("opergroupd_group_state{{group=\"leaf1-es1\",state=\"{h}\"}}");
+            assert_eq!(sample(&text, &line).as_deref(), Some(want), "{line} in\n{text}");
+        }
+        let observed_line = "opergroupd_downlink_observed_enabled{";
+        let got = text.lines().find(|l| l.starts_with(observed_line)).map(|l| l.rsplit(' ').next().unwrap_or_default());
+        assert_eq!(got, observed, "{text}");
+        let line = "opergroupd_group_pending{group=\"leaf1-es1\",action=\"enable\"}";
+        assert_eq!(sample(&text, line).as_deref(), Some(pending_enable), "{text}");
+    };
+    board.group_evaluated("leaf1-es1", eval(Health::Healthy, Some(AdminState::Enable), None));
+    check("healthy", Some("1"), "0");
+    board.group_evaluated("leaf1-es1", eval(Health::Healthy, Some(AdminState::Enable), None));
+    check("healthy", Some("1"), "0");
+    board.group_evaluated("leaf1-es1", eval(Health::Unhealthy, Some(AdminState::Disable), None));
+    check("unhealthy", Some("0"), "0");
+    board.group_evaluated("leaf1-es1", eval(Health::NotReady, None, Some(AdminState::Enable)));
+    check("not-ready", None, "1");
+    board.group_evaluated("leaf1-es1", eval(Health::Healthy, Some(AdminState::Enable), None));
+    check("healthy", Some("1"), "0");
+}

@@ -34,6 +34,14 @@ impl Actuator {
         }
     }
 
+    /// Prepares to act on `target` (opens the gNMI Set channel) in the background.
+    pub fn warm(&self, target: &Arc<Target>) {
+        if let Actuator::Gnmi(setter) = self {
+            let (setter, target) = (setter.clone(), target.clone());
+            tokio::spawn(async move { setter.warm(&target).await });
+        }
+    }
+
     pub fn is_dry_run(&self) -> bool {
         matches!(self, Actuator::DryRun(_))
     }

@@ -137,6 +137,15 @@ impl Setter {
         result
     }
 
+    /// Opens the channel to `target` now, unless one is open: the first Set after a
+    /// failure should not pay a TCP connect and an HTTP/2 (and TLS) handshake on top of
+    /// its own round trip. Failing here is harmless; the Set connects again itself.
+    pub async fn warm(&self, target: &Target) {
+        if let Err(e) = self.client(target).await {
+            tracing::debug!(target_name = %target.name, error = %e, "could not open the Set channel ahead of time");
+        }
+    }
+
     async fn client(&self, target: &Target) -> Result<GnmiClient, GnmiError> {
         if let Some((made_for, c)) = self.clients.lock().await.get(&target.name)
             && same_connection(made_for, target)

@@ -1,0 +1,352 @@
+//! opergroupd-bench: starts fabric-sim and opergroupd as separate processes over loopback
+//! and measures reaction, recovery with readiness, a storm, initial sync and idle cost, for
+//! each fabric size asked. Prints a markdown table (and JSON with `--json`). Exits 1 when
+//! a correctness condition failed (a missing or duplicate Set, an enable before
+//! readiness); timings are reported, never asserted.
+
+mod http;
+mod procs;
+mod scenarios;
+mod watch;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde::Serialize;
+
+use scenarios::Problems;
+
+#[derive(Parser)]
+#[command(name = "opergroupd-bench", about = "End-to-end benchmark of opergroupd against fabric-sim")]
+struct Cli {
+    /// Fabric sizes, one run each (fresh processes), side by side in one table.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    leaves: Vec<usize>,
+    /// Reaction events per run (both uplinks of a leaf down, spread over the leaves).
+    #[arg(long, default_value_t = 200)]
+    events: usize,
+    /// Recovery-with-readiness events per run (each waits out the sim's BGP delays).
+    #[arg(long, default_value_t = 50)]
+    recovery_events: usize,
+    /// Idle window for CPU and RSS, seconds.
+    #[arg(long, default_value_t = 10)]
+    idle_secs: u64,
+    /// Parallel keep-alive connections that inject the storm.
+    #[arg(long, default_value_t = 8)]
+    storm_conns: usize,
+    /// Small and short: 1 and 100 leaves, 50 events, 10 recoveries, 3 s idle (unless given).
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, value_name = "BIN")]
+    opergroupd: Option<PathBuf>,
+    #[arg(long = "fabric-sim", value_name = "BIN")]
+    fabric_sim: Option<PathBuf>,
+    /// Keep every run's config and process logs (kept anyway when a run had problems).
+    #[arg(long)]
+    keep_logs: bool,
+    /// Also write the results as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+struct Dist {
+    n: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+impl Dist {
+    fn of(mut ns: Vec<u64>) -> Dist {
+        if ns.is_empty() {
+            return Dist::default();
+        }
+        ns.sort_unstable();
+        // Nearest rank: the smallest value with at least q of the samples at or below it.
+        let rank = |q: f64| ns[((q * ns.len() as f64).ceil() as usize).clamp(1, ns.len()) - 1] as f64 / 1e6;
+        Dist { n: ns.len(), p50_ms: rank(0.50), p99_ms: rank(0.99), max_ms: *ns.last().unwrap_or(&0) as f64 / 1e6 }
+    }
+    fn cell(&self) -> String {
+        if self.n == 0 { "–".into() } else { format!("{:.2} / {:.2} / {:.2} ({})", self.p50_ms, self.p99_ms, self.max_ms, self.n) }
+    }
+}
+
+#[derive(Serialize)]
+struct RunResult {
+    leaves: usize,
+    sim_ready_ms: f64,
+    sync_ms: f64,
+    idle_rss_mib: f64,
+    idle_cpu_pct: f64,
+    threads: u64,
+    reaction: Dist,
+    recovery: Dist,
+    storm_injected_ms: f64,
+    storm_all_sets_ms: Option<f64>,
+    storm_per_leaf: Dist,
+    storm_sets: usize,
+    /// CPU time (opergroupd, fabric-sim) from the storm's start through its quiet window.
+    storm_cpu_ms: (f64, f64),
+    /// The machine's 1-minute load average before the idle window and after the storm:
+    /// how much other work shared the cores with this run.
+    loadavg: (f64, f64),
+    peak_rss_mib: f64,
+    shutdown: String,
+    problems: Problems,
+    /// Where the run's config and process logs are, when they were kept.
+    logs: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let mut cli = Cli::parse();
+    if cli.quick {
+        let given = |name: &str| std::env::args().any(|a| a == name || a.starts_with(&format!("{name}=")));
+        if !given("--leaves") {
+            cli.leaves = vec![1, 100];
+        }
+        if !given("--events") {
+            cli.events = 50;
+        }
+        if !given("--recovery-events") {
+            cli.recovery_events = 10;
+        }
+        if !given("--idle-secs") {
+            cli.idle_secs = 3;
+        }
+    }
+    match run(cli).await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("opergroupd-bench: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<bool, String> {
+    let og = procs::sibling(cli.opergroupd.clone(), "opergroupd")?;
+    let sim = procs::sibling(cli.fabric_sim.clone(), "fabric-sim")?;
+    if cli.leaves.contains(&0) || cli.events == 0 || cli.storm_conns == 0 {
+        return Err("--leaves, --events and --storm-conns must be at least 1".into());
+    }
+    eprintln!("opergroupd: {}\nfabric-sim: {}", og.display(), sim.display());
+    let mut results = Vec::new();
+    for &n in &cli.leaves {
+        eprintln!("== {n} leaves");
+        let r = one_run(&cli, &og, &sim, n).await?;
+        for (kind, (count, example)) in &r.problems.0 {
+            eprintln!("   PROBLEM {kind}: {count}× (e.g. {example})");
+        }
+        results.push(r);
+    }
+    print!("{}", table(&results));
+    if let Some(path) = &cli.json {
+        let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(results.iter().all(|r| r.problems.is_empty()))
+}
+
+async fn one_run(cli: &Cli, og: &std::path::Path, sim_bin: &std::path::Path, n: usize) -> Result<RunResult, String> {
+    let logs = std::env::temp_dir().join(format!("opergroupd-bench-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let sim = procs::start_sim(sim_bin, n, &logs).await?;
+    eprintln!("   fabric-sim ready in {:?}, control {}", sim.started_in, sim.ready.control);
+    let config = logs.join("opergroupd.yaml");
+    std::fs::write(&config, procs::config_yaml(&sim.ready)).map_err(|e| format!("{}: {e}", config.display()))?;
+    let deadline = Duration::from_secs(60) + Duration::from_millis(20 * n as u64);
+    let ctl = match procs::start_controller(og, &config, &logs, deadline).await {
+        Ok(c) => c,
+        Err(e) => {
+            sim.proc.stop(Duration::from_secs(5)).await;
+            return Err(e);
+        }
+    };
+    eprintln!("   opergroupd synced {n} targets in {:?} (status {})", ctl.sync, ctl.http);
+    let result = measure(cli, &sim, &ctl, n).await;
+    let shutdown = ctl.proc.stop(Duration::from_secs(6)).await;
+    sim.proc.stop(Duration::from_secs(5)).await;
+    let (mut r, mut problems) = result?;
+    if !shutdown.ends_with("exit status: 0") {
+        problems.add("opergroupd did not exit 0 on SIGTERM", shutdown.clone());
+    }
+    r.shutdown = shutdown;
+    // The logs (config, both processes' stderr) are kept only when something went wrong.
+    if problems.is_empty() && !cli.keep_logs {
+        let _ = std::fs::remove_dir_all(&logs);
+    } else {
+        eprintln!("   logs: {}", logs.display());
+        r.logs = Some(logs.display().to_string());
+    }
+    r.problems = problems;
+    r.sync_ms = ms(ctl.sync);
+    Ok(r)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize) -> Result<(RunResult, Problems), String> {
+    let mut problems = Problems::default();
+    let pid = ctl.proc.pid;
+    let load_before = loadavg();
+    // Idle: after the initial Sets (none are expected: every downlink starts enabled) and
+    // the start-up work have settled.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let a = procs::usage(pid)?;
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(cli.idle_secs)).await;
+    let b = procs::usage(pid)?;
+    let idle_cpu_pct = (b.cpu.saturating_sub(a.cpu)).as_secs_f64() / t.elapsed().as_secs_f64() * 100.0;
+    eprintln!("   idle: RSS {:.1} MiB, CPU {idle_cpu_pct:.2} % of one core over {:?}", b.rss_kib as f64 / 1024.0, t.elapsed());
+
+    let reaction_leaves = scenarios::spread(n, cli.events);
+    let recovery_leaves = scenarios::spread(n, cli.recovery_events);
+    let mut watched: Vec<(String, u16)> = reaction_leaves
+        .iter()
+        .chain(&recovery_leaves)
+        .map(|l| (l.clone(), sim.ready.leaves.get(l).copied().unwrap_or(0)))
+        .collect();
+    watched.sort();
+    watched.dedup();
+    let w = watch::Watch::start(&watched, Duration::from_secs(30)).await?;
+    let mut c = http::Conn::new(sim.ready.control.clone());
+
+    let t = Instant::now();
+    let reaction = Dist::of(scenarios::reaction(&mut c, &w, &reaction_leaves, &mut problems).await?);
+    eprintln!("   reaction: {} in {:?}", reaction.cell(), t.elapsed());
+    let t = Instant::now();
+    let recovery = if cli.recovery_events == 0 {
+        Dist::default()
+    } else {
+        Dist::of(scenarios::recovery(&mut c, &w, &recovery_leaves, &mut problems).await?)
+    };
+    eprintln!("   recovery: {} in {:?}", recovery.cell(), t.elapsed());
+    w.stop();
+
+    let mut all: Vec<String> = sim.ready.leaves.keys().cloned().collect();
+    all.sort_by_key(|l| procs::leaf_number(l));
+    let (og0, sim0) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
+    let storm = scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await?;
+    let per_leaf = Dist::of(storm.per_leaf_ns.clone());
+    let (end, sim1) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
+    // Includes the 1 s quiet window, where both should be idle.
+    let storm_cpu_ms = (ms(end.cpu.saturating_sub(og0.cpu)), ms(sim1.cpu.saturating_sub(sim0.cpu)));
+    eprintln!(
+        "   storm: injected in {:?}, all Sets in {:?}, per leaf {}; CPU opergroupd {:.0} ms, fabric-sim {:.0} ms",
+        storm.injected_in,
+        storm.all_sets_in,
+        per_leaf.cell(),
+        storm_cpu_ms.0,
+        storm_cpu_ms.1
+    );
+    Ok((
+        RunResult {
+            leaves: n,
+            sim_ready_ms: ms(sim.started_in),
+            sync_ms: 0.0,
+            idle_rss_mib: b.rss_kib as f64 / 1024.0,
+            idle_cpu_pct,
+            threads: b.threads,
+            reaction,
+            recovery,
+            storm_injected_ms: ms(storm.injected_in),
+            storm_all_sets_ms: storm.all_sets_in.map(ms),
+            storm_per_leaf: per_leaf,
+            storm_sets: storm.sets,
+            storm_cpu_ms,
+            loadavg: (load_before, loadavg()),
+            peak_rss_mib: end.hwm_kib as f64 / 1024.0,
+            shutdown: String::new(),
+            problems: Problems::default(),
+            logs: None,
+        },
+        problems,
+    ))
+}
+
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+fn table(rs: &[RunResult]) -> String {
+    let mut t = String::new();
+    t += "\n| leaves | initial sync | idle RSS (peak) | idle CPU | reaction p50 / p99 / max (n), ms | recovery p50 / p99 / max (n), ms | storm injected in | storm: all Sets in | storm per leaf p50 / p99 / max, ms | one Set per leaf | load avg |\n";
+    t += "|---:|---:|---:|---:|---|---|---:|---:|---|---|---|\n";
+    for r in rs {
+        let one = if r.problems.0.keys().any(|k| k.starts_with("storm")) {
+            format!("NO ({} Sets)", r.storm_sets)
+        } else {
+            format!("yes ({} Sets)", r.storm_sets)
+        };
+        t += &format!(
+            "| {} | {:.0} ms | {:.1} MiB ({:.1}) | {:.2} % | {} | {} | {:.0} ms | {} | {} | {} | {:.1}–{:.1} |\n",
+            r.leaves,
+            r.sync_ms,
+            r.idle_rss_mib,
+            r.peak_rss_mib,
+            r.idle_cpu_pct,
+            r.reaction.cell(),
+            r.recovery.cell(),
+            r.storm_injected_ms,
+            r.storm_all_sets_ms.map_or("incomplete".into(), |v| format!("{v:.0} ms")),
+            r.storm_per_leaf.cell(),
+            one,
+            r.loadavg.0,
+            r.loadavg.1
+        );
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let d = Dist::of((1..=100).rev().map(|ms| ms * 1_000_000).collect());
+        assert_eq!((d.n, d.p50_ms, d.p99_ms, d.max_ms), (100, 50.0, 99.0, 100.0));
+        let one = Dist::of(vec![2_500_000]);
+        assert_eq!((one.p50_ms, one.p99_ms, one.max_ms), (2.5, 2.5, 2.5));
+        assert_eq!(Dist::of(Vec::new()).n, 0);
+    }
+
+    #[test]
+    fn events_spread_evenly_and_repeat_on_small_fabrics() {
+        let s = scenarios::spread(1000, 200);
+        assert_eq!(s.len(), 200);
+        assert_eq!((s[0].as_str(), s[1].as_str(), s[199].as_str()), ("leaf1", "leaf6", "leaf996"));
+        let distinct: std::collections::BTreeSet<&String> = s.iter().collect();
+        assert_eq!(distinct.len(), 200);
+        assert_eq!(scenarios::spread(2, 3), vec!["leaf1", "leaf2", "leaf1"]);
+    }
+
+    #[test]
+    fn generated_config_is_valid_and_has_readiness_per_leaf() {
+        let ready: procs::Ready =
+            serde_json::from_str(r#"{"leaves":{"leaf2":40002,"leaf10":40010,"leaf1":40001},"control":"127.0.0.1:1"}"#).unwrap();
+        let config = opergroupd::config::parse(&procs::config_yaml(&ready), "generated").expect("the generated config loads");
+        assert_eq!(config.targets.len(), 3);
+        assert_eq!(config.targets["leaf10"].address, "127.0.0.1:40010");
+        let g = &config.groups["leaf10-es1"];
+        assert_eq!(g.uplinks, vec!["ethernet-1/49", "ethernet-1/50"]);
+        let r = g.readiness.as_ref().expect("readiness");
+        assert_eq!((r.min_established, r.evpn_min_received_routes), (1, Some(1)));
+        assert!(g.down_delay.is_zero() && g.up_delay.is_zero() && g.enforce);
+    }
+
+    #[test]
+    fn proc_usage_reads_this_process() {
+        let u = procs::usage(std::process::id()).expect("/proc readable");
+        assert!(u.rss_kib > 0 && u.hwm_kib >= u.rss_kib && u.threads >= 1, "{u:?}");
+    }
+}

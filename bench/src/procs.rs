@@ -1,0 +1,211 @@
+//! The two processes under test: fabric-sim and opergroupd, and what /proc says of them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::http::Conn;
+
+pub const USERNAME: &str = "admin";
+pub const PASSWORD: &str = "NokiaSrl1!";
+
+/// A child process that gets SIGTERM (then SIGKILL) when the bench is done with it.
+pub struct Proc {
+    pub name: &'static str,
+    pub child: Child,
+    pub pid: u32,
+}
+
+impl Proc {
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns how it ended.
+    pub async fn stop(mut self, grace: Duration) -> String {
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(Ok(st)) => format!("{} exited: {st}", self.name),
+            Ok(Err(e)) => format!("{} wait failed: {e}", self.name),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                format!("{} did not exit within {grace:?} of SIGTERM; killed", self.name)
+            }
+        }
+    }
+}
+
+/// fabric-sim's ready line.
+#[derive(Debug, Deserialize)]
+pub struct Ready {
+    pub leaves: BTreeMap<String, u16>,
+    pub control: String,
+}
+
+pub struct Sim {
+    pub proc: Proc,
+    pub ready: Ready,
+    pub started_in: Duration,
+}
+
+/// Starts fabric-sim with `leaves` leaves on ephemeral ports, fast BGP timings and the
+/// control API on an ephemeral port; waits (with a deadline) for its ready line.
+pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path) -> Result<Sim, String> {
+    let log = std::fs::File::create(logs.join("fabric-sim.log")).map_err(|e| format!("fabric-sim log: {e}"))?;
+    let t0 = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["--leaves", &leaves.to_string(), "--base-port", "0", "--control", "127.0.0.1:0", "--insecure"])
+        .args(["--username", USERNAME, "--password", PASSWORD, "--timings", "fast"])
+        .env("RUST_LOG", std::env::var("SIM_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let pid = child.id().ok_or("fabric-sim exited at once")?;
+    let stdout = child.stdout.take().ok_or("fabric-sim: no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Duration::from_secs(30 + leaves as u64 / 50);
+    let line = tokio::time::timeout(deadline, lines.next_line())
+        .await
+        .map_err(|_| format!("fabric-sim printed no ready line within {deadline:?}"))?
+        .map_err(|e| format!("fabric-sim stdout: {e}"))?
+        .ok_or("fabric-sim exited before its ready line (see fabric-sim.log)")?;
+    let started_in = t0.elapsed();
+    let ready: Ready = serde_json::from_str(&line).map_err(|e| format!("fabric-sim ready line {line:?}: {e}"))?;
+    if ready.leaves.len() != leaves {
+        return Err(format!("fabric-sim reports {} leaves, asked for {leaves}", ready.leaves.len()));
+    }
+    // Nothing more is printed on stdout, but keep the pipe drained anyway.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Sim { proc: Proc { name: "fabric-sim", child, pid }, ready, started_in })
+}
+
+/// The config under test: one target per leaf, one group per leaf with readiness
+/// (either spine up is enough; one iBGP neighbor established with at least one EVPN route),
+/// no delays, so every measured millisecond is the controller's and the simulator's.
+pub fn config_yaml(ready: &Ready) -> String {
+    let mut y = String::new();
+    y += &format!("defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n\ntargets:\n");
+    let mut names: Vec<(&String, &u16)> = ready.leaves.iter().collect();
+    names.sort_by_key(|(n, _)| leaf_number(n));
+    for (name, port) in &names {
+        y += &format!("  {name}: {{ address: \"127.0.0.1:{port}\" }}\n");
+    }
+    y += "\ngroups:\n";
+    for (name, _) in &names {
+        y += &format!(
+            "  {name}-es1:\n    target: {name}\n    uplinks: [\"ethernet-1/{{49..50}}\"]\n    required-up: 1\n    downlinks: [\"ethernet-1/1\"]\n    readiness:\n      network-instance: default\n      bgp-neighbors: [\"10.0.1.1\", \"10.0.1.2\"]\n      min-established: 1\n      evpn-min-received-routes: 1\n    down-delay: 0s\n    up-delay: 0s\n"
+        );
+    }
+    y
+}
+
+/// `leaf17` -> 17 (names that do not follow the pattern sort last).
+pub fn leaf_number(name: &str) -> usize {
+    name.strip_prefix("leaf").and_then(|n| n.parse().ok()).unwrap_or(usize::MAX)
+}
+
+pub struct Controller {
+    pub proc: Proc,
+    pub http: String,
+    /// From spawn to /readyz answering 200 (every target synced at least once).
+    pub sync: Duration,
+}
+
+/// A port that was free a moment ago (bind 0, read, release).
+pub fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Starts `opergroupd run` and waits until /readyz says every target has synced.
+pub async fn start_controller(bin: &Path, config: &Path, logs: &Path, deadline: Duration) -> Result<Controller, String> {
+    let http = format!("127.0.0.1:{}", free_port()?);
+    let log = std::fs::File::create(logs.join("opergroupd.log")).map_err(|e| format!("opergroupd log: {e}"))?;
+    let t0 = Instant::now();
+    let child = Command::new(bin)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .args(["--http", &http])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let pid = child.id().ok_or("opergroupd exited at once")?;
+    let mut proc = Proc { name: "opergroupd", child, pid };
+    let mut last;
+    loop {
+        if let Ok(Some(st)) = proc.child.try_wait() {
+            return Err(format!("opergroupd exited during start-up ({st}); see {}", logs.join("opergroupd.log").display()));
+        }
+        // A fresh connection per probe: the server may not listen yet.
+        match Conn::new(http.clone()).get("/readyz").await {
+            Ok(r) if r.status == 200 => break,
+            Ok(r) => last = String::from_utf8_lossy(&r.body).trim().chars().take(300).collect(),
+            Err(e) => last = e,
+        }
+        if t0.elapsed() > deadline {
+            let _ = proc.stop(Duration::from_secs(5)).await;
+            return Err(format!("opergroupd not ready within {deadline:?}: {last}"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(Controller { proc, http, sync: t0.elapsed() })
+}
+
+/// CPU time (user + system, all threads) and memory of a process, from /proc.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    pub cpu: Duration,
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+    pub threads: u64,
+}
+
+pub fn usage(pid: u32) -> Result<Usage, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("unreadable /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok()).ok_or("unreadable utime/stime");
+    let total = ticks(14)? + ticks(15)?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Usage {
+        cpu: Duration::from_nanos(total * 1_000_000_000 / hz),
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+        threads: field("Threads:"),
+    })
+}
+
+/// The binary next to this one (same build profile), unless given.
+pub fn sibling(given: Option<PathBuf>, name: &str) -> Result<PathBuf, String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let me = std::env::current_exe().map_err(|e| format!("cannot locate this binary: {e}"))?;
+    let p = me.with_file_name(name);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!("{} not found; build it (cargo build --release -p {}) or pass --{name} PATH", p.display(), if name == "opergroupd" { "opergroupd" } else { "fabric-sim" }))
+    }
+}

@@ -1,0 +1,243 @@
+//! The measured scenarios. Every latency is sim clock minus sim clock: the control API's
+//! `applied` time (or a notification timestamp) and the Set's `received` time in
+//! `GET /v1/sets`, so the bench's own scheduling never enters a figure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fabric_sim::{Applied, SetOutcome, SetRecord};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Barrier;
+
+use crate::http::Conn;
+use crate::watch::{self, UPLINKS, Watch, within};
+
+/// How long one event may take before it counts as missed.
+const EVENT_DEADLINE: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+struct AppliedAnswer {
+    applied: Applied,
+}
+
+pub async fn link(c: &mut Conn, leaf: &str, iface: &str, up: bool) -> Result<Applied, String> {
+    let body = json!({"node": leaf, "interface": iface, "state": if up { "up" } else { "down" }});
+    let r = c.post("/v1/link", &body).await?;
+    Ok(r.json::<AppliedAnswer>(&format!("link {leaf} {iface}"))?.applied)
+}
+
+pub async fn sets(c: &mut Conn) -> Result<Vec<SetRecord>, String> {
+    c.get("/v1/sets").await?.json("GET /v1/sets")
+}
+
+pub async fn clear_sets(c: &mut Conn) -> Result<(), String> {
+    let r = c.delete("/v1/sets").await?;
+    if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("DELETE /v1/sets: HTTP {}", r.status)) }
+}
+
+/// The admin-state value a Set wrote to the downlink, if that is what it did.
+pub fn downlink_value(s: &SetRecord) -> Option<String> {
+    let path = opergroupd::paths::admin_state(watch::DOWNLINK);
+    s.updates.iter().chain(&s.replaces).find(|u| u.path == path).map(|u| match &u.value {
+        serde_json::Value::String(v) => v.trim_matches('"').to_string(),
+        other => other.to_string(),
+    })
+}
+
+/// What went wrong, per kind, with one example each: correctness, never timing.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Problems(pub BTreeMap<String, (usize, String)>);
+
+impl Problems {
+    pub fn add(&mut self, kind: &str, example: String) {
+        let e = self.0.entry(kind.to_string()).or_insert((0, example));
+        e.0 += 1;
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The leaves events go to: spread evenly over the fabric, `n` of them (repeating when
+/// there are fewer leaves than events).
+pub fn spread(leaves: usize, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("leaf{}", if n <= leaves { i * leaves / n } else { i % leaves } + 1)).collect()
+}
+
+/// Reaction: per event, both uplinks of a leaf go down (the second one's `applied` is t0);
+/// the disable Set's receive time minus t0 is the reaction latency. Then both come back
+/// (before the iBGP hold time expires, so readiness still holds) and the event ends when
+/// the re-enable took effect. Returns latencies in ns.
+pub async fn reaction(c: &mut Conn, w: &Watch, events: &[String], problems: &mut Problems) -> Result<Vec<u64>, String> {
+    clear_sets(c).await?;
+    let mut out = Vec::with_capacity(events.len());
+    for leaf in events {
+        let disabled = w.when(leaf, watch::admin_is("disable"));
+        link(c, leaf, UPLINKS[0], false).await?;
+        let t0 = link(c, leaf, UPLINKS[1], false).await?;
+        let ok_down = within(disabled, EVENT_DEADLINE, &format!("{leaf}: downlink disabled")).await;
+        let enabled = w.when(leaf, watch::admin_is("enable"));
+        link(c, leaf, UPLINKS[0], true).await?;
+        link(c, leaf, UPLINKS[1], true).await?;
+        let ok_up = within(enabled, EVENT_DEADLINE, &format!("{leaf}: downlink re-enabled")).await;
+        let log = sets(c).await?;
+        clear_sets(c).await?;
+        if let Err(e) = ok_down {
+            problems.add("reaction: no disable Set", e);
+            continue;
+        }
+        if let Err(e) = ok_up {
+            problems.add("reaction: no re-enable Set", e);
+        }
+        let mine: Vec<&SetRecord> = log.iter().filter(|s| &s.node == leaf).collect();
+        let disables: Vec<&&SetRecord> = mine.iter().filter(|s| downlink_value(s).as_deref() == Some("disable")).collect();
+        let enables = mine.iter().filter(|s| downlink_value(s).as_deref() == Some("enable")).count();
+        if disables.len() != 1 || enables != 1 || mine.len() != 2 {
+            problems.add(
+                "reaction: not exactly one disable and one enable Set",
+                format!("{leaf}: {} Sets, {} disable, {enables} enable", mine.len(), disables.len()),
+            );
+        }
+        if let Some(s) = disables.first() {
+            if s.outcome != SetOutcome::Accepted {
+                problems.add("reaction: Set not accepted", format!("{leaf}: {:?} {:?}", s.outcome, s.error));
+            }
+            out.push(s.received.mono_ns.saturating_sub(t0.mono_ns));
+        }
+    }
+    Ok(out)
+}
+
+/// Recovery with readiness: both uplinks down, wait until the iBGP hold time expired (the
+/// overlay is gone), bring them back; the sim re-establishes iBGP and then sends EVPN
+/// routes. The readiness signal is the notification (sim timestamp, from the bench's own
+/// subscription) that first makes the group ready again; the latency runs from it to the
+/// enable Set's receive time. An enable received before that moment is a violation.
+pub async fn recovery(c: &mut Conn, w: &Watch, events: &[String], problems: &mut Problems) -> Result<Vec<u64>, String> {
+    clear_sets(c).await?;
+    let mut out = Vec::with_capacity(events.len());
+    for leaf in events {
+        let disabled = w.when(leaf, watch::admin_is("disable"));
+        let overlay_down = w.when(leaf, watch::overlay_down());
+        link(c, leaf, UPLINKS[0], false).await?;
+        link(c, leaf, UPLINKS[1], false).await?;
+        if let Err(e) = within(disabled, EVENT_DEADLINE, &format!("{leaf}: downlink disabled")).await {
+            problems.add("recovery: no disable Set", e);
+        }
+        if let Err(e) = within(overlay_down, EVENT_DEADLINE, &format!("{leaf}: iBGP down after the hold time")).await {
+            problems.add("recovery: iBGP never dropped", e);
+        }
+        let ready = w.when(leaf, watch::ready());
+        let enabled = w.when(leaf, watch::admin_is("enable"));
+        link(c, leaf, UPLINKS[0], true).await?;
+        link(c, leaf, UPLINKS[1], true).await?;
+        let ready_ns = within(ready, EVENT_DEADLINE, &format!("{leaf}: readiness back")).await;
+        let ok_up = within(enabled, EVENT_DEADLINE, &format!("{leaf}: downlink re-enabled")).await;
+        let log = sets(c).await?;
+        clear_sets(c).await?;
+        let ready_ns = match (ready_ns, ok_up) {
+            (Ok(r), Ok(_)) => r,
+            (Err(e), _) | (_, Err(e)) => {
+                problems.add("recovery: no readiness or no enable Set", e);
+                continue;
+            }
+        };
+        let enables: Vec<&SetRecord> =
+            log.iter().filter(|s| &s.node == leaf && downlink_value(s).as_deref() == Some("enable")).collect();
+        match enables.as_slice() {
+            [s] if s.received.unix_ns < ready_ns => problems.add(
+                "recovery: enabled before readiness",
+                format!("{leaf}: Set at {} ns, ready at {ready_ns} ns", s.received.unix_ns),
+            ),
+            [s] => out.push((s.received.unix_ns - ready_ns) as u64),
+            other => problems.add("recovery: not exactly one enable Set", format!("{leaf}: {}", other.len())),
+        }
+    }
+    Ok(out)
+}
+
+pub struct Storm {
+    /// First to last link-down `applied` (every uplink of every leaf).
+    pub injected_in: Duration,
+    /// First link-down applied to the last Set received.
+    pub all_sets_in: Option<Duration>,
+    /// Per leaf: its Set's receive time minus its second uplink's `applied`.
+    pub per_leaf_ns: Vec<u64>,
+    pub sets: usize,
+}
+
+/// Storm: every leaf loses both uplinks at once (`conns` keep-alive connections in
+/// parallel, released together). Waits until every leaf got its disable Set, then watches
+/// a quiet window for duplicates: exactly one Set per leaf is the correctness condition.
+pub async fn storm(control: &str, leaves: &[String], conns: usize, quiet: Duration, problems: &mut Problems) -> Result<Storm, String> {
+    let mut c = Conn::new(control);
+    clear_sets(&mut c).await?;
+    // Open every connection before the barrier so the storm is not a connect storm.
+    let barrier = Arc::new(Barrier::new(conns));
+    let mut tasks = Vec::new();
+    for k in 0..conns {
+        let mine: Vec<String> = leaves.iter().skip(k).step_by(conns).cloned().collect();
+        let mut conn = Conn::new(control);
+        conn.get("/v1/now").await?;
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut applied = Vec::with_capacity(mine.len());
+            for leaf in mine {
+                let first = link(&mut conn, &leaf, UPLINKS[0], false).await?;
+                let second = link(&mut conn, &leaf, UPLINKS[1], false).await?;
+                applied.push((leaf, first, second));
+            }
+            Ok::<_, String>(applied)
+        }));
+    }
+    let mut triggers = BTreeMap::new();
+    let (mut first, mut last) = (u64::MAX, 0u64);
+    for t in tasks {
+        for (leaf, a, b) in t.await.map_err(|e| format!("storm task: {e}"))?? {
+            first = first.min(a.mono_ns);
+            last = last.max(b.mono_ns);
+            triggers.insert(leaf, b);
+        }
+    }
+    let deadline = Duration::from_secs(10) + Duration::from_millis(10 * leaves.len() as u64);
+    let t0 = std::time::Instant::now();
+    let mut log;
+    loop {
+        log = sets(&mut c).await?;
+        if log.len() >= leaves.len() || t0.elapsed() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Sets that arrive after every leaf had one would be duplicates: look for them.
+    tokio::time::sleep(quiet).await;
+    log = sets(&mut c).await?;
+    let mut per_node: BTreeMap<&str, Vec<&SetRecord>> = BTreeMap::new();
+    for s in &log {
+        per_node.entry(&s.node).or_default().push(s);
+    }
+    let mut per_leaf_ns = Vec::new();
+    let mut last_set = 0u64;
+    for leaf in leaves {
+        let got = per_node.get(leaf.as_str()).map(Vec::as_slice).unwrap_or_default();
+        match got {
+            [s] if downlink_value(s).as_deref() == Some("disable") && s.outcome == SetOutcome::Accepted => {
+                per_leaf_ns.push(s.received.mono_ns.saturating_sub(triggers[leaf].mono_ns));
+                last_set = last_set.max(s.received.mono_ns);
+            }
+            [s] => problems.add("storm: wrong Set", format!("{leaf}: {:?} {:?}", downlink_value(s), s.outcome)),
+            [] => problems.add("storm: leaf got no Set", leaf.clone()),
+            more => problems.add("storm: leaf got more than one Set", format!("{leaf}: {}", more.len())),
+        }
+    }
+    let complete = per_leaf_ns.len() == leaves.len();
+    Ok(Storm {
+        injected_in: Duration::from_nanos(last - first),
+        all_sets_in: complete.then(|| Duration::from_nanos(last_set.saturating_sub(first))),
+        per_leaf_ns,
+        sets: log.len(),
+    })
+}
