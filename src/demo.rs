@@ -148,12 +148,21 @@ impl Narrator {
     }
 
     async fn scenarios(&mut self) -> Result<(), String> {
-        let mut synced = 0;
-        while synced < 4 {
-            self.until("sync of every leaf", |e| matches!(e, LoopEvent::TargetSynced { .. })).await?;
-            synced += 1;
+        // Every leaf synced and leaf1's group healthy, in whichever order they come: the
+        // group's verdict follows leaf1's own sync, often before the other leaves' syncs.
+        let (mut synced, mut healthy) = (0, false);
+        while synced < 4 || !healthy {
+            let ev = self
+                .until("sync of every leaf and a first verdict", |e| {
+                    matches!(e, LoopEvent::TargetSynced { .. })
+                        || matches!(e, LoopEvent::Verdict { group, health: Health::Healthy, .. } if group == GROUP)
+                })
+                .await?;
+            match ev {
+                LoopEvent::TargetSynced { .. } => synced += 1,
+                _ => healthy = true,
+            }
         }
-        self.until("first verdict", |e| matches!(e, LoopEvent::Verdict { group, health: Health::Healthy, .. } if group == GROUP)).await?;
 
         println!("\nScenario 1: leaf1 loses one uplink (ethernet-1/49). One is enough: nothing should change.");
         let t = self.link("ethernet-1/49", false)?;
