@@ -1,0 +1,28 @@
+//! `opergroupd demo` is README's first command: it must run to the end, narrate the three
+//! tutorial scenarios and exit 0 (it exits 2 when a step misses its deadline).
+
+use std::process::Command;
+
+#[test]
+fn the_demo_plays_the_three_scenarios_and_exits_0() {
+    let out = Command::new(env!("CARGO_BIN_EXE_opergroupd")).arg("demo").output().expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    for want in [
+        "Scenario 1: leaf1 loses one uplink",
+        "no Set.",
+        "Set /interface[name=ethernet-1/1]/admin-state=disable on leaf1",
+        "fabric: leaf1 ethernet-1/1 admin-state disable",
+        "not-ready: 2/2 uplinks up; 0/2 iBGP established",
+        "Set /interface[name=ethernet-1/1]/admin-state=enable on leaf1",
+        "fabric: leaf1 ethernet-1/1 admin-state enable",
+        "Done: 2 Sets in all",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    // Order: the enable comes only after readiness was reported missing.
+    let not_ready = stdout.find("not-ready").unwrap();
+    let enable = stdout.find("admin-state=enable").unwrap();
+    assert!(not_ready < enable, "{stdout}");
+}
