@@ -11,14 +11,21 @@ fn path(elems: &[(&str, &[(&str, &str)])]) -> Path {
     Path {
         elem: elems
             .iter()
-            .map(|(n, k)| PathElem { name: n.to_string(), key: k.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() })
+            .map(|(n, k)| PathElem {
+                name: n.to_string(),
+                key: k.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            })
             .collect(),
         ..Default::default()
     }
 }
 
 fn update(p: Path, json: &str) -> Update {
-    Update { path: Some(p), val: Some(TypedValue { value: Some(Value::JsonIetfVal(json.as_bytes().to_vec())) }), ..Default::default() }
+    Update {
+        path: Some(p),
+        val: Some(TypedValue { value: Some(Value::JsonIetfVal(json.as_bytes().to_vec())) }),
+        ..Default::default()
+    }
 }
 
 /// An uplink going down: prefix `/interface[name=ethernet-1/49]`, two updates

@@ -38,7 +38,8 @@ fn group() -> Group {
 /// established with 10 EVPN routes each.
 fn state(uplinks: &str, now: Instant) -> State {
     let s = |v: &str| Scalar::Str(v.into());
-    let mut updates = vec![(paths::admin_state("ethernet-1/1"), s("enable")), (paths::oper_state("ethernet-1/1"), s("up"))];
+    let mut updates =
+        vec![(paths::admin_state("ethernet-1/1"), s("enable")), (paths::oper_state("ethernet-1/1"), s("up"))];
     for u in ["ethernet-1/49", "ethernet-1/50"] {
         updates.push((paths::oper_state(u), s(uplinks)));
         updates.push((paths::admin_state(u), s("enable")));
@@ -48,7 +49,13 @@ fn state(uplinks: &str, now: Instant) -> State {
         updates.push((paths::evpn_received_routes(NI, p), Scalar::Uint(10)));
     }
     let mut st = State::new();
-    st.apply(&SourceEvent::Notification { target: "leaf1".into(), received: now, device_ns: 1, updates, deletes: vec![] });
+    st.apply(&SourceEvent::Notification {
+        target: "leaf1".into(),
+        received: now,
+        device_ns: 1,
+        updates,
+        deletes: vec![],
+    });
     st.apply(&SourceEvent::Synced { target: "leaf1".into(), at: now });
     st
 }

@@ -18,7 +18,9 @@ fn config() -> opergroupd::config::Config {
     }
     y += "groups:\n";
     for i in 1..=LEAVES {
-        y += &format!("  leaf{i}-es1: {{ target: leaf{i}, uplinks: [\"ethernet-1/{{49..50}}\"], downlinks: [\"ethernet-1/1\"] }}\n");
+        y += &format!(
+            "  leaf{i}-es1: {{ target: leaf{i}, uplinks: [\"ethernet-1/{{49..50}}\"], downlinks: [\"ethernet-1/1\"] }}\n"
+        );
     }
     opergroupd::config::parse(&y, "bench").expect("bench config")
 }
@@ -33,7 +35,11 @@ fn eval(now: Instant) -> GroupEval {
         health: Health::Healthy,
         reason: "2/2 uplinks up, required 1".into(),
         enforcement: Enforcement::Enforcing,
-        downlinks: vec![DownlinkEval { name: "ethernet-1/1".into(), desired: Some(AdminState::Enable), observed: Some(AdminState::Enable) }],
+        downlinks: vec![DownlinkEval {
+            name: "ethernet-1/1".into(),
+            desired: Some(AdminState::Enable),
+            observed: Some(AdminState::Enable),
+        }],
         pending: None,
         inputs,
         decided: false,
@@ -48,7 +54,11 @@ fn bench(c: &mut Criterion) {
         board.group_evaluated(&format!("leaf{i}-es1"), eval(now));
     }
     c.bench_function("Board::group_evaluated, nothing changed (1000 groups)", |b| {
-        b.iter_batched(|| eval(now), |e| board.group_evaluated(black_box("leaf500-es1"), e), criterion::BatchSize::SmallInput)
+        b.iter_batched(
+            || eval(now),
+            |e| board.group_evaluated(black_box("leaf500-es1"), e),
+            criterion::BatchSize::SmallInput,
+        )
     });
 }
 

@@ -37,9 +37,8 @@ fn demo_timings() -> Timings {
 
 /// The controller's configuration for the fabric, in the same YAML a user writes.
 pub fn demo_config_yaml(addrs: &[(String, std::net::SocketAddr)]) -> String {
-    let mut y = String::from(
-        "defaults:\n  username: admin\n  password: \"NokiaSrl1!\"\n  tls: { insecure: true }\ntargets:\n",
-    );
+    let mut y =
+        String::from("defaults:\n  username: admin\n  password: \"NokiaSrl1!\"\n  tls: { insecure: true }\ntargets:\n");
     for (name, addr) in addrs {
         let _ = writeln!(y, "  {name}: {{ address: \"{addr}\" }}");
     }
@@ -73,10 +72,16 @@ pub async fn run() -> Result<(), String> {
     let mut n = Narrator { t0: Instant::now(), sim0: control.now(), events: obs_rx, control: control.clone() };
     println!("opergroupd demo: the reference fabric (fabric-sim, real gNMI on loopback) and the controller against it");
     for (name, addr) in &addrs {
-        println!("  {name}: gNMI at {addr}; group {name}-es1: uplinks ethernet-1/{{49..50}} (1 required), downlink ethernet-1/1");
+        println!(
+            "  {name}: gNMI at {addr}; group {name}-es1: uplinks ethernet-1/{{49..50}} (1 required), downlink ethernet-1/1"
+        );
     }
-    println!("  BGP model scaled for the demo: iBGP hold {:?}, back {:?} after an uplink returns, EVPN routes {:?} later\n",
-        demo_timings().hold_time, demo_timings().ibgp_up, demo_timings().evpn_routes);
+    println!(
+        "  BGP model scaled for the demo: iBGP hold {:?}, back {:?} after an uplink returns, EVPN routes {:?} later\n",
+        demo_timings().hold_time,
+        demo_timings().ibgp_up,
+        demo_timings().evpn_routes
+    );
 
     let result = n.scenarios().await;
     cancel.cancel();
@@ -119,18 +124,34 @@ impl Narrator {
     fn narrate(&self, ev: &LoopEvent) {
         match ev {
             LoopEvent::TargetSynced { target, at } => self.say(*at, &format!("controller: {target} synced")),
-            LoopEvent::TargetStale { target, error, at } => self.say(*at, &format!("controller: {target} stale: {error}")),
+            LoopEvent::TargetStale { target, error, at } => {
+                self.say(*at, &format!("controller: {target} stale: {error}"))
+            }
             LoopEvent::Verdict { group, health, desired, reason, at } if group == GROUP => {
                 let want = desired.map_or("hold".to_string(), |d| format!("downlinks {}", d.as_str()));
                 self.say(*at, &format!("controller: {group} {}: {reason} -> {want}", health.as_str()));
             }
-            LoopEvent::SetStarted { intent, at } => self.say(*at, &format!(
-                "controller: Set {} on {}: {}", intent.changes.iter().map(|(p, v)| format!("{p}={}", v.as_str())).collect::<Vec<_>>().join(", "),
-                intent.target, intent.reason)),
-            LoopEvent::SetFinished { intent, result, started, at } => self.say(*at, &format!(
-                "controller: Set on {} {} after {:.1} ms", intent.target,
-                match result { Ok(()) => "acknowledged".to_string(), Err(e) => format!("failed ({e})") },
-                at.duration_since(*started).as_secs_f64() * 1e3)),
+            LoopEvent::SetStarted { intent, at } => self.say(
+                *at,
+                &format!(
+                    "controller: Set {} on {}: {}",
+                    intent.changes.iter().map(|(p, v)| format!("{p}={}", v.as_str())).collect::<Vec<_>>().join(", "),
+                    intent.target,
+                    intent.reason
+                ),
+            ),
+            LoopEvent::SetFinished { intent, result, started, at } => self.say(
+                *at,
+                &format!(
+                    "controller: Set on {} {} after {:.1} ms",
+                    intent.target,
+                    match result {
+                        Ok(()) => "acknowledged".to_string(),
+                        Err(e) => format!("failed ({e})"),
+                    },
+                    at.duration_since(*started).as_secs_f64() * 1e3
+                ),
+            ),
             _ => {}
         }
     }
@@ -176,32 +197,60 @@ impl Narrator {
 
         println!("\nScenario 2: leaf1 loses its second uplink (ethernet-1/50). The client's link must go down.");
         let t = self.link("ethernet-1/50", false)?;
-        let decided = self.until("the disable Set", |e| matches!(e, LoopEvent::SetStarted { intent, .. } if intent.group == GROUP)).await?;
-        let acked = self.until("the Set's answer", |e| matches!(e, LoopEvent::SetFinished { intent, .. } if intent.group == GROUP)).await?;
+        let decided = self
+            .until("the disable Set", |e| matches!(e, LoopEvent::SetStarted { intent, .. } if intent.group == GROUP))
+            .await?;
+        let acked = self
+            .until("the Set's answer", |e| matches!(e, LoopEvent::SetFinished { intent, .. } if intent.group == GROUP))
+            .await?;
         let received = self.last_set_received().ok_or("demo: leaf1 received no Set")?;
-        let (LoopEvent::SetStarted { at: d, .. }, LoopEvent::SetFinished { at: a, result, .. }) = (decided, acked) else { unreachable!() };
+        let (LoopEvent::SetStarted { at: d, .. }, LoopEvent::SetFinished { at: a, result, .. }) = (decided, acked)
+        else {
+            unreachable!()
+        };
         result.map_err(|e| format!("demo: the disable Set failed: {e}"))?;
-        println!("  -> decided {:.1} ms, Set received by leaf1 {:.1} ms, acknowledged {:.1} ms after the link went down.",
-            ms(t, d), ms(t, received), ms(t, a));
+        println!(
+            "  -> decided {:.1} ms, Set received by leaf1 {:.1} ms, acknowledged {:.1} ms after the link went down.",
+            ms(t, d),
+            ms(t, received),
+            ms(t, a)
+        );
         self.expect_admin("disable")?;
 
         println!("\nWaiting for leaf1's iBGP sessions to drop (hold time) ...");
         self.wait_sessions_down().await?;
         self.say(Instant::now(), "fabric: leaf1 iBGP sessions down");
 
-        println!("\nScenario 3: both uplinks return. The downlink comes back only once iBGP is established and EVPN routes are in.");
+        println!(
+            "\nScenario 3: both uplinks return. The downlink comes back only once iBGP is established and EVPN routes are in."
+        );
         let t = self.link("ethernet-1/49", true)?;
         self.link("ethernet-1/50", true)?;
-        self.until("not-ready while iBGP is down", |e| matches!(e, LoopEvent::Verdict { group, health: Health::NotReady, .. } if group == GROUP)).await?;
-        let decided = self.until("the enable Set", |e| matches!(e, LoopEvent::SetStarted { intent, .. } if intent.group == GROUP)).await?;
-        let acked = self.until("the Set's answer", |e| matches!(e, LoopEvent::SetFinished { intent, .. } if intent.group == GROUP)).await?;
-        let (LoopEvent::SetStarted { at: d, intent, .. }, LoopEvent::SetFinished { at: a, result, .. }) = (decided, acked) else { unreachable!() };
+        self.until(
+            "not-ready while iBGP is down",
+            |e| matches!(e, LoopEvent::Verdict { group, health: Health::NotReady, .. } if group == GROUP),
+        )
+        .await?;
+        let decided = self
+            .until("the enable Set", |e| matches!(e, LoopEvent::SetStarted { intent, .. } if intent.group == GROUP))
+            .await?;
+        let acked = self
+            .until("the Set's answer", |e| matches!(e, LoopEvent::SetFinished { intent, .. } if intent.group == GROUP))
+            .await?;
+        let (LoopEvent::SetStarted { at: d, intent, .. }, LoopEvent::SetFinished { at: a, result, .. }) =
+            (decided, acked)
+        else {
+            unreachable!()
+        };
         result.map_err(|e| format!("demo: the enable Set failed: {e}"))?;
         if intent.changes.iter().any(|(_, v)| *v != AdminState::Enable) {
             return Err("demo: expected an enable Set".into());
         }
-        println!("  -> readiness met and enable decided {:.1} ms after the uplinks returned (iBGP and EVPN take their time), acknowledged at {:.1} ms.",
-            ms(t, d), ms(t, a));
+        println!(
+            "  -> readiness met and enable decided {:.1} ms after the uplinks returned (iBGP and EVPN take their time), acknowledged at {:.1} ms.",
+            ms(t, d),
+            ms(t, a)
+        );
         self.expect_admin("enable")?;
         println!("\nDone: {} Sets in all, each one decided from synced data.", self.control.sets().len());
         Ok(())

@@ -8,11 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(
-    name = "opergroupd",
-    version,
-    about = "Off-box oper-group controller for EVPN leaf/spine fabrics over gNMI"
-)]
+#[command(name = "opergroupd", version, about = "Off-box oper-group controller for EVPN leaf/spine fabrics over gNMI")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,20 +80,18 @@ fn main() -> ExitCode {
             }
             Err(e) => bad_config(&e),
         },
-        Command::Run {
-            config,
-            dry_run,
-            log_format,
-            http,
-        } => {
+        Command::Run { config, dry_run, log_format, http } => {
             let c = match opergroupd::config::load(&config) {
                 Ok(c) => c,
                 Err(e) => return bad_config(&e),
             };
-            opergroupd::app::init_logging(match log_format {
-                LogFormat::Text => opergroupd::app::LogFormat::Text,
-                LogFormat::Json => opergroupd::app::LogFormat::Json,
-            }, "info");
+            opergroupd::app::init_logging(
+                match log_format {
+                    LogFormat::Text => opergroupd::app::LogFormat::Text,
+                    LogFormat::Json => opergroupd::app::LogFormat::Json,
+                },
+                "info",
+            );
             runtime(|| opergroupd::app::run(c, opergroupd::app::AppOptions { dry_run, http }))
         }
         Command::Demo => {
@@ -114,7 +108,10 @@ fn main() -> ExitCode {
                 Err(e) => return bad_config(&e),
             };
             if c.services.is_empty() {
-                eprintln!("error: {}: no services configured (`opergroupd exabgp` needs `services:`)", config.display());
+                eprintln!(
+                    "error: {}: no services configured (`opergroupd exabgp` needs `services:`)",
+                    config.display()
+                );
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
             // stdout is ExaBGP's command channel: logs go to stderr only.

@@ -59,23 +59,15 @@ pub fn render(config: &Config) -> String {
             _ => String::new(),
         };
         let server_name = match &t.tls {
-            Tls::Verify {
-                server_name: Some(n), ..
-            }
-            | Tls::SkipVerify {
-                server_name: Some(n), ..
-            } => {
+            Tls::Verify { server_name: Some(n), .. } | Tls::SkipVerify { server_name: Some(n), .. } => {
                 format!(", server-name {n}")
             }
             _ => String::new(),
         };
         let user = t.username.as_deref().unwrap_or("(none)");
         let password = if t.password.is_some() { "set" } else { "none" };
-        let _ = writeln!(
-            out,
-            "  {}: {} {tls}{client}{server_name}, user {user}, password {password}",
-            t.name, t.address
-        );
+        let _ =
+            writeln!(out, "  {}: {} {tls}{client}{server_name}, user {user}, password {password}", t.name, t.address);
         let subs = subscriptions(config, &t.name);
         if subs.is_empty() {
             let _ = writeln!(out, "    subscribe: nothing (no group uses this target)");
@@ -88,18 +80,9 @@ pub fn render(config: &Config) -> String {
     }
     let _ = writeln!(out, "groups:");
     for g in config.groups.values() {
-        let mode = if g.enforce {
-            "enforce"
-        } else {
-            "observe only (admin-state disable, never Set)"
-        };
+        let mode = if g.enforce { "enforce" } else { "observe only (admin-state disable, never Set)" };
         let _ = writeln!(out, "  {}: target {}, {mode}", g.name, g.target);
-        let _ = writeln!(
-            out,
-            "    uplinks: {} (required-up {})",
-            g.uplinks.join(", "),
-            g.required_up
-        );
+        let _ = writeln!(out, "    uplinks: {} (required-up {})", g.uplinks.join(", "), g.required_up);
         let _ = writeln!(out, "    downlinks: {}", g.downlinks.join(", "));
         let _ = writeln!(
             out,
@@ -112,9 +95,8 @@ pub fn render(config: &Config) -> String {
                 let _ = writeln!(out, "    readiness: none (re-enable as soon as healthy for up-delay)");
             }
             Some(r) => {
-                let floor = r
-                    .evpn_min_received_routes
-                    .map_or(String::new(), |n| format!(", evpn received-routes >= {n}"));
+                let floor =
+                    r.evpn_min_received_routes.map_or(String::new(), |n| format!(", evpn received-routes >= {n}"));
                 let _ = writeln!(
                     out,
                     "    readiness: network-instance {}, {} of {} established{floor}",

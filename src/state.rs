@@ -43,24 +43,14 @@ impl State {
     /// Apply one event.
     pub fn apply(&mut self, event: &SourceEvent) {
         match event {
-            SourceEvent::Notification {
-                target,
-                received,
-                device_ns,
-                updates,
-                deletes,
-            } => {
+            SourceEvent::Notification { target, received, device_ns, updates, deletes } => {
                 let t = self.targets.entry(target.to_string()).or_default();
                 // Deletes first: a notification that deletes and re-adds keeps the new value.
                 for path in deletes {
                     remove_subtree(&mut t.values, path);
                 }
                 for (path, value) in updates {
-                    let entry = Entry {
-                        value: value.clone(),
-                        received: *received,
-                        device_ns: *device_ns,
-                    };
+                    let entry = Entry { value: value.clone(), received: *received, device_ns: *device_ns };
                     t.values.insert(path.clone(), entry);
                 }
             }
@@ -84,10 +74,7 @@ impl State {
 
     /// A read view of one target (also for targets never heard from: not synced, empty).
     pub fn target<'a>(&'a self, name: &'a str) -> TargetView<'a> {
-        TargetView {
-            name,
-            state: self.targets.get(name),
-        }
+        TargetView { name, state: self.targets.get(name) }
     }
 }
 
@@ -135,11 +122,7 @@ impl<'a> TargetView<'a> {
         match self.state {
             _ if self.synced() => None,
             None => Some("no subscription yet".into()),
-            Some(t) => Some(
-                t.stale_reason
-                    .clone()
-                    .unwrap_or_else(|| "waiting for sync_response".into()),
-            ),
+            Some(t) => Some(t.stale_reason.clone().unwrap_or_else(|| "waiting for sync_response".into())),
         }
     }
 
@@ -159,9 +142,7 @@ impl<'a> TargetView<'a> {
 
     /// Every value, in path order.
     pub fn values(&self) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
-        self.state
-            .into_iter()
-            .flat_map(|t| t.values.iter().map(|(k, v)| (k.as_str(), v)))
+        self.state.into_iter().flat_map(|t| t.values.iter().map(|(k, v)| (k.as_str(), v)))
     }
 }
 
@@ -190,10 +171,7 @@ mod tests {
         let t0 = Instant::now();
         let mut st = State::new();
         assert!(!st.target("leaf1").synced());
-        assert_eq!(
-            st.target("leaf1").not_synced_reason().as_deref(),
-            Some("no subscription yet")
-        );
+        assert_eq!(st.target("leaf1").not_synced_reason().as_deref(), Some("no subscription yet"));
         let up = paths::oper_state("ethernet-1/49");
         st.apply(&note(t0, &[(&up, s("up"))], &[]));
         let v = st.target("leaf1");
@@ -202,38 +180,21 @@ mod tests {
         assert_eq!(v.not_synced_reason().as_deref(), Some("waiting for sync_response"));
 
         let t1 = t0 + Duration::from_millis(5);
-        st.apply(&SourceEvent::Synced {
-            target: "leaf1".into(),
-            at: t1,
-        });
+        st.apply(&SourceEvent::Synced { target: "leaf1".into(), at: t1 });
         let v = st.target("leaf1");
         assert!(v.synced());
         assert_eq!(v.since(), Some(t1));
-        assert_eq!(
-            v.entry(&up),
-            Some(&Entry {
-                value: s("up"),
-                received: t0,
-                device_ns: 7
-            })
-        );
+        assert_eq!(v.entry(&up), Some(&Entry { value: s("up"), received: t0, device_ns: 7 }));
         assert!(!st.target("leaf2").synced());
 
-        st.apply(&SourceEvent::Stale {
-            target: "leaf1".into(),
-            at: t1,
-            error: "stream reset".into(),
-        });
+        st.apply(&SourceEvent::Stale { target: "leaf1".into(), at: t1, error: "stream reset".into() });
         let v = st.target("leaf1");
         assert!(!v.synced());
         assert_eq!(v.get(&up), None, "stale data is dropped");
         assert_eq!(v.not_synced_reason().as_deref(), Some("stream reset"));
         // The next dump repopulates, and counts once synced again.
         st.apply(&note(t1, &[(&up, s("down"))], &[]));
-        st.apply(&SourceEvent::Synced {
-            target: "leaf1".into(),
-            at: t1,
-        });
+        st.apply(&SourceEvent::Synced { target: "leaf1".into(), at: t1 });
         assert_eq!(st.target("leaf1").get(&up), Some(&s("down")));
     }
 
@@ -266,11 +227,7 @@ mod tests {
         assert!(v.get(&keep).is_some());
 
         // A keyless list delete removes every entry of the list.
-        st.apply(&note(
-            t0,
-            &[],
-            &["/network-instance[name=default]/protocols/bgp/neighbor"],
-        ));
+        st.apply(&note(t0, &[], &["/network-instance[name=default]/protocols/bgp/neighbor"]));
         assert_eq!(st.target("leaf1").values().count(), 1);
         // A leaf delete removes the leaf; a root delete removes everything.
         st.apply(&note(t0, &[], &[&keep]));
@@ -286,11 +243,7 @@ mod tests {
         let mut st = State::new();
         let p = paths::session_state("default", "10.0.1.1");
         st.apply(&note(t0, &[(&p, s("active"))], &[]));
-        st.apply(&note(
-            t0,
-            &[(&p, s("established"))],
-            &[&paths::neighbor("default", "10.0.1.1")],
-        ));
+        st.apply(&note(t0, &[(&p, s("established"))], &[&paths::neighbor("default", "10.0.1.1")]));
         assert_eq!(st.target("leaf1").get(&p), Some(&s("established")));
     }
 }

@@ -4,9 +4,7 @@ use std::process::{Command, Output};
 
 fn opergroupd(args: &[&str], password: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opergroupd"));
-    cmd.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("GNMI_PASSWORD");
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("GNMI_PASSWORD");
     if let Some(p) = password {
         cmd.env("GNMI_PASSWORD", p);
     }
@@ -90,11 +88,7 @@ fn a_missing_file_and_bad_arguments_exit_1() {
         text(&out.stderr)
     );
 
-    for args in [
-        &["check"][..],
-        &["frobnicate"],
-        &["run", "--config", "x.yaml", "--log-format", "xml"],
-    ] {
+    for args in [&["check"][..], &["frobnicate"], &["run", "--config", "x.yaml", "--log-format", "xml"]] {
         let out = opergroupd(args, None);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
         assert!(!out.stderr.is_empty());
@@ -106,10 +100,7 @@ fn a_missing_file_and_bad_arguments_exit_1() {
 
 #[test]
 fn run_refuses_a_bad_config_with_exit_1() {
-    let out = opergroupd(
-        &["run", "--dry-run", "--config", "tests/configs/unknown-key.yaml"],
-        None,
-    );
+    let out = opergroupd(&["run", "--dry-run", "--config", "tests/configs/unknown-key.yaml"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("groups.leaf1-es1.updelay"));
     assert!(out.stdout.is_empty(), "dry-run stdout carries only Sets");

@@ -39,17 +39,11 @@ fn stdout_is_commands_only_and_sigterm_withdraws() {
         }
     });
     let wait = Duration::from_secs(10);
-    assert_eq!(
-        rx.recv_timeout(wait).unwrap(),
-        "announce route 192.0.2.1/32 next-hop self med 100"
-    );
+    assert_eq!(rx.recv_timeout(wait).unwrap(), "announce route 192.0.2.1/32 next-hop self med 100");
     writeln!(stdin, "done").unwrap();
     // SAFETY: signalling the child we spawned, by its pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(
-        rx.recv_timeout(wait).unwrap(),
-        "withdraw route 192.0.2.1/32 next-hop self med 100"
-    );
+    assert_eq!(rx.recv_timeout(wait).unwrap(), "withdraw route 192.0.2.1/32 next-hop self med 100");
     writeln!(stdin, "done").unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
@@ -63,29 +57,17 @@ fn stdout_is_commands_only_and_sigterm_withdraws() {
 #[test]
 fn bad_config_exits_1_with_line_and_column() {
     let config = temp("bad.yaml", "services:\n  vip:\n    prefix: 192.0.2.1/33\n");
-    let out = Command::new(BIN)
-        .args(["exabgp", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["exabgp", "--config"]).arg(&config).stdin(Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("prefix length") && err.contains("bad.yaml:3:13: services.vip.prefix"),
-        "{err}"
-    );
+    assert!(err.contains("prefix length") && err.contains("bad.yaml:3:13: services.vip.prefix"), "{err}");
     std::fs::remove_file(config).ok();
 }
 
 #[test]
 fn shipped_example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/exabgp/services.yaml");
-    let services =
-        opergroupd::exabgp::load_services(std::path::Path::new(path)).expect("example loads");
-    assert_eq!(
-        services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        ["dns-vip", "web-vip"]
-    );
+    let services = opergroupd::exabgp::load_services(std::path::Path::new(path)).expect("example loads");
+    assert_eq!(services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["dns-vip", "web-vip"]);
 }

@@ -10,14 +10,9 @@ fn missing_prerequisite() -> Option<String> {
         return Some("not root (network namespaces need it)".into());
     }
     for tool in ["exabgp", "gobgpd", "gobgp", "ip", "python3"] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output();
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output();
         if !found.is_ok_and(|o| o.status.success()) {
-            return Some(format!(
-                "`{tool}` not installed (run tests/e2e/exabgp/setup.sh)"
-            ));
+            return Some(format!("`{tool}` not installed (run tests/e2e/exabgp/setup.sh)"));
         }
     }
     None
@@ -26,10 +21,7 @@ fn missing_prerequisite() -> Option<String> {
 #[test]
 fn exabgp_announces_fails_over_and_withdraws_on_sigterm() {
     if let Some(why) = missing_prerequisite() {
-        assert!(
-            std::env::var("OPERGROUPD_E2E_REQUIRED").as_deref() != Ok("1"),
-            "e2e required but: {why}"
-        );
+        assert!(std::env::var("OPERGROUPD_E2E_REQUIRED").as_deref() != Ok("1"), "e2e required but: {why}");
         println!("SKIPPED exabgp e2e: {why}");
         return;
     }
@@ -41,12 +33,6 @@ fn exabgp_announces_fails_over_and_withdraws_on_sigterm() {
         .expect("run the e2e script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "e2e failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("12 passed, 0 failed"),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    assert!(out.status.success(), "e2e failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("12 passed, 0 failed"), "stdout:\n{stdout}\nstderr:\n{stderr}");
 }

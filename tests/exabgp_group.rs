@@ -22,9 +22,10 @@ impl Drop for Kill {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_follows_its_oper_group_and_no_downlink_is_set() {
-    let fabric = fabric_sim::start(SimConfig { leaves: 1, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
-        .await
-        .unwrap();
+    let fabric =
+        fabric_sim::start(SimConfig { leaves: 1, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
+            .await
+            .unwrap();
     let control = fabric.control();
     let leaf = fabric.leaf_addr("leaf1").unwrap();
     // The probed service: a listener that stays up for the whole test.

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use opergroupd::config::services::{RawService, Service, resolve};
 use opergroupd::exabgp::{Exabgp, Exit, Handle, Options};
-use tokio::io::{
-    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
-};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
@@ -67,13 +65,7 @@ fn start(services: Vec<Service>, opts: Options) -> FakeExabgp {
     let run = tokio::spawn(exabgp.run(our_read, our_write, async move {
         let _ = stopped.await;
     }));
-    FakeExabgp {
-        commands: BufReader::new(their_read).lines(),
-        acks: their_write,
-        handle,
-        stop: Some(stop),
-        run,
-    }
+    FakeExabgp { commands: BufReader::new(their_read).lines(), acks: their_write, handle, stop: Some(stop), run }
 }
 
 impl FakeExabgp {
@@ -86,10 +78,7 @@ impl FakeExabgp {
     }
 
     async fn say(&mut self, line: &str) {
-        self.acks
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
+        self.acks.write_all(format!("{line}\n").as_bytes()).await.unwrap();
     }
 
     /// Next command, acknowledged with `done`.
@@ -122,21 +111,14 @@ impl FakeExabgp {
     }
 
     async fn finish(self) -> Exit {
-        timeout(DEADLINE, self.run)
-            .await
-            .expect("run ends")
-            .expect("join")
-            .expect("clean exit")
+        timeout(DEADLINE, self.run).await.expect("run ends").expect("join").expect("clean exit")
     }
 }
 
 async fn wait_until(mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met before the deadline"
-        );
+        assert!(Instant::now() < deadline, "condition not met before the deadline");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -162,10 +144,7 @@ async fn announces_when_up_withdraws_when_down_never_repeats() {
     std::fs::write(&health, "").unwrap();
     x.expect(ANNOUNCE).await;
     let s = &x.handle.snapshot()[0];
-    assert_eq!(
-        s.transitions, 6,
-        "rising, up, falling, down, rising, up: {s:?}"
-    );
+    assert_eq!(s.transitions, 6, "rising, up, falling, down, rising, up: {s:?}");
     assert_eq!(x.terminate().await, Exit::Terminated);
 }
 
@@ -186,10 +165,7 @@ async fn sigterm_without_ack_exits_after_the_grace_period() {
     let dir = TempDir::new("grace");
     let health = dir.file("healthy");
     std::fs::write(&health, "").unwrap();
-    let opts = Options {
-        shutdown_grace: Duration::from_millis(300),
-        ..Options::default()
-    };
+    let opts = Options { shutdown_grace: Duration::from_millis(300), ..Options::default() };
     let mut x = start(vec![file_service(&health, "")], opts);
     x.expect(ANNOUNCE).await;
     let _ = x.stop.take().unwrap().send(());
@@ -213,10 +189,7 @@ async fn exabgp_shutdown_and_eof_end_the_run_without_withdrawing() {
     x.expect(ANNOUNCE).await;
     x.acks.shutdown().await.unwrap();
     let FakeExabgp { run, .. } = x;
-    assert_eq!(
-        timeout(DEADLINE, run).await.unwrap().unwrap().unwrap(),
-        Exit::Eof
-    );
+    assert_eq!(timeout(DEADLINE, run).await.unwrap().unwrap().unwrap(), Exit::Eof);
 }
 
 #[tokio::test]
@@ -229,10 +202,7 @@ async fn error_is_retried_and_neighbor_up_reannounces() {
     x.say("error").await;
     let t = Instant::now();
     x.expect(ANNOUNCE).await;
-    assert!(
-        t.elapsed() >= Duration::from_millis(900),
-        "retried after the 1 s backoff"
-    );
+    assert!(t.elapsed() >= Duration::from_millis(900), "retried after the 1 s backoff");
     assert_eq!(x.handle.session().errors, 1);
     wait_until(|| x.handle.snapshot()[0].in_place == ANNOUNCE).await;
 
@@ -250,10 +220,7 @@ async fn ack_timeout_holds_commands_until_the_late_ack() {
     let dir = TempDir::new("acktimeout");
     let health = dir.file("healthy");
     std::fs::write(&health, "").unwrap();
-    let opts = Options {
-        ack_timeout: Duration::from_millis(100),
-        ..Options::default()
-    };
+    let opts = Options { ack_timeout: Duration::from_millis(100), ..Options::default() };
     let mut x = start(vec![file_service(&health, "")], opts);
     assert_eq!(x.next_command().await, ANNOUNCE);
     wait_until(|| x.handle.session().unresponsive).await;
@@ -274,18 +241,13 @@ async fn degraded_mode_announces_worse_med_instead_of_withdrawing() {
     let dir = TempDir::new("degraded");
     let health = dir.file("healthy");
     std::fs::write(&health, "").unwrap();
-    let svc = file_service(
-        &health,
-        "down-mode: degraded\ndegraded: {med: 1000, as-path-prepend: [65001, 65001]}",
-    );
+    let svc = file_service(&health, "down-mode: degraded\ndegraded: {med: 1000, as-path-prepend: [65001, 65001]}");
     let mut x = start(vec![svc], Options::default());
     x.expect(ANNOUNCE).await;
     std::fs::remove_file(&health).unwrap();
-    x.expect("announce route 192.0.2.1/32 next-hop self med 1000 as-path [ 65001 65001 ]")
-        .await;
+    x.expect("announce route 192.0.2.1/32 next-hop self med 1000 as-path [ 65001 65001 ]").await;
     let _ = x.stop.take().unwrap().send(());
-    x.expect("withdraw route 192.0.2.1/32 next-hop self med 1000 as-path [ 65001 65001 ]")
-        .await;
+    x.expect("withdraw route 192.0.2.1/32 next-hop self med 1000 as-path [ 65001 65001 ]").await;
     assert_eq!(x.finish().await, Exit::Terminated);
 }
 
@@ -295,15 +257,11 @@ async fn disable_file_suspends_the_service() {
     let health = dir.file("healthy");
     let disable = dir.file("disabled");
     std::fs::write(&health, "").unwrap();
-    let extra = format!(
-        "disable-file: {}\non-disabled: announce\ndisabled-med: 500",
-        disable.display()
-    );
+    let extra = format!("disable-file: {}\non-disabled: announce\ndisabled-med: 500", disable.display());
     let mut x = start(vec![file_service(&health, &extra)], Options::default());
     x.expect(ANNOUNCE).await;
     std::fs::write(&disable, "").unwrap();
-    x.expect("announce route 192.0.2.1/32 next-hop self med 500")
-        .await;
+    x.expect("announce route 192.0.2.1/32 next-hop self med 500").await;
     assert_eq!(x.handle.snapshot()[0].state, Phase::Disabled);
     std::fs::remove_file(&disable).unwrap();
     x.expect(ANNOUNCE).await;
@@ -335,10 +293,7 @@ async fn without_acks_commands_flow_on_write() {
     let dir = TempDir::new("noack");
     let health = dir.file("healthy");
     std::fs::write(&health, "").unwrap();
-    let opts = Options {
-        ack: false,
-        ..Options::default()
-    };
+    let opts = Options { ack: false, ..Options::default() };
     let mut x = start(vec![file_service(&health, "")], opts);
     assert_eq!(x.next_command().await, ANNOUNCE);
     std::fs::remove_file(&health).unwrap();

@@ -44,11 +44,7 @@ fn opts() -> SourceOptions {
 }
 
 fn subscribed_paths() -> Vec<String> {
-    vec![
-        paths::oper_state("ethernet-1/49"),
-        paths::admin_state("ethernet-1/1"),
-        paths::neighbor("default", "10.0.1.1"),
-    ]
+    vec![paths::oper_state("ethernet-1/49"), paths::admin_state("ethernet-1/1"), paths::neighbor("default", "10.0.1.1")]
 }
 
 struct Running {
@@ -71,7 +67,10 @@ impl Running {
 
     async fn stop(self) {
         self.cancel.cancel();
-        tokio::time::timeout(WAIT, self.handle).await.expect("source exits on cancel").expect("source task did not panic");
+        tokio::time::timeout(WAIT, self.handle)
+            .await
+            .expect("source exits on cancel")
+            .expect("source task did not panic");
     }
 }
 
@@ -135,22 +134,33 @@ async fn initial_dump_is_decoded_then_synced_and_request_stream_stays_open() {
         ]
     );
     assert_eq!(updates[2].1.as_u64(), Some(12));
-    assert_eq!(deletes, vec!["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.2]".to_string()]);
+    assert_eq!(
+        deletes,
+        vec!["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.2]".to_string()]
+    );
 
     // The request the server got: STREAM, ON_CHANGE per path, JSON_IETF.
     let req = server.seen.subscribe_requests.lock().unwrap()[0].clone();
     let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("no SubscriptionList: {req:?}") };
     assert_eq!(list.mode, subscription_list::Mode::Stream as i32);
     assert_eq!(list.encoding, Encoding::JsonIetf as i32);
-    let got: Vec<String> = list.subscription.iter().map(|s| gnmi::path::to_string(s.path.as_ref().unwrap()).unwrap()).collect();
+    let got: Vec<String> =
+        list.subscription.iter().map(|s| gnmi::path::to_string(s.path.as_ref().unwrap()).unwrap()).collect();
     assert_eq!(got, subscribed_paths());
 
     // After sync a change still arrives, and by then the server has seen no half-close.
     server
-        .push(notification(None, vec![json_update(path("/interface[name=ethernet-1/49]/oper-state"), r#""down""#)], vec![]))
+        .push(notification(
+            None,
+            vec![json_update(path("/interface[name=ethernet-1/49]/oper-state"), r#""down""#)],
+            vec![],
+        ))
         .await;
     let events = src.until("post-sync notification", |e| matches!(e, SourceEvent::Notification { .. })).await;
-    assert_eq!(all_updates(&events).0, vec![("/interface[name=ethernet-1/49]/oper-state".to_string(), Scalar::Str("down".into()))]);
+    assert_eq!(
+        all_updates(&events).0,
+        vec![("/interface[name=ethernet-1/49]/oper-state".to_string(), Scalar::Str("down".into()))]
+    );
     let half_closed = server.seen.half_closed.lock().unwrap()[0].load(Ordering::SeqCst);
     assert!(!half_closed, "client half-closed its Subscribe request stream");
     src.stop().await;
@@ -231,7 +241,11 @@ async fn backoff_grows_over_short_sessions_and_resets_after_a_stable_one() {
     let at = Instant::now();
     src.until("reconnect", |e| matches!(e, SourceEvent::Connecting { attempt: 5, .. })).await;
     // Reset to 200..400 ms; without the reset it would be at least 1600 ms.
-    assert!(at.elapsed() < Duration::from_millis(1000), "{:?} after a stable session (earlier gaps {gaps:?})", at.elapsed());
+    assert!(
+        at.elapsed() < Duration::from_millis(1000),
+        "{:?} after a stable session (earlier gaps {gaps:?})",
+        at.elapsed()
+    );
     src.stop().await;
 }
 
@@ -251,7 +265,8 @@ async fn wrong_password_gives_a_clear_error_and_retries() {
 
 #[tokio::test]
 async fn missing_json_ietf_is_a_clear_error() {
-    let server = TestServer::start(Script { encodings: vec![Encoding::Proto, Encoding::Ascii], ..Script::default() }).await;
+    let server =
+        TestServer::start(Script { encodings: vec![Encoding::Proto, Encoding::Ascii], ..Script::default() }).await;
     let mut src = run(target(&server), opts());
     let events = src.until("Stale", |e| stale_error(e).is_some()).await;
     let err = stale_error(events.last().unwrap()).unwrap();
@@ -306,7 +321,10 @@ fn set_value(u: &gnmi_proto::Update) -> Vec<u8> {
 async fn set_sends_one_request_with_exact_json_ietf_bytes() {
     let server = TestServer::start(Script::default()).await;
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
-    let changes = vec![(paths::admin_state("ethernet-1/1"), AdminState::Disable), (paths::admin_state("ethernet-1/2"), AdminState::Enable)];
+    let changes = vec![
+        (paths::admin_state("ethernet-1/1"), AdminState::Disable),
+        (paths::admin_state("ethernet-1/2"), AdminState::Enable),
+    ];
     let ack = setter.set(&target(&server), &changes).await.expect("set accepted");
     assert_eq!(ack.timestamp_ns, 42);
     let sets = server.seen.sets.lock().unwrap().clone();
@@ -351,7 +369,10 @@ async fn set_errors_say_whether_to_retry_and_name_target_and_paths() {
     let e = setter.set(&target(&bad), &changes).await.unwrap_err();
     assert!(!e.retryable, "{e}");
     let text = e.to_string();
-    assert!(text.starts_with(&format!("leaf1 ({}): Set of /interface[name=ethernet-1/1]/admin-state failed", bad.addr)), "{text}");
+    assert!(
+        text.starts_with(&format!("leaf1 ({}): Set of /interface[name=ethernet-1/1]/admin-state failed", bad.addr)),
+        "{text}"
+    );
     assert!(text.contains("scripted Set failure"), "{text}");
 
     let busy = TestServer::start(Script { set_error: Some(tonic::Code::Unavailable), ..Script::default() }).await;
@@ -373,7 +394,8 @@ async fn set_that_gets_no_answer_times_out_as_retryable() {
     let server = TestServer::start(Script { set_stall: true, ..Script::default() }).await;
     let setter = Setter::new(ConnectOptions::default(), Duration::from_millis(300));
     let started = Instant::now();
-    let e = setter.set(&target(&server), &[(paths::admin_state("ethernet-1/1"), AdminState::Enable)]).await.unwrap_err();
+    let e =
+        setter.set(&target(&server), &[(paths::admin_state("ethernet-1/1"), AdminState::Enable)]).await.unwrap_err();
     assert!(e.retryable, "{e}");
     assert!(started.elapsed() >= Duration::from_millis(300) && started.elapsed() < WAIT, "{:?}", started.elapsed());
     assert_eq!(server.seen.sets.lock().unwrap().len(), 1, "the request did reach the target");
@@ -423,12 +445,17 @@ async fn connect_and_check(t: &Target) -> Result<(), gnmi::GnmiError> {
 #[tokio::test]
 async fn skip_verify_accepts_a_self_signed_certificate() {
     let cert = self_signed(&["some-other-name.example"]);
-    let server = TestServer::start_with(Script::default(), Some(ServerTls { cert_pem: cert.cert_pem, key_pem: cert.key_pem, client_ca_pem: None })).await;
+    let server = TestServer::start_with(
+        Script::default(),
+        Some(ServerTls { cert_pem: cert.cert_pem, key_pem: cert.key_pem, client_ca_pem: None }),
+    )
+    .await;
     let t = target_at(&server.addr.to_string(), PASSWORD, Tls::SkipVerify { client: None, server_name: None });
     connect_and_check(&t).await.expect("skip-verify connects");
 
     // The same server fails CA verification against the system roots.
-    let t = target_at(&server.addr.to_string(), PASSWORD, Tls::Verify { ca_file: None, client: None, server_name: None });
+    let t =
+        target_at(&server.addr.to_string(), PASSWORD, Tls::Verify { ca_file: None, client: None, server_name: None });
     let e = connect_and_check(&t).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Tls, "{e}");
 }
@@ -438,12 +465,20 @@ async fn ca_verification_accepts_the_right_ca_and_rejects_a_wrong_one() {
     let dir = pem_dir("ca");
     let pki = Pki::new("lab CA");
     let cert = pki.issue(&["127.0.0.1", "leaf1.lab"]);
-    let server = TestServer::start_with(Script::default(), Some(ServerTls { cert_pem: cert.cert_pem, key_pem: cert.key_pem, client_ca_pem: None })).await;
+    let server = TestServer::start_with(
+        Script::default(),
+        Some(ServerTls { cert_pem: cert.cert_pem, key_pem: cert.key_pem, client_ca_pem: None }),
+    )
+    .await;
     let right = write(&dir, "right.pem", &pki.ca_pem());
     let wrong = write(&dir, "wrong.pem", &Pki::new("other CA").ca_pem());
 
     let verify = |ca: &PathBuf, name: Option<&str>| {
-        target_at(&server.addr.to_string(), PASSWORD, Tls::Verify { ca_file: Some(ca.clone()), client: None, server_name: name.map(String::from) })
+        target_at(
+            &server.addr.to_string(),
+            PASSWORD,
+            Tls::Verify { ca_file: Some(ca.clone()), client: None, server_name: name.map(String::from) },
+        )
     };
     connect_and_check(&verify(&right, None)).await.expect("right CA verifies 127.0.0.1");
     connect_and_check(&verify(&right, Some("leaf1.lab"))).await.expect("server-name override verifies");
@@ -468,15 +503,30 @@ async fn mtls_presents_the_client_certificate() {
     let client_cert = pki.issue(&["opergroupd"]);
     let server = TestServer::start_with(
         Script::default(),
-        Some(ServerTls { cert_pem: server_cert.cert_pem, key_pem: server_cert.key_pem, client_ca_pem: Some(pki.ca_pem()) }),
+        Some(ServerTls {
+            cert_pem: server_cert.cert_pem,
+            key_pem: server_cert.key_pem,
+            client_ca_pem: Some(pki.ca_pem()),
+        }),
     )
     .await;
     let ca = write(&dir, "ca.pem", &pki.ca_pem());
-    let client = ClientCert { cert_file: write(&dir, "client.pem", &client_cert.cert_pem), key_file: write(&dir, "client.key", &client_cert.key_pem) };
-    let with = target_at(&server.addr.to_string(), PASSWORD, Tls::Verify { ca_file: Some(ca.clone()), client: Some(client), server_name: None });
+    let client = ClientCert {
+        cert_file: write(&dir, "client.pem", &client_cert.cert_pem),
+        key_file: write(&dir, "client.key", &client_cert.key_pem),
+    };
+    let with = target_at(
+        &server.addr.to_string(),
+        PASSWORD,
+        Tls::Verify { ca_file: Some(ca.clone()), client: Some(client), server_name: None },
+    );
     connect_and_check(&with).await.expect("mTLS connects");
 
-    let without = target_at(&server.addr.to_string(), PASSWORD, Tls::Verify { ca_file: Some(ca), client: None, server_name: None });
+    let without = target_at(
+        &server.addr.to_string(),
+        PASSWORD,
+        Tls::Verify { ca_file: Some(ca), client: None, server_name: None },
+    );
     let e = connect_and_check(&without).await.expect_err("server requires a client certificate");
     assert_eq!(e.kind, ErrorKind::Tls, "{e}");
 }
@@ -495,10 +545,18 @@ async fn goaway_server() -> std::net::SocketAddr {
             tokio::spawn(async move {
                 let Ok(mut conn) = h2::server::handshake(sock).await else { return };
                 while let Some(Ok((req, mut respond))) = conn.accept().await {
-                    let headers = http::Response::builder().status(200).header("content-type", "application/grpc").body(()).unwrap();
+                    let headers = http::Response::builder()
+                        .status(200)
+                        .header("content-type", "application/grpc")
+                        .body(())
+                        .unwrap();
                     let Ok(mut send) = respond.send_response(headers, false) else { return };
                     if req.uri().path().ends_with("/Capabilities") {
-                        let body = gnmi_proto::CapabilityResponse { supported_encodings: vec![Encoding::JsonIetf as i32], ..Default::default() }.encode_to_vec();
+                        let body = gnmi_proto::CapabilityResponse {
+                            supported_encodings: vec![Encoding::JsonIetf as i32],
+                            ..Default::default()
+                        }
+                        .encode_to_vec();
                         let mut frame = vec![0u8];
                         frame.extend((body.len() as u32).to_be_bytes());
                         frame.extend(body);

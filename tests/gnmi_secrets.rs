@@ -59,7 +59,11 @@ fn password_appears_in_no_log_line_at_any_level() {
     let client_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     tracing::subscriber::with_default(subscriber, || {
         client_rt.block_on(async {
-            let opts = SourceOptions { backoff_min: Duration::from_millis(20), backoff_max: Duration::from_millis(50), ..SourceOptions::default() };
+            let opts = SourceOptions {
+                backoff_min: Duration::from_millis(20),
+                backoff_max: Duration::from_millis(50),
+                ..SourceOptions::default()
+            };
             let paths = vec![paths::oper_state("ethernet-1/49")];
             let cancel = CancellationToken::new();
 
@@ -69,11 +73,20 @@ fn password_appears_in_no_log_line_at_any_level() {
 
             let (tx, mut rx) = mpsc::channel(64);
             let bad = spawn_source(target(&addr, WRONG), paths, tx, opts, cancel.clone());
-            recv_until(&mut rx, "second refusal", Duration::from_secs(10), |e| matches!(e, SourceEvent::Connecting { attempt: 2, .. })).await;
+            recv_until(&mut rx, "second refusal", Duration::from_secs(10), |e| {
+                matches!(e, SourceEvent::Connecting { attempt: 2, .. })
+            })
+            .await;
 
             let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
-            setter.set(&target(&addr, PASSWORD), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)]).await.expect("set");
-            setter.set(&target(&addr, WRONG), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)]).await.unwrap_err();
+            setter
+                .set(&target(&addr, PASSWORD), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)])
+                .await
+                .expect("set");
+            setter
+                .set(&target(&addr, WRONG), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)])
+                .await
+                .unwrap_err();
 
             cancel.cancel();
             good.await.unwrap();

@@ -139,8 +139,7 @@ async fn exactly_one_of_two_replicas_leads_and_keeps_leading() {
     })
     .await;
     let (leader, standby) = if a.elector.is_leader_now() { (&a, &b) } else { (&b, &a) };
-    wait_until("standby reads the holder", LEASE, || holder_seen_by(standby).as_deref() == Some(leader.id))
-        .await;
+    wait_until("standby reads the holder", LEASE, || holder_seen_by(standby).as_deref() == Some(leader.id)).await;
     let since = leader.elector.status().since;
     assert_eq!(leader.elector.status().role, Role::Leader);
 
@@ -191,10 +190,8 @@ async fn cut_off_leader_demotes_before_expiry(reach: Reach, lease: &str) {
 
     fake.set_reach("a", reach);
     wait_until("a demotes itself", LEASE, || !a.elector.is_leader_now()).await;
-    wait_until("a publishes Standby", Duration::from_millis(500), || {
-        *a_roles.borrow_and_update() == Role::Standby
-    })
-    .await;
+    wait_until("a publishes Standby", Duration::from_millis(500), || *a_roles.borrow_and_update() == Role::Standby)
+        .await;
     let demoted = a.elector.status().since;
 
     // The Lease as the server last accepted it from or for "a".

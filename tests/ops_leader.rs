@@ -46,12 +46,21 @@ struct Replica {
 
 impl Cluster {
     async fn start(lease: &str) -> Cluster {
-        let fabric = fabric_sim::start(SimConfig { leaves: 2, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
-            .await
-            .expect("start fabric-sim");
+        let fabric =
+            fabric_sim::start(SimConfig { leaves: 2, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
+                .await
+                .expect("start fabric-sim");
         let ctl = fabric.control();
-        let leaves = fabric.leaf_names().into_iter().map(|n| (n.clone(), fabric.leaf_addr(&n).expect("addr"))).collect();
-        Cluster { fake: FakeLeaseApi::new(), fabric: Some(fabric), ctl, leaves, dir: TempDir::new(lease), lease: lease.into() }
+        let leaves =
+            fabric.leaf_names().into_iter().map(|n| (n.clone(), fabric.leaf_addr(&n).expect("addr"))).collect();
+        Cluster {
+            fake: FakeLeaseApi::new(),
+            fabric: Some(fabric),
+            ctl,
+            leaves,
+            dir: TempDir::new(lease),
+            lease: lease.into(),
+        }
     }
 
     /// One `opergroupd run` with identity `id`; its API server is its own listener of the fake.
@@ -241,7 +250,10 @@ async fn a_leader_cut_off_from_the_api_server_stops_setting_before_its_lease_exp
         .max()
         .expect("the leader renewed at least once");
     assert!(demoted < expires, "demoted at {demoted:?}, its Lease expires at {expires:?}");
-    eprintln!("measured: the cut-off leader demoted itself {:?} before its Lease expired", expires.duration_since(demoted).unwrap_or_default());
+    eprintln!(
+        "measured: the cut-off leader demoted itself {:?} before its Lease expired",
+        expires.duration_since(demoted).unwrap_or_default()
+    );
 
     // An outage now: the old leader sees it and sends nothing; the standby Sets once it
     // holds the Lease, which is after the old one expired.
@@ -255,8 +267,13 @@ async fn a_leader_cut_off_from_the_api_server_stops_setting_before_its_lease_exp
     assert_eq!(sets_sent(&on_old, "leaf1-es1"), 0, "a replica cut off from the API server never Sets");
     assert_eq!(sets.len(), 1, "{:?}", set_nodes(&cluster.ctl));
     assert_eq!(sets[0].outcome, SetOutcome::Accepted);
-    let received = SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(sets[0].received.unix_ns).expect("after 1970"));
-    assert!(received >= expires, "the Set came {:?} before the old Lease expired", expires.duration_since(received).unwrap_or_default());
+    let received =
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(sets[0].received.unix_ns).expect("after 1970"));
+    assert!(
+        received >= expires,
+        "the Set came {:?} before the old Lease expired",
+        expires.duration_since(received).unwrap_or_default()
+    );
     assert_eq!(set_nodes(&cluster.ctl), vec!["leaf1:Accepted"]);
 
     drop((a, b));
@@ -278,7 +295,8 @@ async fn in_dry_run_the_leader_prints_the_line_and_the_standby_prints_nothing() 
         leader.proc.stdout_lines().first().cloned().ok_or_else(|| "stdout empty".to_string())
     })
     .await;
-    let line: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("dry-run line is JSON: {e}: {line}"));
+    let line: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("dry-run line is JSON: {e}: {line}"));
     assert_eq!(line["target"], "leaf1", "{line}");
     assert_eq!(line["group"], "leaf1-es1", "{line}");
     assert_eq!(line["path"], "/interface[name=ethernet-1/1]/admin-state", "{line}");
@@ -300,7 +318,11 @@ async fn in_dry_run_the_leader_prints_the_line_and_the_standby_prints_nothing() 
             .map(|a| async move { status(a).await.controller.leader_election.and_then(|l| l.holder) })
             .collect::<futures::future::JoinAll<_>>()
             .await;
-        if holders.iter().all(|h| h.as_deref() == Some(leader.id.as_str())) { Ok(()) } else { Err(format!("{holders:?}")) }
+        if holders.iter().all(|h| h.as_deref() == Some(leader.id.as_str())) {
+            Ok(())
+        } else {
+            Err(format!("{holders:?}"))
+        }
     })
     .await;
     assert!(on_leader.controller.dry_run && on_standby.controller.dry_run);

@@ -27,14 +27,16 @@ fn objects(lines: &[String]) -> Vec<serde_json::Map<String, Value>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line_and_a_decision_names_group_decision_and_reason() {
-    let fabric = fabric_sim::start(SimConfig { leaves: 1, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
-        .await
-        .expect("start fabric-sim");
+    let fabric =
+        fabric_sim::start(SimConfig { leaves: 1, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
+            .await
+            .expect("start fabric-sim");
     let ctl = fabric.control();
     let dir = TempDir::new("logs");
     let leaves = vec![("leaf1".to_string(), fabric.leaf_addr("leaf1").expect("addr"))];
     let ov = dir.path("maintenance");
-    let config = dir.write("config.yaml", &ops::fabric_config(&leaves, &format!("override-file: \"{}\"\n", ov.display())));
+    let config =
+        dir.write("config.yaml", &ops::fabric_config(&leaves, &format!("override-file: \"{}\"\n", ov.display())));
     let mut proc = Opergroupd::run("opergroupd", &config, &[], &[]);
     let http = proc.http_addr().await;
 
@@ -48,7 +50,12 @@ async fn json_logs_are_one_object_per_line_and_a_decision_names_group_decision_a
     std::fs::write(&ov, "leaf1-es1  # RMA\n").expect("override file");
     eventually("the override file's log line", STEP, || async {
         let lines = objects(&proc.stderr_lines());
-        lines.iter().any(|o| o.get("message") == Some(&Value::from("override file")) && o.get("suspends") == Some(&Value::from("groups")))
+        lines
+            .iter()
+            .any(|o| {
+                o.get("message") == Some(&Value::from("override file"))
+                    && o.get("suspends") == Some(&Value::from("groups"))
+            })
             .then_some(())
             .ok_or_else(|| "not yet".to_string())
     })
@@ -87,10 +94,16 @@ async fn json_logs_are_one_object_per_line_and_a_decision_names_group_decision_a
     assert_eq!(decision["target"], "leaf1", "{decision:?}");
     assert_eq!(decision["health"], "unhealthy", "{decision:?}");
     assert!(decision["reason"].as_str().is_some_and(|r| r.contains("0/2 uplinks up")), "{decision:?}");
-    assert_eq!((&decision["uplinks_up"], &decision["uplinks"], &decision["required_up"]), (&Value::from(0), &Value::from(2), &Value::from(1)));
+    assert_eq!(
+        (&decision["uplinks_up"], &decision["uplinks"], &decision["required_up"]),
+        (&Value::from(0), &Value::from(2), &Value::from(1))
+    );
     assert_eq!(decision["enforcement"], "enforcing", "{decision:?}");
     let first = lines.iter().find(|o| o["message"] == "decision").expect("a decision line");
-    assert!(first.get("group").is_some() && first.get("decision").is_some() && first.get("reason").is_some(), "{first:?}");
+    assert!(
+        first.get("group").is_some() && first.get("decision").is_some() && first.get("reason").is_some(),
+        "{first:?}"
+    );
     let acked = lines.iter().find(|o| o["message"] == "set acknowledged").expect("set acknowledged");
     assert_eq!((&acked["group"], &acked["target"]), (&Value::from("leaf1-es1"), &Value::from("leaf1")));
     assert!(acked["latency_ms"].is_f64(), "{acked:?}");

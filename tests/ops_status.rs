@@ -39,9 +39,10 @@ struct Rig {
 impl Rig {
     /// `prepare` runs on the fabric before the controller starts (e.g. to stall a sync).
     async fn start(leaves: usize, extra_yaml: &str, prepare: impl FnOnce(&Control)) -> Rig {
-        let fabric = fabric_sim::start(SimConfig { leaves, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
-            .await
-            .expect("start fabric-sim");
+        let fabric =
+            fabric_sim::start(SimConfig { leaves, base_port: 0, timings: Timings::fast(), ..SimConfig::default() })
+                .await
+                .expect("start fabric-sim");
         let ctl = fabric.control();
         prepare(&ctl);
         let addrs: Vec<(String, SocketAddr)> =
@@ -51,9 +52,8 @@ impl Rig {
 
         let cancel = CancellationToken::new();
         let board = Board::from_config(&config, "ops-test", false);
-        let (http, _server) = serve("127.0.0.1:0".parse().expect("addr"), board.clone(), cancel.clone())
-            .await
-            .expect("status server");
+        let (http, _server) =
+            serve("127.0.0.1:0".parse().expect("addr"), board.clone(), cancel.clone()).await.expect("status server");
         let setter = Setter::new(ConnectOptions::default(), SET_TIMEOUT);
         let mut opts = RunOptions::new(Actuator::Gnmi(Arc::new(setter)));
         opts.board = Some(board);
@@ -69,7 +69,12 @@ impl Rig {
         (r.status, r.body)
     }
 
-    async fn wait_group(&self, what: &str, name: &str, cond: impl Fn(&opergroupd::status::document::GroupStatus) -> bool) -> opergroupd::status::StatusDocument {
+    async fn wait_group(
+        &self,
+        what: &str,
+        name: &str,
+        cond: impl Fn(&opergroupd::status::document::GroupStatus) -> bool,
+    ) -> opergroupd::status::StatusDocument {
         eventually(what, STEP, || async {
             let doc = status(self.http).await;
             let g = group(&doc, name);
@@ -234,8 +239,13 @@ async fn the_override_file_suspends_within_one_evaluation_and_its_removal_sends_
     // `touch`: every evaluation that starts after the file exists must see it.
     std::fs::write(&file, "").expect("create the override file");
     let n = group(&status(rig.http).await, "leaf1-es1").statistics.evaluations;
-    let suspended = rig.wait_group("an evaluation after the file appeared", "leaf1-es1", |g| g.statistics.evaluations > n).await;
-    assert_eq!(group(&suspended, "leaf1-es1").enforcement, Enforcement::Suspended, "the first evaluation after touch suspends");
+    let suspended =
+        rig.wait_group("an evaluation after the file appeared", "leaf1-es1", |g| g.statistics.evaluations > n).await;
+    assert_eq!(
+        group(&suspended, "leaf1-es1").enforcement,
+        Enforcement::Suspended,
+        "the first evaluation after touch suspends"
+    );
     assert_eq!(suspended.controller.maintenance.suspends, "all");
     let m = metrics(rig.http).await;
     assert_eq!(sample(&m, r#"opergroupd_group_enforcement{group="leaf1-es1",state="suspended"}"#), Some(1.0));
@@ -249,7 +259,11 @@ async fn the_override_file_suspends_within_one_evaluation_and_its_removal_sends_
         .await;
     let g = group(&seen, "leaf1-es1");
     assert_eq!(g.enforcement, Enforcement::Suspended);
-    assert!(g.downlinks.iter().all(|d| d.desired.as_deref() == Some("disable") && d.observed.as_deref() == Some("enable")), "{:?}", g.downlinks);
+    assert!(
+        g.downlinks.iter().all(|d| d.desired.as_deref() == Some("disable") && d.observed.as_deref() == Some("enable")),
+        "{:?}",
+        g.downlinks
+    );
     // One more evaluation after that one (the once-a-second pass), then nothing was sent.
     let e = g.statistics.evaluations;
     let later = rig.wait_group("another evaluation", "leaf1-es1", |g| g.statistics.evaluations > e).await;
@@ -269,7 +283,10 @@ async fn the_override_file_suspends_within_one_evaluation_and_its_removal_sends_
     assert_eq!(resumed.controller.maintenance.suspends, "none");
     assert_eq!(group(&resumed, "leaf1-es1").statistics.sets_sent, 1);
     assert_eq!(sets.len(), 1, "{sets:?}");
-    assert_eq!(sets[0].updates.iter().chain(&sets[0].replaces).map(|u| u.path.as_str()).collect::<Vec<_>>(), vec![DOWNLINK_ADMIN]);
+    assert_eq!(
+        sets[0].updates.iter().chain(&sets[0].replaces).map(|u| u.path.as_str()).collect::<Vec<_>>(),
+        vec![DOWNLINK_ADMIN]
+    );
     assert_eq!(rig.ctl.admin_state("leaf1", "ethernet-1/1").expect("leaf1").as_deref(), Some("disable"));
     rig.stop().await;
 }

@@ -342,7 +342,11 @@ async fn shutdown_lets_a_set_already_on_the_wire_finish() {
 
 #[tokio::test]
 async fn a_retry_that_became_wrong_is_not_sent() {
-    let o = CtlOptions { set_backoff_min: Duration::from_secs(1), set_backoff_max: Duration::from_secs(2), ..CtlOptions::default() };
+    let o = CtlOptions {
+        set_backoff_min: Duration::from_secs(1),
+        set_backoff_max: Duration::from_secs(2),
+        ..CtlOptions::default()
+    };
     let (lab, mut ctl) = setup(1, Timings::fast(), GroupSpec::new(LEAF), o).await;
     lab.fault(LEAF, Fault::RefuseSets { count: 1 });
     lab.uplinks(LEAF, false);
@@ -421,10 +425,14 @@ async fn malformed_values_and_unknown_paths_are_logged_and_skipped() {
     let (lab, mut ctl) = setup(1, Timings::fast(), GroupSpec::new(LEAF), CtlOptions::default()).await;
 
     lab.fault(LEAF, Fault::MalformedValue { path: Some(opergroupd::paths::oper_state(UP1)) });
-    let line = logs.wait_line("the malformed value skipped", |l| l.contains("skipping update") && l.contains("ethernet-1/49")).await;
+    let line = logs
+        .wait_line("the malformed value skipped", |l| l.contains("skipping update") && l.contains("ethernet-1/49"))
+        .await;
     assert!(line.contains("WARN") && line.contains(LEAF), "{line}");
     lab.fault(LEAF, Fault::UnknownPath);
-    let line = logs.wait_line("the unknown path skipped", |l| l.contains("skipping update") && l.contains("fabric-sim-unknown")).await;
+    let line = logs
+        .wait_line("the unknown path skipped", |l| l.contains("skipping update") && l.contains("fabric-sim-unknown"))
+        .await;
     assert!(line.contains(LEAF), "{line}");
 
     // Still working, and ethernet-1/49 still counts as up (the bad value did not replace it).
@@ -542,7 +550,12 @@ async fn play(mode: Mode) -> (Vec<Decision>, Vec<Decision>) {
                 let (result, _) = ctl.set_finished(&group_of(leaf)).await;
                 result.unwrap_or_else(|e| panic!("{mode:?}: Set on {leaf} failed: {e}"));
                 for (path, value) in &intent.changes {
-                    decided.push((intent.target.to_string(), intent.group.clone(), path.clone(), value.as_str().to_string()));
+                    decided.push((
+                        intent.target.to_string(),
+                        intent.group.clone(),
+                        path.clone(),
+                        value.as_str().to_string(),
+                    ));
                 }
             }
             Step::Verdict(leaf, health, reason) => {
@@ -567,7 +580,10 @@ async fn play(mode: Mode) -> (Vec<Decision>, Vec<Decision>) {
         Mode::Gnmi => {
             assert!(sets.iter().all(|r| r.outcome == SetOutcome::Accepted), "{sets:#?}");
             // A Set record has no group; each leaf here has exactly one.
-            sets.iter().flat_map(triples).map(|(node, path, value)| (node.clone(), group_of(&node), path, value)).collect()
+            sets.iter()
+                .flat_map(triples)
+                .map(|(node, path, value)| (node.clone(), group_of(&node), path, value))
+                .collect()
         }
     };
     ctl.stop().await;

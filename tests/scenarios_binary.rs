@@ -88,7 +88,8 @@ async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_ne
     };
     let fabric = fabric_sim::start(sim).await.expect("fabric-sim starts");
     let control = fabric.control();
-    let mut yaml = format!("defaults:\n  username: admin\n  password: \"{PASSWORD}\"\n  tls: {{ insecure: true }}\ntargets:\n");
+    let mut yaml =
+        format!("defaults:\n  username: admin\n  password: \"{PASSWORD}\"\n  tls: {{ insecure: true }}\ntargets:\n");
     for leaf in ["leaf1", "leaf2"] {
         yaml += &format!("  {leaf}: {{ address: \"{}\" }}\n", fabric.leaf_addr(leaf).unwrap());
     }
@@ -117,12 +118,15 @@ async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_ne
     let mut out = Lines::read(child.0.stdout.take().unwrap());
     let mut err = Lines::read(child.0.stderr.take().unwrap());
 
-    let synced = |all: &[String], leaf: &str| all.iter().any(|l| l.contains("synced: data is evidence") && l.contains(leaf));
-    err.wait_for("both leaves synced in the logs", |all| synced(all, "target=leaf1") && synced(all, "target=leaf2")).await;
+    let synced =
+        |all: &[String], leaf: &str| all.iter().any(|l| l.contains("synced: data is evidence") && l.contains(leaf));
+    err.wait_for("both leaves synced in the logs", |all| synced(all, "target=leaf1") && synced(all, "target=leaf2"))
+        .await;
     control.link("leaf1", "ethernet-1/49", false).unwrap();
     control.link("leaf1", "ethernet-1/50", false).unwrap();
     let line = out.next("the disable line").await;
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
     assert_eq!(v["target"], "leaf1", "{line}");
     assert_eq!(v["group"], "leaf1-es1", "{line}");
     assert_eq!(v["path"], "/interface[name=ethernet-1/1]/admin-state", "{line}");
@@ -154,7 +158,8 @@ async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_ne
     let stderr = err.rest();
     assert_eq!(stdout.len(), 2, "stdout: exactly the two intended Sets:\n{}", stdout.join("\n"));
     for l in &stdout {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
         for key in ["target", "group", "path", "value"] {
             assert!(v[key].is_string(), "stdout line without {key}: {l}");
         }

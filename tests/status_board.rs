@@ -29,10 +29,7 @@ fn config() -> Config {
         enforce,
     };
     Config {
-        targets: BTreeMap::from([
-            ("leaf1".into(), target("leaf1")),
-            ("leaf2".into(), target("leaf2")),
-        ]),
+        targets: BTreeMap::from([("leaf1".into(), target("leaf1")), ("leaf2".into(), target("leaf2"))]),
         groups: BTreeMap::from([
             ("leaf1-es1".into(), group("leaf1-es1", "leaf1", true)),
             ("leaf2-es1".into(), group("leaf2-es1", "leaf2", false)),
@@ -51,34 +48,18 @@ fn from_config_declares_everything_and_is_loaded() {
     assert_eq!(doc.controller.version, "1.2.3");
     assert_eq!(doc.controller.role, Role::Single);
     assert!(doc.controller.config_loaded && doc.controller.dry_run);
-    assert_eq!(
-        doc.controller.maintenance.override_file.as_deref(),
-        Some("/etc/opergroupd/maintenance")
-    );
+    assert_eq!(doc.controller.maintenance.override_file.as_deref(), Some("/etc/opergroupd/maintenance"));
     assert_eq!(doc.controller.maintenance.suspends, "none");
     let names: Vec<_> = doc.targets.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["leaf1", "leaf2"]);
     let g1 = &doc.groups[0];
-    assert_eq!(
-        (g1.name.as_str(), g1.target.as_str()),
-        ("leaf1-es1", "leaf1")
-    );
-    assert_eq!(
-        (g1.oper_state, g1.enforcement),
-        (Health::Unknown, Enforcement::Enforcing)
-    );
-    let downlinks: Vec<_> = g1
-        .downlinks
-        .iter()
-        .map(|d| (d.name.as_str(), d.desired.clone()))
-        .collect();
+    assert_eq!((g1.name.as_str(), g1.target.as_str()), ("leaf1-es1", "leaf1"));
+    assert_eq!((g1.oper_state, g1.enforcement), (Health::Unknown, Enforcement::Enforcing));
+    let downlinks: Vec<_> = g1.downlinks.iter().map(|d| (d.name.as_str(), d.desired.clone())).collect();
     assert_eq!(downlinks, [("ethernet-1/1", None), ("ethernet-1/2", None)]);
     assert_eq!(doc.groups[1].enforcement, Enforcement::ObserveOnly);
     assert!(doc.services.is_empty());
-    assert_eq!(
-        board.readiness(),
-        Err("waiting for first sync of leaf1 (connecting), leaf2 (connecting)".to_string())
-    );
+    assert_eq!(board.readiness(), Err("waiting for first sync of leaf1 (connecting), leaf2 (connecting)".to_string()));
 }
 
 #[test]
@@ -92,35 +73,18 @@ fn source_events_move_target_state_and_counters() {
         received: t0 + Duration::from_millis(1),
         device_ns: 0,
         updates: vec![
-            (
-                "/interface[name=ethernet-1/49]/oper-state".into(),
-                Scalar::Str("up".into()),
-            ),
-            (
-                "/interface[name=ethernet-1/50]/oper-state".into(),
-                Scalar::Str("up".into()),
-            ),
+            ("/interface[name=ethernet-1/49]/oper-state".into(), Scalar::Str("up".into())),
+            ("/interface[name=ethernet-1/50]/oper-state".into(), Scalar::Str("up".into())),
         ],
-        deletes: vec![
-            "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]".into(),
-        ],
+        deletes: vec!["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]".into()],
     });
-    board.source_event(&SourceEvent::Synced {
-        target: leaf1.clone(),
-        at: t0 + Duration::from_millis(2),
-    });
-    board.source_event(&SourceEvent::Synced {
-        target: Arc::from("leaf2"),
-        at: t0,
-    });
+    board.source_event(&SourceEvent::Synced { target: leaf1.clone(), at: t0 + Duration::from_millis(2) });
+    board.source_event(&SourceEvent::Synced { target: Arc::from("leaf2"), at: t0 });
     assert_eq!(board.readiness(), Ok(()));
 
     let doc = board.document(t0 + Duration::from_millis(3));
     let t = &doc.targets[0];
-    assert_eq!(
-        (t.state, t.notifications, t.updates),
-        (ConnState::Synced, 1, 3)
-    );
+    assert_eq!((t.state, t.notifications, t.updates), (ConnState::Synced, 1, 3));
 
     board.source_event(&SourceEvent::Stale {
         target: leaf1,
@@ -132,9 +96,5 @@ fn source_events_move_target_state_and_counters() {
     assert_eq!(t.state, ConnState::Stale);
     assert_eq!(t.last_error.as_deref(), Some("no sync_response within 10s"));
     assert!(t.ever_synced && t.synced_since.is_none());
-    assert_eq!(
-        board.readiness(),
-        Ok(()),
-        "synced once is enough for readiness"
-    );
+    assert_eq!(board.readiness(), Ok(()), "synced once is enough for readiness");
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use opergroupd::model::AdminState;
 use opergroupd::status::{
-    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Override, Pending,
-    SetResult, StatusDocument, http_get, serve,
+    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Override, Pending, SetResult,
+    StatusDocument, http_get, serve,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -23,21 +23,13 @@ impl Server {
     async fn start(board: &Board) -> Server {
         let cancel = CancellationToken::new();
         let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-        let (bound, task) = serve(any, board.clone(), cancel.clone())
-            .await
-            .expect("serve");
+        let (bound, task) = serve(any, board.clone(), cancel.clone()).await.expect("serve");
         assert_ne!(bound.port(), 0, "serve must report the bound port");
-        Server {
-            addr: bound.to_string(),
-            cancel,
-            task,
-        }
+        Server { addr: bound.to_string(), cancel, task }
     }
 
     async fn get(&self, path: &str) -> status::client::HttpResponse {
-        http_get(&self.addr, path)
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        http_get(&self.addr, path).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     async fn status(&self) -> StatusDocument {
@@ -50,10 +42,7 @@ impl Server {
     async fn metrics(&self) -> String {
         let r = self.get("/metrics").await;
         assert_eq!(r.status, 200);
-        assert_eq!(
-            r.content_type.as_deref(),
-            Some(status::METRICS_CONTENT_TYPE)
-        );
+        assert_eq!(r.content_type.as_deref(), Some(status::METRICS_CONTENT_TYPE));
         r.body
     }
 
@@ -62,21 +51,17 @@ impl Server {
         let done = tokio::time::timeout(Duration::from_secs(5), self.task)
             .await
             .expect("server stops within 5 s after cancel");
-        done.expect("server task joins")
-            .expect("server ends cleanly");
+        done.expect("server task joins").expect("server ends cleanly");
     }
 }
 
 /// The value of the sample `series` (`name{a="x",b="y"}`, labels in any order), or None.
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     let want = parse_series(series);
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            (parse_series(series) == want).then(|| value.parse().ok())?
-        })
+    metrics.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        (parse_series(series) == want).then(|| value.parse().ok())?
+    })
 }
 
 /// `name{a="x",b="y"}` -> (name, sorted labels). Label values here hold no quotes.
@@ -137,20 +122,13 @@ async fn decision_and_set_show_in_status_and_metrics() {
 
     let before = server.status().await;
     let group = &before.groups[0];
-    assert_eq!(
-        (group.name.as_str(), group.oper_state),
-        (GROUP, Health::Unknown)
-    );
+    assert_eq!((group.name.as_str(), group.oper_state), (GROUP, Health::Unknown));
     assert_eq!(group.statistics.sets_sent, 0);
     let metrics_before = server.metrics().await;
     let count = r#"opergroupd_decision_to_set_seconds_count{group="leaf1-es1"}"#;
     let count_before = sample(&metrics_before, count).expect("histogram exists before any Set");
     let sets_ok = r#"opergroupd_sets_total{group="leaf1-es1",result="ok"}"#;
-    assert_eq!(
-        sample(&metrics_before, sets_ok),
-        None,
-        "no Set finished yet"
-    );
+    assert_eq!(sample(&metrics_before, sets_ok), None, "no Set finished yet");
 
     let decided = Instant::now();
     board.target_synced("leaf1", decided - Duration::from_secs(1));
@@ -171,25 +149,13 @@ async fn decision_and_set_show_in_status_and_metrics() {
     assert_eq!(input.values[0].value.as_deref(), Some("down"));
     assert!(input.values[0].received_at.is_some());
     let output = group.last_output.as_ref().expect("last output recorded");
-    assert_eq!(
-        (output.line.as_str(), output.result.as_str()),
-        (line.as_str(), "ok")
-    );
+    assert_eq!((output.line.as_str(), output.result.as_str()), (line.as_str(), "ok"));
     let latency = output.latency_ms.expect("Set latency");
-    assert!(
-        (latency - 11.0).abs() < 1e-6,
-        "Set sent to answered is 11 ms, got {latency}"
-    );
+    assert!((latency - 11.0).abs() < 1e-6, "Set sent to answered is 11 ms, got {latency}");
     let s = &group.statistics;
-    assert_eq!(
-        (s.evaluations, s.decisions, s.sets_sent, s.sets_failed),
-        (1, 1, 1, 0)
-    );
+    assert_eq!((s.evaluations, s.decisions, s.sets_sent, s.sets_failed), (1, 1, 1, 0));
     let d2s = s.last_decision_to_set_ms.expect("decision-to-set latency");
-    assert!(
-        (d2s - 12.0).abs() < 1e-6,
-        "decision to Set ack is 12 ms, got {d2s}"
-    );
+    assert!((d2s - 12.0).abs() < 1e-6, "decision to Set ack is 12 ms, got {d2s}");
     assert!(s.last_decision_at.is_some());
 
     let metrics = server.metrics().await;
@@ -197,49 +163,16 @@ async fn decision_and_set_show_in_status_and_metrics() {
     assert_eq!(sample(&metrics, count), Some(count_before + 1.0));
     // 12 ms lands above the 10 ms bucket and within the 25 ms one.
     let bucket = |le: &str| {
-        sample(
-            &metrics,
-            &format!(r#"opergroupd_decision_to_set_seconds_bucket{{group="leaf1-es1",le="{le}"}}"#),
-        )
+        sample(&metrics, &format!(r#"opergroupd_decision_to_set_seconds_bucket{{group="leaf1-es1",le="{le}"}}"#))
     };
     assert_eq!(bucket("0.01"), Some(0.0));
     assert_eq!(bucket("0.025"), Some(1.0));
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_group_state{group="leaf1-es1",state="unhealthy"}"#
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_group_state{group="leaf1-es1",state="unknown"}"#
-        ),
-        Some(0.0)
-    );
+    assert_eq!(sample(&metrics, r#"opergroupd_group_state{group="leaf1-es1",state="unhealthy"}"#), Some(1.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_group_state{group="leaf1-es1",state="unknown"}"#), Some(0.0));
     let downlink = r#"{group="leaf1-es1",target="leaf1",interface="ethernet-1/1"}"#;
-    assert_eq!(
-        sample(
-            &metrics,
-            &format!("opergroupd_downlink_desired_enabled{downlink}")
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            &format!("opergroupd_downlink_observed_enabled{downlink}")
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_notification_to_decision_seconds_count{group="leaf1-es1"}"#
-        ),
-        Some(1.0)
-    );
+    assert_eq!(sample(&metrics, &format!("opergroupd_downlink_desired_enabled{downlink}")), Some(0.0));
+    assert_eq!(sample(&metrics, &format!("opergroupd_downlink_observed_enabled{downlink}")), Some(1.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_notification_to_decision_seconds_count{group="leaf1-es1"}"#), Some(1.0));
 
     // A failed Set after a retry counts as failed, not as latency.
     board.set_started(GROUP, line, decided + Duration::from_millis(20));
@@ -254,30 +187,11 @@ async fn decision_and_set_show_in_status_and_metrics() {
     assert_eq!((s.sets_sent, s.sets_failed, s.retries), (2, 1, 1));
     let output = doc.groups[0].last_output.as_ref().expect("last output");
     assert_eq!(output.result, "failed");
-    assert_eq!(
-        output.error.as_deref(),
-        Some("UNAVAILABLE: connection reset")
-    );
+    assert_eq!(output.error.as_deref(), Some("UNAVAILABLE: connection reset"));
     let metrics = server.metrics().await;
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_sets_total{group="leaf1-es1",result="failed"}"#
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_set_retries_total{group="leaf1-es1"}"#
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&metrics, count),
-        Some(count_before + 1.0),
-        "failures add no latency sample"
-    );
+    assert_eq!(sample(&metrics, r#"opergroupd_sets_total{group="leaf1-es1",result="failed"}"#), Some(1.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_set_retries_total{group="leaf1-es1"}"#), Some(1.0));
+    assert_eq!(sample(&metrics, count), Some(count_before + 1.0), "failures add no latency sample");
 
     server.stop().await;
 }
@@ -294,62 +208,25 @@ async fn targets_report_connection_state_notifications_and_reconnects() {
     }
     let doc = server.status().await;
     let t = &doc.targets[0];
-    assert_eq!(
-        (t.name.as_str(), t.state),
-        ("leaf1", status::ConnState::Synced)
-    );
+    assert_eq!((t.name.as_str(), t.state), ("leaf1", status::ConnState::Synced));
     assert_eq!((t.notifications, t.updates, t.reconnects), (3, 6, 0));
     assert!(t.synced_since.is_some() && t.ever_synced);
 
-    board.target_stale(
-        "leaf1",
-        t0 + Duration::from_millis(50),
-        "stream closed: GOAWAY too_many_pings",
-    );
+    board.target_stale("leaf1", t0 + Duration::from_millis(50), "stream closed: GOAWAY too_many_pings");
     board.target_connecting("leaf1", t0 + Duration::from_millis(60));
     let doc = server.status().await;
     let t = &doc.targets[0];
     assert_eq!(t.state, status::ConnState::Connecting);
     assert_eq!(t.reconnects, 1);
     assert_eq!(t.synced_since, None);
-    assert_eq!(
-        t.last_error.as_deref(),
-        Some("stream closed: GOAWAY too_many_pings")
-    );
+    assert_eq!(t.last_error.as_deref(), Some("stream closed: GOAWAY too_many_pings"));
 
     let metrics = server.metrics().await;
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_notifications_total{target="leaf1"}"#
-        ),
-        Some(3.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_notification_updates_total{target="leaf1"}"#
-        ),
-        Some(6.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_target_reconnects_total{target="leaf1"}"#
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&metrics, r#"opergroupd_target_up{target="leaf1"}"#),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_target_state{target="leaf1",state="connecting"}"#
-        ),
-        Some(1.0)
-    );
+    assert_eq!(sample(&metrics, r#"opergroupd_notifications_total{target="leaf1"}"#), Some(3.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_notification_updates_total{target="leaf1"}"#), Some(6.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_target_reconnects_total{target="leaf1"}"#), Some(1.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_target_up{target="leaf1"}"#), Some(0.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_target_state{target="leaf1",state="connecting"}"#), Some(1.0));
     server.stop().await;
 }
 
@@ -360,58 +237,29 @@ async fn pending_timer_reports_wall_time_and_countdown() {
     let now = Instant::now();
     let mut eval = uplinks_down_eval(now, Enforcement::Enforcing);
     eval.decided = false;
-    eval.pending = Some(Pending {
-        action: AdminState::Disable,
-        fires_at: now + Duration::from_secs(5),
-    });
+    eval.pending = Some(Pending { action: AdminState::Disable, fires_at: now + Duration::from_secs(5) });
     board.group_evaluated(GROUP, eval);
 
     let doc = server.status().await;
     let pending = doc.groups[0].pending.as_ref().expect("pending timer shown");
     assert_eq!(pending.action, "disable");
-    assert!(
-        (0..=5000).contains(&pending.fires_in_ms),
-        "fires in {} ms",
-        pending.fires_in_ms
-    );
-    let fires = time::OffsetDateTime::parse(
-        &pending.fires_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .expect("fires_at is RFC 3339");
-    let generated = time::OffsetDateTime::parse(
-        &doc.generated_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .expect("generated_at is RFC 3339");
+    assert!((0..=5000).contains(&pending.fires_in_ms), "fires in {} ms", pending.fires_in_ms);
+    let fires = time::OffsetDateTime::parse(&pending.fires_at, &time::format_description::well_known::Rfc3339)
+        .expect("fires_at is RFC 3339");
+    let generated = time::OffsetDateTime::parse(&doc.generated_at, &time::format_description::well_known::Rfc3339)
+        .expect("generated_at is RFC 3339");
     let ahead = (fires - generated).whole_milliseconds();
-    assert!(
-        (ahead - i128::from(pending.fires_in_ms)).abs() <= 2,
-        "wall time and countdown agree"
-    );
+    assert!((ahead - i128::from(pending.fires_in_ms)).abs() <= 2, "wall time and countdown agree");
     assert_eq!(doc.groups[0].statistics.decisions, 0);
     let metrics = server.metrics().await;
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_group_pending{group="leaf1-es1",action="disable"}"#
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_group_pending{group="leaf1-es1",action="enable"}"#
-        ),
-        Some(0.0)
-    );
+    assert_eq!(sample(&metrics, r#"opergroupd_group_pending{group="leaf1-es1",action="disable"}"#), Some(1.0));
+    assert_eq!(sample(&metrics, r#"opergroupd_group_pending{group="leaf1-es1",action="enable"}"#), Some(0.0));
     server.stop().await;
 }
 
 #[tokio::test]
 async fn override_file_suspends_within_one_evaluation_and_shows() {
-    let dir =
-        std::env::temp_dir().join(format!("opergroupd-status-override-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("opergroupd-status-override-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("maintenance");
     let _ = std::fs::remove_file(&path);
@@ -439,25 +287,13 @@ async fn override_file_suspends_within_one_evaluation_and_shows() {
     assert_eq!(doc.groups[0].enforcement, Enforcement::Suspended);
     assert_eq!(doc.controller.maintenance.suspends, "groups");
     assert_eq!(doc.controller.maintenance.groups, vec![GROUP.to_string()]);
-    assert_eq!(
-        doc.controller.maintenance.override_file.as_deref(),
-        Some(path.to_str().expect("utf-8 path"))
-    );
+    assert_eq!(doc.controller.maintenance.override_file.as_deref(), Some(path.to_str().expect("utf-8 path")));
     let metrics = server.metrics().await;
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"opergroupd_group_enforcement{group="leaf1-es1",state="suspended"}"#
-        ),
-        Some(1.0)
-    );
+    assert_eq!(sample(&metrics, r#"opergroupd_group_enforcement{group="leaf1-es1",state="suspended"}"#), Some(1.0));
 
     std::fs::remove_file(&path).expect("remove override");
     evaluate(&board);
-    assert_eq!(
-        server.status().await.groups[0].enforcement,
-        Enforcement::Enforcing
-    );
+    assert_eq!(server.status().await.groups[0].enforcement, Enforcement::Enforcing);
     assert_eq!(status::read_override(&path), Override::None);
     let _ = std::fs::remove_dir_all(&dir);
     server.stop().await;
@@ -492,25 +328,14 @@ async fn readyz_waits_for_config_and_first_sync() {
     let server = Server::start(&board).await;
 
     let r = server.get("/readyz").await;
-    assert_eq!(
-        (r.status, r.body.as_str()),
-        (503, "configuration not loaded\n")
-    );
+    assert_eq!((r.status, r.body.as_str()), (503, "configuration not loaded\n"));
 
     board.set_config_loaded(true);
     board.target_stale("leaf1", Instant::now(), "connection refused");
     let r = server.get("/readyz").await;
     assert_eq!(r.status, 503);
-    assert!(
-        r.body.contains("leaf1 (stale: connection refused)"),
-        "{}",
-        r.body
-    );
-    assert!(
-        !r.body.contains("leaf9"),
-        "allowed-absent target does not hold readiness: {}",
-        r.body
-    );
+    assert!(r.body.contains("leaf1 (stale: connection refused)"), "{}", r.body);
+    assert!(!r.body.contains("leaf9"), "allowed-absent target does not hold readiness: {}", r.body);
 
     board.target_synced("leaf1", Instant::now());
     assert_eq!(server.get("/readyz").await.status, 200);
@@ -525,9 +350,7 @@ async fn status_client_reads_the_document_and_names_a_missing_server() {
     let board = board_with_group();
     board.set_role(status::Role::Leader);
     let server = Server::start(&board).await;
-    let doc = status::fetch_status(&server.addr)
-        .await
-        .expect("fetch /status");
+    let doc = status::fetch_status(&server.addr).await.expect("fetch /status");
     assert_eq!(doc.controller.version, "test-version");
     assert_eq!(doc.controller.role, status::Role::Leader);
     assert_eq!(doc.groups[0].name, GROUP);
@@ -540,13 +363,8 @@ async fn status_client_reads_the_document_and_names_a_missing_server() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let free = listener.local_addr().expect("local addr").to_string();
     drop(listener);
-    let err = status::print_status(&free, false)
-        .await
-        .expect_err("nothing listens");
-    assert_eq!(
-        err.to_string(),
-        format!("no opergroupd at {free}: connection refused")
-    );
+    let err = status::print_status(&free, false).await.expect_err("nothing listens");
+    assert_eq!(err.to_string(), format!("no opergroupd at {free}: connection refused"));
 }
 
 #[tokio::test]

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use opergroupd::model::AdminState;
 use opergroupd::status::{
-    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Pending, Role,
-    ServiceState, SetResult,
+    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Pending, Role, ServiceState, SetResult,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -30,11 +29,7 @@ fn busy_board() -> Board {
     board.target_synced("leaf1", t0 + Duration::from_millis(5));
     board.notification("leaf1", t0 + Duration::from_millis(10), 2);
     board.target_connecting("leaf2", t0);
-    board.target_stale(
-        "leaf2",
-        t0 + Duration::from_millis(20),
-        "connection refused",
-    );
+    board.target_stale("leaf2", t0 + Duration::from_millis(20), "connection refused");
     board.target_connecting("leaf2", t0 + Duration::from_millis(30));
 
     let at = t0 + Duration::from_millis(11);
@@ -60,23 +55,11 @@ fn busy_board() -> Board {
             trigger: Some(t0 + Duration::from_millis(10)),
         },
     );
-    board.set_started(
-        "leaf1-es1",
-        "set leaf1 ethernet-1/1 disable".to_string(),
-        at,
-    );
+    board.set_started("leaf1-es1", "set leaf1 ethernet-1/1 disable".to_string(), at);
     board.set_retry("leaf1-es1");
     board.set_finished("leaf1-es1", SetResult::Ok, at + Duration::from_millis(7));
-    board.set_started(
-        "leaf1-es1",
-        "set leaf1 ethernet-1/1 disable".to_string(),
-        at,
-    );
-    board.set_finished(
-        "leaf1-es1",
-        SetResult::Failed("deadline exceeded".to_string()),
-        at,
-    );
+    board.set_started("leaf1-es1", "set leaf1 ethernet-1/1 disable".to_string(), at);
+    board.set_finished("leaf1-es1", SetResult::Failed("deadline exceeded".to_string()), at);
     board.set_started("leaf1-es1", "{\"target\":\"leaf1\"}".to_string(), at);
     board.set_finished("leaf1-es1", SetResult::DryRun, at);
     board.group_evaluated(
@@ -91,40 +74,25 @@ fn busy_board() -> Board {
                 desired: Some(AdminState::Enable),
                 observed: Some(AdminState::Disable),
             }],
-            pending: Some(Pending {
-                action: AdminState::Enable,
-                fires_at: at + Duration::from_secs(30),
-            }),
+            pending: Some(Pending { action: AdminState::Enable, fires_at: at + Duration::from_secs(30) }),
             inputs: Vec::new(),
             decided: false,
             trigger: None,
         },
     );
-    board.service(
-        "dns-anycast",
-        ServiceState::Up,
-        Some(at),
-        Some("3/3 checks passed".to_string()),
-    );
+    board.service("dns-anycast", ServiceState::Up, Some(at), Some("3/3 checks passed".to_string()));
     board
 }
 
 async fn rendered_metrics(board: &Board) -> String {
     let cancel = CancellationToken::new();
     let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-    let (bound, task) = status::serve(any, board.clone(), cancel.clone())
-        .await
-        .expect("serve");
-    let r = status::http_get(&bound.to_string(), "/metrics")
-        .await
-        .expect("GET /metrics");
+    let (bound, task) = status::serve(any, board.clone(), cancel.clone()).await.expect("serve");
+    let r = status::http_get(&bound.to_string(), "/metrics").await.expect("GET /metrics");
     cancel.cancel();
     let _ = task.await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.content_type.as_deref(),
-        Some(status::METRICS_CONTENT_TYPE)
-    );
+    assert_eq!(r.content_type.as_deref(), Some(status::METRICS_CONTENT_TYPE));
     r.body
 }
 
@@ -151,10 +119,7 @@ fn sample_path() -> PathBuf {
 #[tokio::test]
 async fn every_family_renders_and_a_sample_is_written() {
     let text = rendered_metrics(&busy_board()).await;
-    assert!(
-        text.ends_with("# EOF\n"),
-        "OpenMetrics text ends with # EOF"
-    );
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
     let names = sample_names(&text);
     for name in [
         "opergroupd_build_info",
@@ -178,15 +143,9 @@ async fn every_family_renders_and_a_sample_is_written() {
         "opergroupd_role",
         "opergroupd_service_state",
     ] {
-        assert!(
-            names.contains(name),
-            "{name} missing from /metrics:\n{text}"
-        );
+        assert!(names.contains(name), "{name} missing from /metrics:\n{text}");
     }
-    assert!(
-        names.iter().all(|n| n.starts_with("opergroupd_")),
-        "unprefixed metric in {names:?}"
-    );
+    assert!(names.iter().all(|n| n.starts_with("opergroupd_")), "unprefixed metric in {names:?}");
 
     let path = sample_path();
     if let Some(dir) = path.parent() {
@@ -206,9 +165,7 @@ fn dashboard_metric_names(value: &serde_json::Value, out: &mut BTreeSet<String>)
                         while let Some(start) = rest.find("opergroupd_") {
                             let tail = &rest[start..];
                             let end = tail
-                                .find(|c: char| {
-                                    !(c.is_ascii_alphanumeric() || c == '_' || c == ':')
-                                })
+                                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
                                 .unwrap_or(tail.len());
                             out.insert(tail[..end].to_string());
                             rest = &tail[end..];
@@ -218,39 +175,26 @@ fn dashboard_metric_names(value: &serde_json::Value, out: &mut BTreeSet<String>)
                 }
             }
         }
-        serde_json::Value::Array(items) => {
-            items.iter().for_each(|v| dashboard_metric_names(v, out))
-        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| dashboard_metric_names(v, out)),
         _ => {}
     }
 }
 
 #[tokio::test]
 async fn dashboard_references_only_exported_metrics() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/grafana/opergroupd.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/opergroupd.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let dashboard: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not valid JSON: {e}"));
     assert_eq!(dashboard["uid"], "opergroupd");
-    let panels = dashboard["panels"]
-        .as_array()
-        .expect("dashboard has panels");
-    assert!(
-        panels.len() >= 5,
-        "health, downlinks, Set latency, reconnects, notifications"
-    );
+    let panels = dashboard["panels"].as_array().expect("dashboard has panels");
+    assert!(panels.len() >= 5, "health, downlinks, Set latency, reconnects, notifications");
 
     let mut referenced = BTreeSet::new();
     dashboard_metric_names(&dashboard, &mut referenced);
     let exported = sample_names(&rendered_metrics(&busy_board()).await);
     let missing: Vec<_> = referenced.difference(&exported).collect();
-    assert!(
-        missing.is_empty(),
-        "dashboard references metrics not exported: {missing:?}"
-    );
+    assert!(missing.is_empty(), "dashboard references metrics not exported: {missing:?}");
     for needed in [
         "opergroupd_group_state",
         "opergroupd_downlink_observed_enabled",
@@ -258,10 +202,7 @@ async fn dashboard_references_only_exported_metrics() {
         "opergroupd_target_reconnects_total",
         "opergroupd_notifications_total",
     ] {
-        assert!(
-            referenced.contains(needed),
-            "dashboard does not chart {needed}"
-        );
+        assert!(referenced.contains(needed), "dashboard does not chart {needed}");
     }
 }
 

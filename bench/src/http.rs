@@ -131,7 +131,9 @@ async fn read_response(s: &mut BufReader<TcpStream>) -> std::io::Result<(Respons
         let Some((name, value)) = h.split_once(':') else { continue };
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
-            "content-length" => length = Some(value.parse::<usize>().map_err(|_| bad(format!("bad content-length {value:?}")))?),
+            "content-length" => {
+                length = Some(value.parse::<usize>().map_err(|_| bad(format!("bad content-length {value:?}")))?)
+            }
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
             "connection" => keep = !value.eq_ignore_ascii_case("close"),
             _ => {}

@@ -69,7 +69,11 @@ impl Dist {
         Dist { n: ns.len(), p50_ms: rank(0.50), p99_ms: rank(0.99), max_ms: *ns.last().unwrap_or(&0) as f64 / 1e6 }
     }
     fn cell(&self) -> String {
-        if self.n == 0 { "–".into() } else { format!("{:.2} / {:.2} / {:.2} ({})", self.p50_ms, self.p99_ms, self.max_ms, self.n) }
+        if self.n == 0 {
+            "–".into()
+        } else {
+            format!("{:.2} / {:.2} / {:.2} ({})", self.p50_ms, self.p99_ms, self.max_ms, self.n)
+        }
     }
 }
 
@@ -191,7 +195,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize) -> Result<(RunResult, Problems), String> {
+async fn measure(
+    cli: &Cli,
+    sim: &procs::Sim,
+    ctl: &procs::Controller,
+    n: usize,
+) -> Result<(RunResult, Problems), String> {
     let mut problems = Problems::default();
     let pid = ctl.proc.pid;
     let load_before = loadavg();
@@ -203,7 +212,11 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
     tokio::time::sleep(Duration::from_secs(cli.idle_secs)).await;
     let b = procs::usage(pid)?;
     let idle_cpu_pct = (b.cpu.saturating_sub(a.cpu)).as_secs_f64() / t.elapsed().as_secs_f64() * 100.0;
-    eprintln!("   idle: RSS {:.1} MiB, CPU {idle_cpu_pct:.2} % of one core over {:?}", b.rss_kib as f64 / 1024.0, t.elapsed());
+    eprintln!(
+        "   idle: RSS {:.1} MiB, CPU {idle_cpu_pct:.2} % of one core over {:?}",
+        b.rss_kib as f64 / 1024.0,
+        t.elapsed()
+    );
 
     let reaction_leaves = scenarios::spread(n, cli.events);
     let recovery_leaves = scenarios::spread(n, cli.recovery_events);
@@ -232,7 +245,8 @@ async fn measure(cli: &Cli, sim: &procs::Sim, ctl: &procs::Controller, n: usize)
     let mut all: Vec<String> = sim.ready.leaves.keys().cloned().collect();
     all.sort_by_key(|l| procs::leaf_number(l));
     let (og0, sim0) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
-    let storm = scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await?;
+    let storm =
+        scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await?;
     let per_leaf = Dist::of(storm.per_leaf_ns.clone());
     let (end, sim1) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
     // Includes the 1 s quiet window, where both should be idle.
@@ -333,8 +347,10 @@ mod tests {
     #[test]
     fn generated_config_is_valid_and_has_readiness_per_leaf() {
         let ready: procs::Ready =
-            serde_json::from_str(r#"{"leaves":{"leaf2":40002,"leaf10":40010,"leaf1":40001},"control":"127.0.0.1:1"}"#).unwrap();
-        let config = opergroupd::config::parse(&procs::config_yaml(&ready), "generated").expect("the generated config loads");
+            serde_json::from_str(r#"{"leaves":{"leaf2":40002,"leaf10":40010,"leaf1":40001},"control":"127.0.0.1:1"}"#)
+                .unwrap();
+        let config =
+            opergroupd::config::parse(&procs::config_yaml(&ready), "generated").expect("the generated config loads");
         assert_eq!(config.targets.len(), 3);
         assert_eq!(config.targets["leaf10"].address, "127.0.0.1:40010");
         let g = &config.groups["leaf10-es1"];

@@ -89,7 +89,9 @@ pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path) -> Result<Sim, St
 /// no delays, so every measured millisecond is the controller's and the simulator's.
 pub fn config_yaml(ready: &Ready) -> String {
     let mut y = String::new();
-    y += &format!("defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n\ntargets:\n");
+    y += &format!(
+        "defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n\ntargets:\n"
+    );
     let mut names: Vec<(&String, &u16)> = ready.leaves.iter().collect();
     names.sort_by_key(|(n, _)| leaf_number(n));
     for (name, port) in &names {
@@ -123,7 +125,12 @@ pub fn free_port() -> Result<u16, String> {
 }
 
 /// Starts `opergroupd run` and waits until /readyz says every target has synced.
-pub async fn start_controller(bin: &Path, config: &Path, logs: &Path, deadline: Duration) -> Result<Controller, String> {
+pub async fn start_controller(
+    bin: &Path,
+    config: &Path,
+    logs: &Path,
+    deadline: Duration,
+) -> Result<Controller, String> {
     let http = format!("127.0.0.1:{}", free_port()?);
     let log = std::fs::File::create(logs.join("opergroupd.log")).map_err(|e| format!("opergroupd log: {e}"))?;
     let t0 = Instant::now();
@@ -143,7 +150,10 @@ pub async fn start_controller(bin: &Path, config: &Path, logs: &Path, deadline: 
     let mut last;
     loop {
         if let Ok(Some(st)) = proc.child.try_wait() {
-            return Err(format!("opergroupd exited during start-up ({st}); see {}", logs.join("opergroupd.log").display()));
+            return Err(format!(
+                "opergroupd exited during start-up ({st}); see {}",
+                logs.join("opergroupd.log").display()
+            ));
         }
         // A fresh connection per probe: the server may not listen yet.
         match Conn::new(http.clone()).get("/readyz").await {
@@ -179,7 +189,8 @@ pub fn usage(pid: u32) -> Result<Usage, String> {
     let total = ticks(14)? + ticks(15)?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     let field = |name: &str| {
         status
             .lines()
@@ -206,6 +217,10 @@ pub fn sibling(given: Option<PathBuf>, name: &str) -> Result<PathBuf, String> {
     if p.exists() {
         Ok(p)
     } else {
-        Err(format!("{} not found; build it (cargo build --release -p {}) or pass --{name} PATH", p.display(), if name == "opergroupd" { "opergroupd" } else { "fabric-sim" }))
+        Err(format!(
+            "{} not found; build it (cargo build --release -p {}) or pass --{name} PATH",
+            p.display(),
+            if name == "opergroupd" { "opergroupd" } else { "fabric-sim" }
+        ))
     }
 }

@@ -92,7 +92,8 @@ pub async fn reaction(c: &mut Conn, w: &Watch, events: &[String], problems: &mut
             problems.add("reaction: no re-enable Set", e);
         }
         let mine: Vec<&SetRecord> = log.iter().filter(|s| &s.node == leaf).collect();
-        let disables: Vec<&&SetRecord> = mine.iter().filter(|s| downlink_value(s).as_deref() == Some("disable")).collect();
+        let disables: Vec<&&SetRecord> =
+            mine.iter().filter(|s| downlink_value(s).as_deref() == Some("disable")).collect();
         let enables = mine.iter().filter(|s| downlink_value(s).as_deref() == Some("enable")).count();
         if disables.len() != 1 || enables != 1 || mine.len() != 2 {
             problems.add(
@@ -171,7 +172,13 @@ pub struct Storm {
 /// Storm: every leaf loses both uplinks at once (`conns` keep-alive connections in
 /// parallel, released together). Waits until every leaf got its disable Set, then watches
 /// a quiet window for duplicates: exactly one Set per leaf is the correctness condition.
-pub async fn storm(control: &str, leaves: &[String], conns: usize, quiet: Duration, problems: &mut Problems) -> Result<Storm, String> {
+pub async fn storm(
+    control: &str,
+    leaves: &[String],
+    conns: usize,
+    quiet: Duration,
+    problems: &mut Problems,
+) -> Result<Storm, String> {
     let mut c = Conn::new(control);
     clear_sets(&mut c).await?;
     // Open every connection before the barrier so the storm is not a connect storm.

@@ -59,7 +59,11 @@ impl Watch {
             subscribe.push(paths::session_state(NI, p));
             subscribe.push(paths::evpn_received_routes(NI, p));
         }
-        let opts = SourceOptions { backoff_min: Duration::from_millis(50), backoff_max: Duration::from_secs(1), ..Default::default() };
+        let opts = SourceOptions {
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+            ..Default::default()
+        };
         let mut map = HashMap::new();
         for (name, port) in leaves {
             let target = Target {
@@ -184,7 +188,8 @@ pub fn ready() -> impl Fn(&Values) -> bool + Send + 'static {
         PEERS.iter().map(|p| (paths::session_state(NI, p), paths::evpn_received_routes(NI, p))).collect();
     move |v| {
         let up = ups.iter().any(|p| enum_at(v, p) == Some("up"));
-        let established: Vec<&(String, String)> = peers.iter().filter(|(s, _)| enum_at(v, s) == Some("established")).collect();
+        let established: Vec<&(String, String)> =
+            peers.iter().filter(|(s, _)| enum_at(v, s) == Some("established")).collect();
         let routes: u64 = established.iter().filter_map(|(_, r)| v.get(r).and_then(Scalar::as_u64)).sum();
         up && !established.is_empty() && routes >= 1
     }

@@ -48,7 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         unsafe {
             cmd.pre_exec(move || {
                 let l = libc::rlimit { rlim_cur: soft, rlim_max: lim.rlim_max };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
             });
         }
     }
@@ -69,7 +73,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t1 = Instant::now();
     let answered = futures::stream::iter(ports.iter().copied())
         .map(|port| async move {
-            let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).ok()?.connect().await.ok()?;
+            let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+                .ok()?
+                .connect()
+                .await
+                .ok()?;
             let mut c = GNmiClient::with_interceptor(ch, |mut r: tonic::Request<()>| {
                 r.metadata_mut().insert("username", tonic::metadata::MetadataValue::from_static("admin"));
                 r.metadata_mut().insert("password", tonic::metadata::MetadataValue::from_static("NokiaSrl1!"));
@@ -123,7 +131,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     );
     if answered != leaves || streams.len() != leaves {
-        return Err(format!("{answered} of {leaves} leaves answered Capabilities, {} synced a subscription", streams.len()).into());
+        return Err(format!(
+            "{answered} of {leaves} leaves answered Capabilities, {} synced a subscription",
+            streams.len()
+        )
+        .into());
     }
     Ok(())
 }
@@ -143,11 +155,20 @@ async fn subscribe_until_sync(port: u16) -> Option<Held> {
         name: name.into(),
         key: key.map(|(k, v)| (k.to_string(), v.to_string())).into_iter().collect(),
     };
-    let sub = |elems: Vec<PathElem>| Subscription { path: Some(Path { elem: elems, ..Default::default() }), mode: 1, ..Default::default() };
+    let sub = |elems: Vec<PathElem>| Subscription {
+        path: Some(Path { elem: elems, ..Default::default() }),
+        mode: 1,
+        ..Default::default()
+    };
     let list = SubscriptionList {
         subscription: vec![
             sub(vec![elem("interface", Some(("name", "*"))), elem("oper-state", None)]),
-            sub(vec![elem("network-instance", Some(("name", "default"))), elem("protocols", None), elem("bgp", None), elem("neighbor", None)]),
+            sub(vec![
+                elem("network-instance", Some(("name", "default"))),
+                elem("protocols", None),
+                elem("bgp", None),
+                elem("neighbor", None),
+            ]),
         ],
         encoding: gnmi_proto::Encoding::JsonIetf as i32,
         ..Default::default()

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::SimError;
 use crate::fabric::{Shared, StreamEvent, lock};
 use crate::model::{Leaf, SessionState, UPLINKS};
 use crate::path::SPath;
-use crate::SimError;
 
 /// A moment on the sim's clocks: Unix ns and ns since the sim started (monotonic).
 /// Link changes, Set receive times and notification timestamps all use it.
@@ -160,7 +160,12 @@ impl Control {
         Ok(applied)
     }
 
-    fn on_neighbor(&self, node: &str, peer: &str, f: impl FnOnce(&mut Leaf) -> Option<()>) -> Result<Applied, SimError> {
+    fn on_neighbor(
+        &self,
+        node: &str,
+        peer: &str,
+        f: impl FnOnce(&mut Leaf) -> Option<()>,
+    ) -> Result<Applied, SimError> {
         let idx = self.sh.leaf(node)?;
         let (found, applied) = self.sh.mutate(idx, |st| f(&mut st.model));
         found.map(|_| applied).ok_or_else(|| SimError::UnknownNeighbor { node: node.into(), peer: peer.into() })
@@ -170,7 +175,9 @@ impl Control {
         let idx = self.sh.leaf(node)?;
         let slot = &self.sh.leaves[idx];
         match fault {
-            Fault::DropStreams => self.sh.kill_streams(idx, tonic::Status::unavailable("fabric-sim fault: streams dropped")),
+            Fault::DropStreams => {
+                self.sh.kill_streams(idx, tonic::Status::unavailable("fabric-sim fault: streams dropped"))
+            }
             Fault::RefuseSets { count } => lock(&slot.state).refuse_sets = count,
             Fault::DelaySets { delay_ms } => lock(&slot.state).set_delay = Duration::from_millis(delay_ms),
             Fault::StallSync { stall } => {
@@ -184,14 +191,16 @@ impl Control {
                 self.sh.send_raw(idx, crate::server::raw_notification(&self.sh, &path, b"{\"up".to_vec()));
             }
             Fault::UnknownPath => {
-                let path = SPath::parse("/interface[name=ethernet-1/49]/fabric-sim-unknown/leaf").map_err(SimError::Invalid)?;
+                let path = SPath::parse("/interface[name=ethernet-1/49]/fabric-sim-unknown/leaf")
+                    .map_err(SimError::Invalid)?;
                 self.sh.send_raw(idx, crate::server::raw_notification(&self.sh, &path, b"\"surprise\"".to_vec()));
             }
             Fault::ModuleNames { enabled } => slot.module_names.store(enabled, Ordering::Relaxed),
             Fault::Restart { down_ms } => {
                 let (_, applied) = self.sh.mutate(idx, |st| {
                     for s in st.subscribers.drain(..) {
-                        let _ = s.send(StreamEvent::Kill(tonic::Status::unavailable("fabric-sim fault: leaf restarting")));
+                        let _ =
+                            s.send(StreamEvent::Kill(tonic::Status::unavailable("fabric-sim fault: leaf restarting")));
                     }
                     st.model = Leaf::rebooted(&st.startup, &st.model);
                     st.unavailable_until = Some(Instant::now() + Duration::from_millis(down_ms));
@@ -250,7 +259,13 @@ impl Control {
     }
 
     /// Waits until a node's value at `path` equals `want` (`Value::Null`: until it is absent).
-    pub async fn wait_for_value(&self, node: &str, path: &str, want: &serde_json::Value, timeout: Duration) -> Result<(), SimError> {
+    pub async fn wait_for_value(
+        &self,
+        node: &str,
+        path: &str,
+        want: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<(), SimError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut rx = self.sh.changed.subscribe();
         loop {

@@ -242,7 +242,9 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
         });
     }
     let control_listener = match cfg.control {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?),
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?)
+        }
         None => None,
     };
     let control_addr = control_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -316,6 +318,10 @@ mod tests {
                 "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]".to_string(),
             ]
         );
-        assert!(b.updates.iter().any(|(p, v)| p.to_string() == "/interface[name=ethernet-1/1]/oper-state" && *v == Val::Str("up".into())));
+        assert!(
+            b.updates.iter().any(
+                |(p, v)| p.to_string() == "/interface[name=ethernet-1/1]/oper-state" && *v == Val::Str("up".into())
+            )
+        );
     }
 }

@@ -10,10 +10,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::SimError;
 use crate::control::{Control, Fault};
 use crate::fabric::Shared;
 use crate::model::SessionState;
-use crate::SimError;
 
 pub fn serve(sh: Arc<Shared>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
     let cancel = sh.cancel.clone();
@@ -44,7 +44,9 @@ struct ApiError(SimError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = match self.0 {
-            SimError::UnknownNode(_) | SimError::UnknownInterface { .. } | SimError::UnknownNeighbor { .. } => StatusCode::NOT_FOUND,
+            SimError::UnknownNode(_) | SimError::UnknownInterface { .. } | SimError::UnknownNeighbor { .. } => {
+                StatusCode::NOT_FOUND
+            }
             SimError::Invalid(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -70,7 +72,9 @@ async fn now(State(sh): State<Arc<Shared>>) -> Json<serde_json::Value> {
 async fn ca(State(sh): State<Arc<Shared>>) -> Response {
     match &sh.ca_pem {
         Some(pem) => pem.clone().into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": "the fabric runs without TLS (--insecure)"}))).into_response(),
+        None => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": "the fabric runs without TLS (--insecure)"}))).into_response()
+        }
     }
 }
 

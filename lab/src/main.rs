@@ -91,11 +91,8 @@ async fn main() -> ExitCode {
         fabric.shutdown().await;
         return ExitCode::from(1);
     }
-    let ports: serde_json::Map<String, serde_json::Value> = fabric
-        .leaf_names()
-        .into_iter()
-        .filter_map(|n| fabric.leaf_addr(&n).map(|a| (n, a.port().into())))
-        .collect();
+    let ports: serde_json::Map<String, serde_json::Value> =
+        fabric.leaf_names().into_iter().filter_map(|n| fabric.leaf_addr(&n).map(|a| (n, a.port().into()))).collect();
     let ready = serde_json::json!({
         "ready": true,
         "listen": args.listen.to_string(),

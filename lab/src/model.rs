@@ -268,7 +268,6 @@ impl Leaf {
         }
         t
     }
-
 }
 
 impl Neighbor {
@@ -343,12 +342,19 @@ pub fn check_schema(p: &SPath) -> Result<(), String> {
                 .map(|(names, _)| names[i])
                 .collect();
             options.dedup();
-            return Err(format!("Path not valid - unknown element '{}' in {p}. Options are [{}]", e.name, options.join(", ")));
+            return Err(format!(
+                "Path not valid - unknown element '{}' in {p}. Options are [{}]",
+                e.name,
+                options.join(", ")
+            ));
         }
         match list_key(&e.name) {
             Some(key) => {
                 if let Some(bad) = e.keys.keys().find(|k| k.as_str() != key) {
-                    return Err(format!("Path not valid - unknown key '{bad}' for list '{}' in {p}; the key is '{key}'", e.name));
+                    return Err(format!(
+                        "Path not valid - unknown key '{bad}' for list '{}' in {p}; the key is '{key}'",
+                        e.name
+                    ));
                 }
             }
             None if !e.keys.is_empty() => {
@@ -419,7 +425,9 @@ impl Leaf {
                 match *leaf {
                     "admin-state" => iface.admin_enabled = enable_value(p, v)?,
                     "description" => {
-                        let s = v.as_str().ok_or_else(|| invalid(format!("Invalid value {v} for {p}: expected a string")))?;
+                        let s = v
+                            .as_str()
+                            .ok_or_else(|| invalid(format!("Invalid value {v} for {p}: expected a string")))?;
                         if s.len() > 255 {
                             return Err(invalid(format!("Invalid value for {p}: length {} exceeds 255", s.len())));
                         }
@@ -468,11 +476,17 @@ impl Leaf {
             ["interface", "description"] => self.interface_mut(p)?.description = None,
             ["interface", "mtu"] => self.interface_mut(p)?.mtu = DEFAULT_MTU,
             ["network-instance", "protocols", "bgp", "neighbor"]
-            | ["network-instance", "protocols", "bgp", "neighbor", "admin-state"] => self.neighbor_mut(p)?.admin_enabled = true,
+            | ["network-instance", "protocols", "bgp", "neighbor", "admin-state"] => {
+                self.neighbor_mut(p)?.admin_enabled = true
+            }
             _ if SCHEMA.iter().any(|(n, w)| !*w && *n == names.as_slice()) => {
                 return Err(invalid(format!("Cannot delete {p}: the leaf is read-only (state)")));
             }
-            _ => return Err(invalid(format!("Cannot delete or replace {p}: fabric-sim models configuration only on interfaces and BGP neighbors"))),
+            _ => {
+                return Err(invalid(format!(
+                    "Cannot delete or replace {p}: fabric-sim models configuration only on interfaces and BGP neighbors"
+                )));
+            }
         }
         Ok(())
     }
@@ -544,7 +558,10 @@ fn target_checks(p: &SPath) -> Result<Vec<&str>, SetError> {
     if let Some(ni) = p.0.first().filter(|e| e.name == "network-instance") {
         let name = ni.keys.get("name").map(String::as_str).unwrap_or_default();
         if name != "default" {
-            return Err(SetError { code: tonic::Code::NotFound, message: format!("network-instance '{name}' does not exist (fabric-sim models 'default')") });
+            return Err(SetError {
+                code: tonic::Code::NotFound,
+                message: format!("network-instance '{name}' does not exist (fabric-sim models 'default')"),
+            });
         }
     }
     for e in &p.0 {
@@ -618,16 +635,28 @@ mod tests {
         }
         let timers = l.reconcile(&t());
         assert_eq!(val(&l, "/interface[name=ethernet-1/49]/oper-down-reason"), s("lower-layer-down"));
-        assert_eq!(val(&l, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=192.168.11.1]/session-state"), s("active"));
+        assert_eq!(
+            val(&l, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=192.168.11.1]/session-state"),
+            s("active")
+        );
         // Both iBGP sessions still up: the hold timer runs.
         assert_eq!(timers.len(), 2);
         assert!(timers.iter().all(|tr| tr.after == t().hold_time));
-        assert_eq!(val(&l, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"), s("established"));
+        assert_eq!(
+            val(&l, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"),
+            s("established")
+        );
         assert!(l.fire("10.0.1.1", timers[0].token));
         assert!(l.reconcile(&t()).is_empty());
-        assert_eq!(val(&l, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"), s("active"));
         assert_eq!(
-            val(&l, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes"),
+            val(&l, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"),
+            s("active")
+        );
+        assert_eq!(
+            val(
+                &l,
+                "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes"
+            ),
             Some(Val::Uint(0))
         );
     }
@@ -679,11 +708,24 @@ mod tests {
         assert!(err.message.contains("ethernet-1/49") && err.message.contains("[enable, disable]"), "{}", err.message);
         assert!(l.interfaces[DOWNLINK].admin_enabled, "nothing applied");
 
-        let bad = SetOps { updates: vec![(SPath::parse("/interface[name=ethernet-1/1]/adminstate").unwrap(), serde_json::json!("x"))], ..Default::default() };
+        let bad = SetOps {
+            updates: vec![(SPath::parse("/interface[name=ethernet-1/1]/adminstate").unwrap(), serde_json::json!("x"))],
+            ..Default::default()
+        };
         let err = l.apply_set(&bad).unwrap_err();
-        assert!(err.message.contains("unknown element 'adminstate'") && err.message.contains("admin-state"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown element 'adminstate'") && err.message.contains("admin-state"),
+            "{}",
+            err.message
+        );
 
-        let ro = SetOps { updates: vec![(SPath::parse("/interface[name=ethernet-1/1]/oper-state").unwrap(), serde_json::json!("down"))], ..Default::default() };
+        let ro = SetOps {
+            updates: vec![(
+                SPath::parse("/interface[name=ethernet-1/1]/oper-state").unwrap(),
+                serde_json::json!("down"),
+            )],
+            ..Default::default()
+        };
         assert!(l.apply_set(&ro).unwrap_err().message.contains("read-only"));
     }
 
@@ -692,7 +734,10 @@ mod tests {
         let mut l = Leaf::startup(1, 4, 10);
         l.interfaces.get_mut(DOWNLINK).unwrap().description = Some("client1".into());
         let ops = SetOps {
-            replaces: vec![(SPath::parse("/interface[name=ethernet-1/1]").unwrap(), serde_json::json!({"srl_nokia-interfaces:admin-state": "disable"}))],
+            replaces: vec![(
+                SPath::parse("/interface[name=ethernet-1/1]").unwrap(),
+                serde_json::json!({"srl_nokia-interfaces:admin-state": "disable"}),
+            )],
             deletes: vec![neighbor_path("10.0.1.1")],
             ..Default::default()
         };

@@ -99,7 +99,9 @@ impl SPath {
         }
         self.0.iter().zip(&leaf.0).all(|(p, l)| {
             (p.name == "*" || p.name == l.name)
-                && p.keys.iter().all(|(k, v)| v == "*" || l.keys.get(k).is_some_and(|lv| strip_module(lv) == strip_module(v)))
+                && p.keys
+                    .iter()
+                    .all(|(k, v)| v == "*" || l.keys.get(k).is_some_and(|lv| strip_module(lv) == strip_module(v)))
         })
     }
 
@@ -134,7 +136,9 @@ impl SPath {
     pub fn from_pb(prefix: Option<&pb::Path>, path: Option<&pb::Path>) -> Result<SPath, String> {
         for p in [prefix, path].into_iter().flatten() {
             if p.origin == "openconfig" {
-                return Err("origin \"openconfig\" is not supported by this target; use the native (srl_nokia) models".into());
+                return Err(
+                    "origin \"openconfig\" is not supported by this target; use the native (srl_nokia) models".into()
+                );
             }
             if p.elem.is_empty() && !p.element.is_empty() {
                 return Err("the deprecated Path.element form is not supported; use Path.elem".into());
@@ -169,7 +173,11 @@ impl SPath {
                         .keys
                         .iter()
                         .map(|(k, v)| {
-                            let v = if module_names && k == "afi-safi-name" { format!("srl_nokia-common:{v}") } else { v.clone() };
+                            let v = if module_names && k == "afi-safi-name" {
+                                format!("srl_nokia-common:{v}")
+                            } else {
+                                v.clone()
+                            };
                             (k.clone(), v)
                         })
                         .collect(),
@@ -230,10 +238,20 @@ mod tests {
     #[test]
     fn wildcards_and_containers_match() {
         let leaf = SPath::parse("/interface[name=ethernet-1/49]/oper-state").unwrap();
-        for pat in ["/interface[name=*]/oper-state", "/interface/oper-state", "/interface[name=ethernet-1/49]", "/", "/*[name=*]"] {
+        for pat in [
+            "/interface[name=*]/oper-state",
+            "/interface/oper-state",
+            "/interface[name=ethernet-1/49]",
+            "/",
+            "/*[name=*]",
+        ] {
             assert!(SPath::parse(pat).unwrap().matches(&leaf), "{pat}");
         }
-        for pat in ["/interface[name=ethernet-1/50]/oper-state", "/interface/admin-state", "/interface[name=ethernet-1/49]/oper-state/x"] {
+        for pat in [
+            "/interface[name=ethernet-1/50]/oper-state",
+            "/interface/admin-state",
+            "/interface[name=ethernet-1/49]/oper-state/x",
+        ] {
             assert!(!SPath::parse(pat).unwrap().matches(&leaf), "{pat}");
         }
     }

@@ -15,13 +15,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::SimError;
 use crate::control::{PathValue, SetOutcome, SetRecord};
 use crate::fabric::{Shared, StreamEvent, lock};
 use crate::model::{SetOps, check_schema, is_config};
 use crate::path::SPath;
 use crate::tls::ServerCert;
 use crate::value::{ENCODINGS, Val, check_encoding, decode_set_value};
-use crate::SimError;
 
 pub fn serve(
     sh: Arc<Shared>,
@@ -46,7 +46,8 @@ pub fn serve(
     let name = sh.leaves[idx].name.clone();
     let svc = GNmiServer::new(LeafService { sh, idx });
     Ok(tokio::spawn(async move {
-        if let Err(e) = builder.add_service(svc).serve_with_incoming_shutdown(incoming, cancel.cancelled_owned()).await {
+        if let Err(e) = builder.add_service(svc).serve_with_incoming_shutdown(incoming, cancel.cancelled_owned()).await
+        {
             tracing::error!(leaf = %name, error = %e, "gNMI server stopped");
         }
     }))
@@ -80,8 +81,18 @@ impl LeafService {
         self.sh.leaves[self.idx].module_names.load(Ordering::Relaxed)
     }
 
-    fn record(&self, seq: u64, received: crate::Applied, ops: &SetOps, outcome: SetOutcome, error: Option<String>, applied: Option<crate::Applied>) {
-        let pv = |v: &Vec<(SPath, serde_json::Value)>| v.iter().map(|(p, v)| PathValue { path: p.to_string(), value: v.clone() }).collect();
+    fn record(
+        &self,
+        seq: u64,
+        received: crate::Applied,
+        ops: &SetOps,
+        outcome: SetOutcome,
+        error: Option<String>,
+        applied: Option<crate::Applied>,
+    ) {
+        let pv = |v: &Vec<(SPath, serde_json::Value)>| {
+            v.iter().map(|(p, v)| PathValue { path: p.to_string(), value: v.clone() }).collect()
+        };
         self.sh.record_set(SetRecord {
             seq,
             node: self.sh.leaves[self.idx].name.clone(),
@@ -116,7 +127,11 @@ fn set_path(pfx: Option<&pb::Path>, p: Option<&pb::Path>, problems: &mut Vec<Str
     })
 }
 
-fn set_values(pfx: Option<&pb::Path>, ups: &[pb::Update], problems: &mut Vec<String>) -> Vec<(SPath, serde_json::Value)> {
+fn set_values(
+    pfx: Option<&pb::Path>,
+    ups: &[pb::Update],
+    problems: &mut Vec<String>,
+) -> Vec<(SPath, serde_json::Value)> {
     ups.iter()
         .map(|u| {
             let p = set_path(pfx, u.path.as_ref(), problems);
@@ -148,7 +163,11 @@ fn notifications(
     for (path, val) in updates {
         let (prefix, rel) = path.split_for_notification();
         let n = by_prefix.entry(prefix).or_insert_with_key(new_notification);
-        n.update.push(pb::Update { path: Some(rel.to_pb(module_names)), val: Some(val.encode(enc)), ..Default::default() });
+        n.update.push(pb::Update {
+            path: Some(rel.to_pb(module_names)),
+            val: Some(val.encode(enc)),
+            ..Default::default()
+        });
     }
     for path in deletes {
         let (prefix, rel) = path.split_for_notification();
@@ -178,12 +197,23 @@ fn update_result(path: Option<&pb::Path>, op: pb::update_result::Operation) -> p
 
 #[tonic::async_trait]
 impl GNmi for LeafService {
-    async fn capabilities(&self, req: Request<pb::CapabilityRequest>) -> Result<Response<pb::CapabilityResponse>, Status> {
+    async fn capabilities(
+        &self,
+        req: Request<pb::CapabilityRequest>,
+    ) -> Result<Response<pb::CapabilityResponse>, Status> {
         self.check_auth(&req)?;
         self.check_available()?;
-        let model = |name: &str| pb::ModelData { name: name.into(), organization: "Nokia".into(), version: "2024-10-31".into() };
+        let model = |name: &str| pb::ModelData {
+            name: name.into(),
+            organization: "Nokia".into(),
+            version: "2024-10-31".into(),
+        };
         Ok(Response::new(pb::CapabilityResponse {
-            supported_models: vec![model("srl_nokia-interfaces"), model("srl_nokia-network-instance"), model("srl_nokia-bgp")],
+            supported_models: vec![
+                model("srl_nokia-interfaces"),
+                model("srl_nokia-network-instance"),
+                model("srl_nokia-bgp"),
+            ],
             supported_encodings: ENCODINGS.iter().map(|e| *e as i32).collect(),
             g_nmi_version: "0.10.0".into(),
         }))
@@ -276,7 +306,10 @@ impl GNmi for LeafService {
 
     type SubscribeStream = ReceiverStream<Result<pb::SubscribeResponse, Status>>;
 
-    async fn subscribe(&self, req: Request<Streaming<pb::SubscribeRequest>>) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(
+        &self,
+        req: Request<Streaming<pb::SubscribeRequest>>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         self.check_auth(&req)?;
         self.check_available()?;
         let (tx, rx) = mpsc::channel(64);
@@ -327,7 +360,12 @@ fn invalid(msg: &str) -> Status {
     Status::invalid_argument(msg.to_string())
 }
 
-async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::SubscribeRequest>, out: &Out) -> Result<(), Status> {
+async fn run_stream(
+    sh: &Arc<Shared>,
+    idx: usize,
+    mut reqs: Streaming<pb::SubscribeRequest>,
+    out: &Out,
+) -> Result<(), Status> {
     let first = reqs.message().await?.ok_or_else(|| invalid("the request stream closed before a SubscriptionList"))?;
     let Some(SubReq::Subscribe(list)) = first.request else {
         return Err(invalid("the first SubscribeRequest must carry a SubscriptionList"));
@@ -344,7 +382,11 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
         check_schema(&pattern).map_err(Status::invalid_argument)?;
         let sample = mode == ListMode::Stream && s.mode() == pb::SubscriptionMode::Sample;
         let period = if sample {
-            Some(Duration::from_nanos(if s.sample_interval == 0 { 10_000_000_000 } else { s.sample_interval.max(1_000_000) }))
+            Some(Duration::from_nanos(if s.sample_interval == 0 {
+                10_000_000_000
+            } else {
+                s.sample_interval.max(1_000_000)
+            }))
         } else if mode == ListMode::Stream && s.heartbeat_interval > 0 {
             Some(Duration::from_nanos(s.heartbeat_interval.max(1_000_000)))
         } else {
@@ -461,5 +503,8 @@ async fn run_stream(sh: &Arc<Shared>, idx: usize, mut reqs: Streaming<pb::Subscr
 
 /// The leaves any subscription selects, each once.
 fn select(tree: &crate::model::Tree, subs: &[Sub]) -> Vec<(SPath, Val)> {
-    tree.iter().filter(|(p, _)| subs.iter().any(|s| s.pattern.matches(p))).map(|(p, v)| (p.clone(), v.clone())).collect()
+    tree.iter()
+        .filter(|(p, _)| subs.iter().any(|s| s.pattern.matches(p)))
+        .map(|(p, v)| (p.clone(), v.clone()))
+        .collect()
 }

@@ -61,9 +61,8 @@ pub fn decode_set_value(tv: Option<&pb::TypedValue>) -> Result<serde_json::Value
         return Err("update has no value".into());
     };
     Ok(match value {
-        Tv::JsonIetfVal(b) | Tv::JsonVal(b) => {
-            serde_json::from_slice(b).map_err(|e| format!("value is not valid JSON ({e}): {:?}", String::from_utf8_lossy(b)))?
-        }
+        Tv::JsonIetfVal(b) | Tv::JsonVal(b) => serde_json::from_slice(b)
+            .map_err(|e| format!("value is not valid JSON ({e}): {:?}", String::from_utf8_lossy(b)))?,
         Tv::StringVal(s) | Tv::AsciiVal(s) => serde_json::Value::String(s.clone()),
         Tv::UintVal(v) => serde_json::Value::from(*v),
         Tv::IntVal(v) => serde_json::Value::from(*v),

@@ -125,12 +125,14 @@ async fn container_paths_module_prefixed_requests_and_updates_only() {
 async fn once_ends_after_sync_and_poll_answers_each_poll() {
     let f = fabric().await;
     let mut c = leaf1(&f).await;
-    let mut once = subscribe(&mut c, list(&[OPER49], ListMode::Once, pb::SubscriptionMode::TargetDefined)).await.unwrap();
+    let mut once =
+        subscribe(&mut c, list(&[OPER49], ListMode::Once, pb::SubscriptionMode::TargetDefined)).await.unwrap();
     let evs = once.until_sync().await;
     assert_eq!(value_at(&evs, OPER49), Some(json!("up")));
     assert!(once.end().await.is_ok());
 
-    let mut poll = subscribe(&mut c, list(&[OPER49], ListMode::Poll, pb::SubscriptionMode::TargetDefined)).await.unwrap();
+    let mut poll =
+        subscribe(&mut c, list(&[OPER49], ListMode::Poll, pb::SubscriptionMode::TargetDefined)).await.unwrap();
     poll.until_sync().await;
     f.control().link("leaf1", "ethernet-1/49", false).unwrap();
     let poll_msg = pb::SubscribeRequest { request: Some(pb::subscribe_request::Request::Poll(pb::Poll {})) };
@@ -205,13 +207,21 @@ async fn set_errors_are_srl_like_and_nothing_is_applied() {
     let f = fabric().await;
     let mut c = leaf1(&f).await;
     let cases = [
-        (vec![update("/interface[name=ethernet-1/1]/adminstate", json!("disable"))], Code::InvalidArgument, "unknown element 'adminstate'"),
+        (
+            vec![update("/interface[name=ethernet-1/1]/adminstate", json!("disable"))],
+            Code::InvalidArgument,
+            "unknown element 'adminstate'",
+        ),
         (vec![update(ADMIN1, json!("down"))], Code::InvalidArgument, "[enable, disable]"),
         (vec![update(OPER1, json!("down"))], Code::InvalidArgument, "read-only"),
         (vec![update("/interface[name=ethernet-1/9]/admin-state", json!("disable"))], Code::NotFound, "ethernet-1/9"),
         (vec![update("/interface[name=*]/admin-state", json!("disable"))], Code::InvalidArgument, "Wildcards"),
         // Atomic: the good first update must not be applied either.
-        (vec![update(ADMIN1, json!("disable")), update("/interface[name=ethernet-1/49]/mtu", json!(12))], Code::InvalidArgument, "1500..9500"),
+        (
+            vec![update(ADMIN1, json!("disable")), update("/interface[name=ethernet-1/49]/mtu", json!(12))],
+            Code::InvalidArgument,
+            "1500..9500",
+        ),
     ];
     for (ups, code, text) in cases {
         let err = set_updates(&mut c, ups).await.unwrap_err();
@@ -234,7 +244,12 @@ async fn set_errors_are_srl_like_and_nothing_is_applied() {
 async fn set_replace_delete_and_prefixed_names() {
     let f = fabric().await;
     let mut c = leaf1(&f).await;
-    let mut s = subscribe(&mut c, stream_list(&["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=*]/session-state"])).await.unwrap();
+    let mut s = subscribe(
+        &mut c,
+        stream_list(&["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=*]/session-state"]),
+    )
+    .await
+    .unwrap();
     s.until_sync().await;
     // Replace at a container, addressed through a module-prefixed prefix and an empty path.
     let rep = pb::SetRequest {
@@ -252,7 +267,10 @@ async fn set_replace_delete_and_prefixed_names() {
     };
     c.set(rep).await.unwrap();
     assert_eq!(f.control().admin_state("leaf1", "ethernet-1/1").unwrap().as_deref(), Some("disable"));
-    assert_eq!(f.control().value("leaf1", "/interface[name=ethernet-1/1]/description").unwrap(), Some(json!("client1")));
+    assert_eq!(
+        f.control().value("leaf1", "/interface[name=ethernet-1/1]/description").unwrap(),
+        Some(json!("client1"))
+    );
     c.set(del).await.unwrap();
     let evs = s.until("neighbor delete", |e| matches!(e, Ev::Delete { .. })).await;
     assert_eq!(
@@ -264,7 +282,10 @@ async fn set_replace_delete_and_prefixed_names() {
     );
     let sets = f.control().sets();
     assert_eq!(sets[0].replaces[0].path, "/interface[name=ethernet-1/1]");
-    assert_eq!(sets[1].deletes, vec!["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.2]".to_string()]);
+    assert_eq!(
+        sets[1].deletes,
+        vec!["/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.2]".to_string()]
+    );
     // Neighbor admin-state disable takes the session to idle at once; enable brings it back.
     let nb1 = "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]";
     set_updates(&mut c, vec![update(&format!("{nb1}/admin-state"), json!("disable"))]).await.unwrap();
@@ -285,7 +306,13 @@ async fn self_signed_tls_serves_with_the_published_certificate() {
     let tls = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(&pem))
         .domain_name("localhost");
-    let ch = tonic::transport::Channel::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
+    let ch = tonic::transport::Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut c = pb::g_nmi_client::GNmiClient::with_interceptor(ch, |mut r: tonic::Request<()>| {
         r.metadata_mut().insert("username", "admin".parse().unwrap());
         r.metadata_mut().insert("password", "NokiaSrl1!".parse().unwrap());

@@ -36,22 +36,33 @@ async fn losing_both_uplinks_drops_ebgp_at_once_and_ibgp_after_hold_time_then_re
     let down50 = ctl.link("spine2", "ethernet-1/1", false).unwrap();
     assert_eq!(ctl.value("leaf1", "/interface[name=ethernet-1/50]/oper-state").unwrap(), Some(json!("down")));
     let evs = s.until_value(&session("10.0.1.1"), json!("active")).await;
-    let Some(Ev::Update { ts, .. }) = evs.iter().rev().find(|e| matches!(e, Ev::Update { path, .. } if *path == session("10.0.1.1"))) else {
+    let Some(Ev::Update { ts, .. }) =
+        evs.iter().rev().find(|e| matches!(e, Ev::Update { path, .. } if *path == session("10.0.1.1")))
+    else {
         unreachable!()
     };
     let held = (*ts - down50.unix_ns) as u128;
-    assert!(held >= fabric_sim::Timings::fast().hold_time.as_nanos(), "dropped after the hold time, not before ({held} ns)");
+    assert!(
+        held >= fabric_sim::Timings::fast().hold_time.as_nanos(),
+        "dropped after the hold time, not before ({held} ns)"
+    );
     assert!(down49.mono_ns < down50.mono_ns);
     s.until_value(&evpn("10.0.1.2"), json!(0)).await;
 
     // One uplink back: eBGP on it, then iBGP established, then EVPN routes arrive.
     ctl.link("leaf1", "ethernet-1/50", true).unwrap();
     let evs = s.until_value(&evpn("10.0.1.1"), json!(10)).await;
-    let pos = |p: &str, v: serde_json::Value| evs.iter().position(|e| matches!(e, Ev::Update { path, value, .. } if path == p && *value == v));
+    let pos = |p: &str, v: serde_json::Value| {
+        evs.iter().position(|e| matches!(e, Ev::Update { path, value, .. } if path == p && *value == v))
+    };
     let established = pos(&session("10.0.1.1"), json!("established")).expect("established before routes");
     assert!(pos(&session("192.168.11.5"), json!("established")).unwrap() < established);
     assert!(established < pos(&evpn("10.0.1.1"), json!(10)).unwrap());
-    assert_eq!(ctl.value("leaf1", &session("192.168.11.1")).unwrap(), Some(json!("active")), "eBGP follows its own link");
+    assert_eq!(
+        ctl.value("leaf1", &session("192.168.11.1")).unwrap(),
+        Some(json!("active")),
+        "eBGP follows its own link"
+    );
     f.shutdown().await;
 }
 
@@ -74,13 +85,19 @@ async fn bgp_override_evpn_routes_and_neighbor_removal() {
 
     ctl.remove_neighbor("leaf1", "10.0.1.1").unwrap();
     let evs = s.until("neighbor delete", |e| matches!(e, Ev::Delete { .. })).await;
-    assert!(evs.contains(&Ev::Delete { path: format!("{NB}[peer-address=10.0.1.1]"), raw: format!("{NB}[peer-address=10.0.1.1]") }));
+    assert!(evs.contains(&Ev::Delete {
+        path: format!("{NB}[peer-address=10.0.1.1]"),
+        raw: format!("{NB}[peer-address=10.0.1.1]")
+    }));
     assert!(matches!(ctl.remove_neighbor("leaf1", "10.0.1.1"), Err(fabric_sim::SimError::UnknownNeighbor { .. })));
 
     // Back as in the startup config, through idle, established, then routes.
     ctl.add_neighbor("leaf1", "10.0.1.1").unwrap();
     let evs = s.until_value(&evpn("10.0.1.1"), json!(10)).await;
-    assert!(evs.iter().any(|e| matches!(e, Ev::Update { path, value, .. } if *path == session("10.0.1.1") && value == "idle")));
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, Ev::Update { path, value, .. } if *path == session("10.0.1.1") && value == "idle"))
+    );
     ctl.add_neighbor("leaf1", "10.0.9.9").unwrap();
     s.until_value(&session("10.0.9.9"), json!("established")).await;
 
@@ -113,7 +130,9 @@ async fn refuse_sets_refuses_exactly_n_then_applies() {
     let mut c = leaf1(&f).await;
     ctl.fault("leaf1", Fault::RefuseSets { count: 2 }).unwrap();
     for _ in 0..2 {
-        let err = set_updates(&mut c, vec![update("/interface[name=ethernet-1/1]/admin-state", json!("disable"))]).await.unwrap_err();
+        let err = set_updates(&mut c, vec![update("/interface[name=ethernet-1/1]/admin-state", json!("disable"))])
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(ctl.admin_state("leaf1", "ethernet-1/1").unwrap().as_deref(), Some("enable"));
     }
@@ -175,7 +194,11 @@ async fn malformed_value_unknown_path_and_module_names() {
     let mut s = subscribe(&mut c, stream_list(&["/interface[name=ethernet-1/49]/oper-state", BGP_ALL])).await.unwrap();
     s.until_sync().await;
     ctl.fault("leaf1", Fault::MalformedValue { path: None }).unwrap();
-    s.until("malformed value", |e| matches!(e, Ev::Update { value, .. } if value.as_str().is_some_and(|v| v.starts_with("MALFORMED:")))).await;
+    s.until(
+        "malformed value",
+        |e| matches!(e, Ev::Update { value, .. } if value.as_str().is_some_and(|v| v.starts_with("MALFORMED:"))),
+    )
+    .await;
     ctl.fault("leaf1", Fault::UnknownPath).unwrap();
     s.until("unknown path", |e| matches!(e, Ev::Update { path, .. } if path.contains("fabric-sim-unknown"))).await;
 
@@ -206,7 +229,9 @@ async fn restart_kills_streams_refuses_while_down_and_returns_to_startup_config(
     assert_eq!(s.end().await.unwrap_err().code(), Code::Unavailable);
     let err = c.capabilities(pb::CapabilityRequest {}).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "still rebooting");
-    let err = set_updates(&mut c, vec![update("/interface[name=ethernet-1/1]/admin-state", json!("disable"))]).await.unwrap_err();
+    let err = set_updates(&mut c, vec![update("/interface[name=ethernet-1/1]/admin-state", json!("disable"))])
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
 
     assert_eq!(ctl.admin_state("leaf1", "ethernet-1/1").unwrap().as_deref(), Some("enable"), "startup config");
@@ -224,12 +249,15 @@ async fn restart_kills_streams_refuses_while_down_and_returns_to_startup_config(
 async fn http_control_api_mirrors_control() {
     let f = fabric().await;
     let api = f.control_addr().expect("control API");
-    let (code, body) = http(api, "POST", "/v1/link", Some(json!({"node": "leaf2", "interface": "ethernet-1/49", "state": "down"}))).await;
+    let (code, body) =
+        http(api, "POST", "/v1/link", Some(json!({"node": "leaf2", "interface": "ethernet-1/49", "state": "down"})))
+            .await;
     assert_eq!(code, 200, "{body}");
     assert!(body["applied"]["unix_ns"].as_i64().unwrap() > 0 && body["applied"]["mono_ns"].is_u64(), "{body}");
     assert_eq!(f.control().value("leaf2", "/interface[name=ethernet-1/49]/oper-state").unwrap(), Some(json!("down")));
 
-    let (code, body) = http(api, "GET", "/v1/value?node=leaf2&path=/interface%5Bname=ethernet-1/49%5D/oper-down-reason", None).await;
+    let (code, body) =
+        http(api, "GET", "/v1/value?node=leaf2&path=/interface%5Bname=ethernet-1/49%5D/oper-down-reason", None).await;
     assert_eq!((code, body), (200, json!({"value": "lower-layer-down"})));
 
     let posts = [
@@ -269,10 +297,18 @@ async fn http_control_api_mirrors_control() {
     assert_eq!(code, 204);
     assert!(f.control().sets().is_empty());
 
-    let (code, body) = http(api, "POST", "/v1/link", Some(json!({"node": "leaf7", "interface": "ethernet-1/49", "state": "down"}))).await;
+    let (code, body) =
+        http(api, "POST", "/v1/link", Some(json!({"node": "leaf7", "interface": "ethernet-1/49", "state": "down"})))
+            .await;
     assert_eq!(code, 404, "{body}");
     assert!(body["error"].as_str().unwrap().contains("leaf7"));
-    let (code, _) = http(api, "POST", "/v1/link", Some(json!({"node": "leaf1", "interface": "ethernet-1/49", "state": "sideways"}))).await;
+    let (code, _) = http(
+        api,
+        "POST",
+        "/v1/link",
+        Some(json!({"node": "leaf1", "interface": "ethernet-1/49", "state": "sideways"})),
+    )
+    .await;
     assert!((400..500).contains(&code));
     let (code, body) = http(api, "GET", "/v1/leaves", None).await;
     assert_eq!(code, 200);
@@ -280,7 +316,8 @@ async fn http_control_api_mirrors_control() {
     let (code, body) = http(api, "GET", "/v1/state/leaf1", None).await;
     assert_eq!(code, 200);
     assert_eq!(body["/interface[name=ethernet-1/1]/admin-state"], "enable");
-    let (code, _) = http(api, "POST", "/v1/fault", Some(json!({"node": "leaf2", "fault": "restart", "down-ms": 10}))).await;
+    let (code, _) =
+        http(api, "POST", "/v1/fault", Some(json!({"node": "leaf2", "fault": "restart", "down-ms": 10}))).await;
     assert_eq!(code, 200);
     f.shutdown().await;
 }

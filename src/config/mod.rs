@@ -159,8 +159,17 @@ pub struct Readiness {
 fn key_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     const SPANNED: [&str; 11] = [
-        "address", "password", "password-env", "password-file", "target", "uplinks",
-        "downlinks", "required-up", "bgp-neighbors", "min-established", "renew-period",
+        "address",
+        "password",
+        "password-env",
+        "password-file",
+        "target",
+        "uplinks",
+        "downlinks",
+        "required-up",
+        "bgp-neighbors",
+        "min-established",
+        "renew-period",
     ];
     let segments: Vec<&Segment> = path.iter().collect();
     let is_key = |seg: &Segment, name: &str| matches!(seg, Segment::Map { key } if key == name);
@@ -169,7 +178,9 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
         let artefact = is_key(seg, "value")
             && match i.checked_sub(1).map(|p| segments[p]) {
                 Some(Segment::Seq { .. }) => true,
-                Some(Segment::Map { key }) => SPANNED.contains(&key.as_str()) || (i == 2 && is_key(segments[0], "services")),
+                Some(Segment::Map { key }) => {
+                    SPANNED.contains(&key.as_str()) || (i == 2 && is_key(segments[0], "services"))
+                }
                 _ => false,
             };
         match seg {

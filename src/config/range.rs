@@ -31,9 +31,7 @@ pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
                 let items = alternatives(&after[..close], pattern)?;
                 let count = names.len().saturating_mul(items.len());
                 if count > MAX_EXPANSION {
-                    return Err(format!(
-                        "interface pattern {pattern:?} expands to more than {MAX_EXPANSION} names"
-                    ));
+                    return Err(format!("interface pattern {pattern:?} expands to more than {MAX_EXPANSION} names"));
                 }
                 let mut next = Vec::with_capacity(count);
                 for name in &names {
@@ -69,9 +67,7 @@ fn alternatives(inside: &str, pattern: &str) -> Result<Vec<String>, String> {
                 };
                 let (lo, hi) = (bound(lo)?, bound(hi)?);
                 if lo > hi {
-                    return Err(format!(
-                        "reversed range '{item}' in interface pattern {pattern:?}; write {hi}..{lo}"
-                    ));
+                    return Err(format!("reversed range '{item}' in interface pattern {pattern:?}; write {hi}..{lo}"));
                 }
                 if hi - lo >= MAX_EXPANSION as u64 {
                     return Err(format!(
@@ -82,9 +78,7 @@ fn alternatives(inside: &str, pattern: &str) -> Result<Vec<String>, String> {
             }
         }
         if out.len() > MAX_EXPANSION {
-            return Err(format!(
-                "interface pattern {pattern:?} expands to more than {MAX_EXPANSION} names"
-            ));
+            return Err(format!("interface pattern {pattern:?} expands to more than {MAX_EXPANSION} names"));
         }
     }
     Ok(out)
@@ -95,10 +89,7 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("empty interface name".into());
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || "[]=*\"'\\".contains(*c))
-    {
+    if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control() || "[]=*\"'\\".contains(*c)) {
         return Err(format!("interface name {name:?} contains {c:?}"));
     }
     Ok(())
@@ -121,18 +112,9 @@ mod tests {
     #[test]
     fn expands_ranges_lists_and_products() {
         assert_eq!(ok("ethernet-1/{49..50}"), ["ethernet-1/49", "ethernet-1/50"]);
-        assert_eq!(
-            ok("ethernet-1/{1,3,5}"),
-            ["ethernet-1/1", "ethernet-1/3", "ethernet-1/5"]
-        );
-        assert_eq!(
-            ok("ethernet-1/{1..3,7}"),
-            ["ethernet-1/1", "ethernet-1/2", "ethernet-1/3", "ethernet-1/7"]
-        );
-        assert_eq!(
-            ok("ethernet-{1..2}/{1..2}"),
-            ["ethernet-1/1", "ethernet-1/2", "ethernet-2/1", "ethernet-2/2"]
-        );
+        assert_eq!(ok("ethernet-1/{1,3,5}"), ["ethernet-1/1", "ethernet-1/3", "ethernet-1/5"]);
+        assert_eq!(ok("ethernet-1/{1..3,7}"), ["ethernet-1/1", "ethernet-1/2", "ethernet-1/3", "ethernet-1/7"]);
+        assert_eq!(ok("ethernet-{1..2}/{1..2}"), ["ethernet-1/1", "ethernet-1/2", "ethernet-2/1", "ethernet-2/2"]);
         assert_eq!(ok("ethernet-1/{5..5}"), ["ethernet-1/5"]);
         assert_eq!(ok("{lag1,lag2}"), ["lag1", "lag2"]);
     }

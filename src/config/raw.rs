@@ -139,10 +139,7 @@ pub struct NetworkInstance(pub String);
 impl TryFrom<String> for NetworkInstance {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        if s.is_empty()
-            || s.chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "[]=".contains(c))
-        {
+        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control() || "[]=".contains(c)) {
             return Err(format!("invalid network-instance name {s:?}"));
         }
         Ok(NetworkInstance(s))
@@ -170,11 +167,7 @@ pub struct Port(pub u16);
 impl TryFrom<u64> for Port {
     type Error = String;
     fn try_from(n: u64) -> Result<Self, String> {
-        u16::try_from(n)
-            .ok()
-            .filter(|p| *p != 0)
-            .map(Port)
-            .ok_or_else(|| format!("port {n} is not in 1..65535"))
+        u16::try_from(n).ok().filter(|p| *p != 0).map(Port).ok_or_else(|| format!("port {n} is not in 1..65535"))
     }
 }
 
@@ -185,9 +178,7 @@ pub struct HttpAddr(pub SocketAddr);
 impl TryFrom<String> for HttpAddr {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-            .map(HttpAddr)
-            .map_err(|_| format!("{s:?} is not an IP:port address (e.g. \"127.0.0.1:9610\")"))
+        s.parse().map(HttpAddr).map_err(|_| format!("{s:?} is not an IP:port address (e.g. \"127.0.0.1:9610\")"))
     }
 }
 
@@ -223,10 +214,7 @@ impl<'de> Deserialize<'de> for Tls {
 impl TryFrom<RawTls> for Tls {
     type Error = String;
     fn try_from(t: RawTls) -> Result<Self, String> {
-        let modes = [t.ca_file.is_some(), t.skip_verify, t.insecure]
-            .iter()
-            .filter(|m| **m)
-            .count();
+        let modes = [t.ca_file.is_some(), t.skip_verify, t.insecure].iter().filter(|m| **m).count();
         if modes != 1 {
             return Err("tls: set exactly one of ca-file, skip-verify: true, insecure: true".into());
         }
@@ -248,11 +236,7 @@ impl TryFrom<RawTls> for Tls {
         }
         let server_name = t.server_name;
         Ok(match t.ca_file {
-            Some(ca) => Tls::Verify {
-                ca_file: Some(ca),
-                client,
-                server_name,
-            },
+            Some(ca) => Tls::Verify { ca_file: Some(ca), client, server_name },
             None => Tls::SkipVerify { client, server_name },
         })
     }

@@ -40,25 +40,13 @@ impl Context<'_> {
 
     fn tls(&self, tls: Tls) -> Tls {
         let client = |c: Option<super::ClientCert>| {
-            c.map(|c| super::ClientCert {
-                cert_file: self.path(&c.cert_file),
-                key_file: self.path(&c.key_file),
-            })
+            c.map(|c| super::ClientCert { cert_file: self.path(&c.cert_file), key_file: self.path(&c.key_file) })
         };
         match tls {
-            Tls::Verify {
-                ca_file,
-                client: c,
-                server_name,
-            } => Tls::Verify {
-                ca_file: ca_file.map(|p| self.path(&p)),
-                client: client(c),
-                server_name,
-            },
-            Tls::SkipVerify { client: c, server_name } => Tls::SkipVerify {
-                client: client(c),
-                server_name,
-            },
+            Tls::Verify { ca_file, client: c, server_name } => {
+                Tls::Verify { ca_file: ca_file.map(|p| self.path(&p)), client: client(c), server_name }
+            }
+            Tls::SkipVerify { client: c, server_name } => Tls::SkipVerify { client: client(c), server_name },
             Tls::Insecure => Tls::Insecure,
         }
     }
@@ -146,11 +134,7 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
 /// Names become labels, log fields and URL parts: plain text only.
 fn check_name(key: &str, name: &str, cx: &Context) -> Result<(), ConfigError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-        return Err(cx.error(
-            key,
-            None,
-            format!("invalid name {name:?}: use letters, digits, '-', '_' or '.'"),
-        ));
+        return Err(cx.error(key, None, format!("invalid name {name:?}: use letters, digits, '-', '_' or '.'")));
     }
     Ok(())
 }
@@ -188,34 +172,16 @@ fn target(
     cx: &Context,
 ) -> Result<Target, ConfigError> {
     let key = format!("targets.{name}");
-    check_one_password(
-        &key,
-        t.password.as_ref(),
-        t.password_env.as_ref(),
-        t.password_file.as_ref(),
-        cx,
-    )?;
+    check_one_password(&key, t.password.as_ref(), t.password_env.as_ref(), t.password_file.as_ref(), cx)?;
     let own = t.password.is_some() || t.password_env.is_some() || t.password_file.is_some();
     let password = if own {
-        secret(
-            &key,
-            t.password.as_ref(),
-            t.password_env.as_ref(),
-            t.password_file.as_ref(),
-            cx,
-        )?
+        secret(&key, t.password.as_ref(), t.password_env.as_ref(), t.password_file.as_ref(), cx)?
     } else {
         match inherited {
             Some(secret) => secret.clone(),
             None => {
                 let d = defaults;
-                let s = secret(
-                    "defaults",
-                    d.password.as_ref(),
-                    d.password_env.as_ref(),
-                    d.password_file.as_ref(),
-                    cx,
-                )?;
+                let s = secret("defaults", d.password.as_ref(), d.password_env.as_ref(), d.password_file.as_ref(), cx)?;
                 inherited.insert(s).clone()
             }
         }
@@ -269,10 +235,7 @@ fn secret(
                 format!("cannot read {}: {e}", path.display()),
             )
         })?;
-        let value = text
-            .strip_suffix('\n')
-            .map(|t| t.strip_suffix('\r').unwrap_or(t))
-            .unwrap_or(&text);
+        let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
         (value.to_string(), format!("{key}.password-file"), file.referenced)
     } else {
         return Ok(None);
@@ -295,8 +258,7 @@ fn address(text: &str, default_port: u16) -> Result<String, String> {
     }
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (v6, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
-        v6.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| bad("not an IPv6 address inside [ ]"))?;
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad("not an IPv6 address inside [ ]"))?;
         let port = match after {
             "" => None,
             p => Some(p.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?),
@@ -313,11 +275,7 @@ fn address(text: &str, default_port: u16) -> Result<String, String> {
     }
     let port = match port {
         None => default_port,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| bad("port must be 1..65535"))?,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("port must be 1..65535"))?,
     };
     Ok(format!("{host}:{port}"))
 }
@@ -373,10 +331,7 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
         return Err(cx.error(
             format!("{key}.required-up"),
             g.required_up.as_ref().map(|r| r.referenced),
-            format!(
-                "required-up {required_up} must be between 1 and the number of uplinks ({})",
-                uplinks.len()
-            ),
+            format!("required-up {required_up} must be between 1 and the number of uplinks ({})", uplinks.len()),
         ));
     }
     let readiness = match &g.readiness {
@@ -413,10 +368,7 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
                 ));
             }
             Some(Readiness {
-                network_instance: r
-                    .network_instance
-                    .as_ref()
-                    .map_or_else(|| "default".to_string(), |n| n.0.clone()),
+                network_instance: r.network_instance.as_ref().map_or_else(|| "default".to_string(), |n| n.0.clone()),
                 bgp_neighbors: neighbors,
                 min_established,
                 evpn_min_received_routes: r.evpn_min_received_routes,

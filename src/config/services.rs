@@ -55,11 +55,7 @@ pub struct RawDegraded {
 
 /// One `checks:` entry: exactly one of `tcp`, `http`, `exec`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    rename_all = "kebab-case",
-    try_from = "RawCheckFields"
-)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", try_from = "RawCheckFields")]
 pub struct RawCheck(pub Check);
 
 #[derive(Clone, Debug, Deserialize)]
@@ -80,9 +76,7 @@ impl TryFrom<RawCheckFields> for RawCheck {
                 if f.status.is_some() || f.exit_code.is_some() {
                     return Err("a tcp check takes no `status` or `exit-code`".into());
                 }
-                Check::Tcp {
-                    address: parse_host_port(&addr).map_err(|e| format!("tcp: {e}"))?,
-                }
+                Check::Tcp { address: parse_host_port(&addr).map_err(|e| format!("tcp: {e}"))? }
             }
             (None, Some(url), None) => {
                 if f.exit_code.is_some() {
@@ -92,10 +86,7 @@ impl TryFrom<RawCheckFields> for RawCheck {
                 if !(100..=599).contains(&status) {
                     return Err(format!("status {status} is not an HTTP status (100..599)"));
                 }
-                Check::Http {
-                    url: HttpUrl::from_str(&url).map_err(|e| format!("http: {e}"))?,
-                    status,
-                }
+                Check::Http { url: HttpUrl::from_str(&url).map_err(|e| format!("http: {e}"))?, status }
             }
             (None, None, Some(command)) => {
                 if f.status.is_some() {
@@ -104,10 +95,7 @@ impl TryFrom<RawCheckFields> for RawCheck {
                 if command.trim().is_empty() {
                     return Err("exec: the command is empty".into());
                 }
-                Check::Exec {
-                    command,
-                    exit_code: f.exit_code.unwrap_or(0),
-                }
+                Check::Exec { command, exit_code: f.exit_code.unwrap_or(0) }
             }
             _ => return Err("a check needs exactly one of `tcp`, `http`, `exec`".into()),
         };
@@ -170,16 +158,11 @@ fn parse_host_port(s: &str) -> Result<HostPort, String> {
     if host.is_empty() {
         return Err(bad());
     }
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{port}` in `{s}` is not a port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("`{port}` in `{s}` is not a port"))?;
     if port == 0 {
         return Err(format!("port 0 in `{s}`"));
     }
-    Ok(HostPort {
-        host: host.to_string(),
-        port,
-    })
+    Ok(HostPort { host: host.to_string(), port })
 }
 
 /// A plain `http://host[:port][/path]` URL (no TLS: health endpoints are local).
@@ -200,11 +183,7 @@ impl FromStr for HttpUrl {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let has_port = if authority.starts_with('[') {
-            authority.contains("]:")
-        } else {
-            authority.contains(':')
-        };
+        let has_port = if authority.starts_with('[') { authority.contains("]:") } else { authority.contains(':') };
         let host = if has_port {
             parse_host_port(authority)?
         } else {
@@ -212,18 +191,12 @@ impl FromStr for HttpUrl {
             if host.is_empty() {
                 return Err(format!("`{s}` has no host"));
             }
-            HostPort {
-                host: host.to_string(),
-                port: 80,
-            }
+            HostPort { host: host.to_string(), port: 80 }
         };
         if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("`{s}`: the path contains whitespace"));
         }
-        Ok(HttpUrl {
-            host,
-            path: path.to_string(),
-        })
+        Ok(HttpUrl { host, path: path.to_string() })
     }
 }
 
@@ -255,9 +228,7 @@ impl FromStr for Prefix {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("`{s}` is not an IPv4 or IPv6 prefix"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| format!("`{s}` is not an IPv4 or IPv6 prefix"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let len = match len {
             None => max,
@@ -299,9 +270,7 @@ impl TryFrom<String> for NextHop {
         if s == "self" {
             return Ok(NextHop::SelfAddress);
         }
-        s.parse()
-            .map(NextHop::Address)
-            .map_err(|_| format!("next-hop `{s}` is neither `self` nor an IP address"))
+        s.parse().map(NextHop::Address).map_err(|_| format!("next-hop `{s}` is neither `self` nor an IP address"))
     }
 }
 
@@ -326,13 +295,9 @@ impl TryFrom<String> for Community {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let bad =
-            || format!("community `{s}` is neither A:B (16-bit each) nor A:B:C (32-bit each)");
+        let bad = || format!("community `{s}` is neither A:B (16-bit each) nor A:B:C (32-bit each)");
         match parts.as_slice() {
-            [a, b] => Ok(Community::Standard(
-                a.parse().map_err(|_| bad())?,
-                b.parse().map_err(|_| bad())?,
-            )),
+            [a, b] => Ok(Community::Standard(a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)),
             [a, b, c] => Ok(Community::Large(
                 a.parse().map_err(|_| bad())?,
                 b.parse().map_err(|_| bad())?,
@@ -378,9 +343,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let part = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -472,10 +435,7 @@ pub fn resolve(name: &str, raw: &RawService, groups: &[&str]) -> Result<Service,
     if let NextHop::Address(a) = raw.next_hop
         && !family_ok(&a)
     {
-        return Err(format!(
-            "next-hop: {a} and prefix {} are of different address families",
-            raw.prefix
-        ));
+        return Err(format!("next-hop: {a} and prefix {} are of different address families", raw.prefix));
     }
     let positive = |key: &str, d: Option<HumanDuration>, default: Duration| match d {
         Some(HumanDuration(d)) if d.is_zero() => Err(format!("{key}: must be more than 0s")),
@@ -483,15 +443,9 @@ pub fn resolve(name: &str, raw: &RawService, groups: &[&str]) -> Result<Service,
         None => Ok(default),
     };
     let interval = positive("interval", raw.interval, DEFAULT_INTERVAL)?;
-    let fast_interval = positive(
-        "fast-interval",
-        raw.fast_interval,
-        DEFAULT_FAST_INTERVAL.min(interval),
-    )?;
+    let fast_interval = positive("fast-interval", raw.fast_interval, DEFAULT_FAST_INTERVAL.min(interval))?;
     if fast_interval > interval {
-        return Err(format!(
-            "fast-interval: {fast_interval:?} is longer than interval {interval:?}"
-        ));
+        return Err(format!("fast-interval: {fast_interval:?} is longer than interval {interval:?}"));
     }
     let timeout = positive("timeout", raw.timeout, DEFAULT_TIMEOUT)?;
     let count = |key: &str, v: Option<u32>, default: u32| match v {
@@ -510,17 +464,11 @@ pub fn resolve(name: &str, raw: &RawService, groups: &[&str]) -> Result<Service,
     };
     let down = match (raw.down_mode.unwrap_or_default(), &raw.degraded) {
         (DownMode::Withdraw, Some(_)) => {
-            return Err(
-                "degraded: is set but down-mode is withdraw (set down-mode: degraded)".into(),
-            );
+            return Err("degraded: is set but down-mode is withdraw (set down-mode: degraded)".into());
         }
         (DownMode::Withdraw, None) => Fallback::Withdraw,
         (DownMode::Degraded, degraded) => {
-            let d = degraded.clone().unwrap_or(RawDegraded {
-                med: None,
-                as_path_prepend: vec![],
-                communities: vec![],
-            });
+            let d = degraded.clone().unwrap_or(RawDegraded { med: None, as_path_prepend: vec![], communities: vec![] });
             let med = match (d.med, d.as_path_prepend.is_empty()) {
                 (Some(m), _) => Some(m),
                 // Nothing else makes it worse: use the conventional degraded MED.
@@ -537,26 +485,17 @@ pub fn resolve(name: &str, raw: &RawService, groups: &[&str]) -> Result<Service,
             as_path.extend(&raw.as_path);
             let mut communities = raw.communities.clone();
             communities.extend(d.communities);
-            Fallback::Announce(Attributes {
-                med,
-                local_preference: raw.local_preference,
-                as_path,
-                communities,
-            })
+            Fallback::Announce(Attributes { med, local_preference: raw.local_preference, as_path, communities })
         }
     };
     let disabled = match (raw.on_disabled.unwrap_or_default(), raw.disabled_med) {
         (DisabledMode::Withdraw, Some(_)) => {
-            return Err(
-                "disabled-med: is set but on-disabled is withdraw (set on-disabled: announce)"
-                    .into(),
-            );
+            return Err("disabled-med: is set but on-disabled is withdraw (set on-disabled: announce)".into());
         }
         (DisabledMode::Withdraw, None) => Fallback::Withdraw,
-        (DisabledMode::Announce, med) => Fallback::Announce(Attributes {
-            med: Some(med.unwrap_or(DEFAULT_DISABLED_MED)),
-            ..up.clone()
-        }),
+        (DisabledMode::Announce, med) => {
+            Fallback::Announce(Attributes { med: Some(med.unwrap_or(DEFAULT_DISABLED_MED)), ..up.clone() })
+        }
     };
     if raw.on_disabled.is_some() && raw.disable_file.is_none() {
         return Err("on-disabled: is set but there is no disable-file".into());
@@ -607,15 +546,7 @@ mod tests {
         assert_eq!((s.rise, s.fall), (3, 3));
         assert_eq!(s.down, Fallback::Withdraw);
         assert_eq!(s.disabled, Fallback::Withdraw);
-        assert_eq!(
-            s.checks,
-            vec![Check::Tcp {
-                address: HostPort {
-                    host: "127.0.0.1".into(),
-                    port: 80
-                }
-            }]
-        );
+        assert_eq!(s.checks, vec![Check::Tcp { address: HostPort { host: "127.0.0.1".into(), port: 80 } }]);
     }
 
     #[test]
@@ -649,32 +580,16 @@ on-disabled: announce
         assert_eq!(
             s.checks[0],
             Check::Http {
-                url: HttpUrl {
-                    host: HostPort {
-                        host: "::1".into(),
-                        port: 8080
-                    },
-                    path: "/health?deep=1".into()
-                },
+                url: HttpUrl { host: HostPort { host: "::1".into(), port: 8080 }, path: "/health?deep=1".into() },
                 status: 204
             }
         );
-        assert_eq!(
-            s.checks[1],
-            Check::Exec {
-                command: "test -e /tmp/ok".into(),
-                exit_code: 1
-            }
-        );
-        let Fallback::Announce(d) = &s.down else {
-            panic!("degraded expected")
-        };
+        assert_eq!(s.checks[1], Check::Exec { command: "test -e /tmp/ok".into(), exit_code: 1 });
+        let Fallback::Announce(d) = &s.down else { panic!("degraded expected") };
         assert_eq!(d.med, Some(1000));
         assert_eq!(d.as_path, vec![65001, 65001, 65001]);
         assert_eq!(d.communities.len(), 3);
-        let Fallback::Announce(dis) = &s.disabled else {
-            panic!("announce expected")
-        };
+        let Fallback::Announce(dis) = &s.disabled else { panic!("announce expected") };
         assert_eq!(dis.med, Some(DEFAULT_DISABLED_MED));
         assert_eq!(dis.local_preference, Some(200));
     }
@@ -694,57 +609,21 @@ on-disabled: announce
     fn bad_values_are_named() {
         let cases = [
             ("prefix: 192.0.2.1/33", "prefix length"),
-            (
-                "prefix: 192.0.2.1/32\nnext-hop: 2001:db8::1",
-                "different address families",
-            ),
+            ("prefix: 192.0.2.1/32\nnext-hop: 2001:db8::1", "different address families"),
             ("prefix: 192.0.2.1/32\nnext-hop: me", "neither `self`"),
-            (
-                "prefix: 192.0.2.1/32\ncommunities: ['70000:1']",
-                "community `70000:1`",
-            ),
+            ("prefix: 192.0.2.1/32\ncommunities: ['70000:1']", "community `70000:1`"),
             ("prefix: 192.0.2.1/32\ninterval: 5", "not a duration"),
-            (
-                "prefix: 192.0.2.1/32\ninterval: 0s",
-                "interval: must be more than 0s",
-            ),
-            (
-                "prefix: 192.0.2.1/32\ninterval: 1s\nfast-interval: 2s",
-                "fast-interval",
-            ),
+            ("prefix: 192.0.2.1/32\ninterval: 0s", "interval: must be more than 0s"),
+            ("prefix: 192.0.2.1/32\ninterval: 1s\nfast-interval: 2s", "fast-interval"),
             ("prefix: 192.0.2.1/32\nrise: 0", "rise: must be at least 1"),
-            (
-                "prefix: 192.0.2.1/32\nchecks: [{tcp: 'a:1', http: 'http://a/'}]",
-                "exactly one of",
-            ),
-            (
-                "prefix: 192.0.2.1/32\nchecks: [{http: 'https://a/'}]",
-                "https is not supported",
-            ),
-            (
-                "prefix: 192.0.2.1/32\nchecks: [{exec: 'true', status: 200}]",
-                "takes `exit-code`",
-            ),
-            (
-                "prefix: 192.0.2.1/32\ndegraded: {med: 1000}",
-                "down-mode is withdraw",
-            ),
-            (
-                "prefix: 192.0.2.1/32\nmed: 100\ndown-mode: degraded\ndegraded: {med: 50}",
-                "not worse",
-            ),
-            (
-                "prefix: 192.0.2.1/32\ndisabled-med: 5",
-                "on-disabled is withdraw",
-            ),
-            (
-                "prefix: 192.0.2.1/32\non-disabled: announce",
-                "no disable-file",
-            ),
-            (
-                "prefix: 192.0.2.1/32\ngroup: nope",
-                "`nope` is not a configured group",
-            ),
+            ("prefix: 192.0.2.1/32\nchecks: [{tcp: 'a:1', http: 'http://a/'}]", "exactly one of"),
+            ("prefix: 192.0.2.1/32\nchecks: [{http: 'https://a/'}]", "https is not supported"),
+            ("prefix: 192.0.2.1/32\nchecks: [{exec: 'true', status: 200}]", "takes `exit-code`"),
+            ("prefix: 192.0.2.1/32\ndegraded: {med: 1000}", "down-mode is withdraw"),
+            ("prefix: 192.0.2.1/32\nmed: 100\ndown-mode: degraded\ndegraded: {med: 50}", "not worse"),
+            ("prefix: 192.0.2.1/32\ndisabled-med: 5", "on-disabled is withdraw"),
+            ("prefix: 192.0.2.1/32\non-disabled: announce", "no disable-file"),
+            ("prefix: 192.0.2.1/32\ngroup: nope", "`nope` is not a configured group"),
             ("prefix: 192.0.2.1/32\ndown-mode: sideways", "sideways"),
         ];
         for (yaml, want) in cases {
@@ -756,9 +635,7 @@ on-disabled: announce
     #[test]
     fn degraded_without_block_uses_conventional_med() {
         let s = svc("prefix: 192.0.2.1/32\nmed: 100\ndown-mode: degraded").unwrap();
-        let Fallback::Announce(d) = s.down else {
-            panic!("degraded expected")
-        };
+        let Fallback::Announce(d) = s.down else { panic!("degraded expected") };
         assert_eq!(d.med, Some(DEFAULT_DEGRADED_MED));
     }
 

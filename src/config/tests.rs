@@ -57,13 +57,7 @@ fn good_config_resolves_with_defaults() {
     assert_eq!(t1.address, "leaf1:57411");
     assert_eq!(t1.username.as_deref(), Some("admin"));
     assert_eq!(t1.password.as_ref().map(Secret::expose), Some("NokiaSrl1!"));
-    assert_eq!(
-        t1.tls,
-        Tls::SkipVerify {
-            client: None,
-            server_name: None
-        }
-    );
+    assert_eq!(t1.tls, Tls::SkipVerify { client: None, server_name: None });
     assert_eq!(c.targets["leaf2"].address, "10.0.0.2:57400");
     let t3 = &c.targets["leaf3"];
     assert_eq!(t3.address, "[::1]:57400");
@@ -91,20 +85,9 @@ fn good_config_resolves_with_defaults() {
 
 #[test]
 fn absent_tls_verifies_with_system_roots_and_default_port() {
-    let c = parse(
-        "targets: {a: {address: a}}\ngroups: {g: {target: a, uplinks: [u], downlinks: [d]}}\n",
-        "x",
-    )
-    .unwrap();
+    let c = parse("targets: {a: {address: a}}\ngroups: {g: {target: a, uplinks: [u], downlinks: [d]}}\n", "x").unwrap();
     assert_eq!(c.targets["a"].address, "a:57400");
-    assert_eq!(
-        c.targets["a"].tls,
-        Tls::Verify {
-            ca_file: None,
-            client: None,
-            server_name: None
-        }
-    );
+    assert_eq!(c.targets["a"].tls, Tls::Verify { ca_file: None, client: None, server_name: None });
     assert!(c.targets["a"].password.is_none());
 }
 
@@ -118,10 +101,7 @@ fn unknown_key_names_file_line_column_and_key() {
     assert!(e.message.contains("unknown field"), "{e}");
     let shown = e.to_string();
     assert!(
-        shown.starts_with(&format!(
-            "test.yaml:{}:5: groups.leaf1-es1.downdelay: ",
-            line_of(&text, "downdelay:")
-        )),
+        shown.starts_with(&format!("test.yaml:{}:5: groups.leaf1-es1.downdelay: ", line_of(&text, "downdelay:"))),
         "{shown}"
     );
 }
@@ -144,10 +124,7 @@ fn bad_duration_is_located() {
 
 #[test]
 fn bad_range_is_located() {
-    let text = edit(
-        r#"uplinks: ["ethernet-1/{49..50}"]"#,
-        r#"uplinks: ["ethernet-1/{50..49}"]"#,
-    );
+    let text = edit(r#"uplinks: ["ethernet-1/{49..50}"]"#, r#"uplinks: ["ethernet-1/{50..49}"]"#);
     let e = err(&text);
     assert_eq!(e.key, "groups.leaf1-es1.uplinks[0]");
     assert_eq!(e.position.map(|p| p.0), Some(line_of(&text, "50..49")));
@@ -156,10 +133,7 @@ fn bad_range_is_located() {
 
 #[test]
 fn two_password_sources_are_rejected() {
-    let text = edit(
-        "  password: NokiaSrl1!",
-        "  password: NokiaSrl1!\n  password-env: GNMI_PASSWORD",
-    );
+    let text = edit("  password: NokiaSrl1!", "  password: NokiaSrl1!\n  password-env: GNMI_PASSWORD");
     let e = err(&text);
     assert_eq!(e.key, "defaults.password-env");
     assert_eq!(e.position.map(|p| p.0), Some(line_of(&text, "password-env")));
@@ -184,10 +158,7 @@ fn password_env_is_read_at_load() {
     // SAFETY: no other test reads or writes this variable.
     unsafe { std::env::set_var(var, "from-env-secret") };
     let c = parse(&edit("  password: NokiaSrl1!", &format!("  password-env: {var}")), "t").unwrap();
-    assert_eq!(
-        c.targets["leaf1"].password.as_ref().unwrap().expose(),
-        "from-env-secret"
-    );
+    assert_eq!(c.targets["leaf1"].password.as_ref().unwrap().expose(), "from-env-secret");
     // leaf3 has its own password.
     assert_eq!(c.targets["leaf3"].password.as_ref().unwrap().expose(), "other-secret");
 }
@@ -216,10 +187,7 @@ fn unknown_target_reference_is_located() {
     let e = err(&text);
     assert_eq!(e.key, "groups.leaf2-es1.target");
     assert_eq!(e.position.map(|p| p.0), Some(line_of(&text, "target: leaf9")));
-    assert!(
-        e.message.contains("leaf9") && e.message.contains("leaf1, leaf2, leaf3"),
-        "{e}"
-    );
+    assert!(e.message.contains("leaf9") && e.message.contains("leaf1, leaf2, leaf3"), "{e}");
 }
 
 #[test]
@@ -228,16 +196,10 @@ fn cross_reference_errors_name_the_key() {
     let text = edit("    target: leaf2\n", "    target: leaf1\n");
     let e = err(&text);
     assert_eq!(e.key, "groups.leaf2-es1.downlinks[0]");
-    assert!(
-        e.message.contains("ethernet-1/1") && e.message.contains("leaf1-es1"),
-        "{e}"
-    );
+    assert!(e.message.contains("ethernet-1/1") && e.message.contains("leaf1-es1"), "{e}");
 
     // An interface both uplink and downlink.
-    let e = err(&edit(
-        r#"downlinks: ["ethernet-1/1"]"#,
-        r#"downlinks: ["ethernet-1/50"]"#,
-    ));
+    let e = err(&edit(r#"downlinks: ["ethernet-1/1"]"#, r#"downlinks: ["ethernet-1/50"]"#));
     assert_eq!(e.key, "groups.leaf1-es1.downlinks[0]");
     assert!(e.message.contains("both"), "{e}");
 
@@ -256,10 +218,7 @@ fn cross_reference_errors_name_the_key() {
     assert_eq!(e.position.map(|p| p.0), Some(line_of(&text, "min-established")));
 
     // An interface listed twice after expansion.
-    let e = err(&edit(
-        r#"["ethernet-1/{49..50}"]"#,
-        r#"["ethernet-1/{49..50}", ethernet-1/50]"#,
-    ));
+    let e = err(&edit(r#"["ethernet-1/{49..50}"]"#, r#"["ethernet-1/{49..50}", ethernet-1/50]"#));
     assert_eq!(e.key, "groups.leaf1-es1.uplinks[1]");
 }
 
@@ -289,11 +248,7 @@ fn duplicate_names_are_rejected() {
             line_of(&text, "  leaf1-es1:") + {
                 // the second occurrence
                 let first = line_of(&text, "  leaf1-es1:");
-                text.lines()
-                    .skip(first as usize)
-                    .position(|l| l.contains("  leaf1-es1:"))
-                    .unwrap() as u64
-                    + 1
+                text.lines().skip(first as usize).position(|l| l.contains("  leaf1-es1:")).unwrap() as u64 + 1
             }
         )
     );
@@ -309,10 +264,7 @@ fn tls_needs_exactly_one_mode() {
         ("{ ca-file: ca.pem, cert-file: c.pem }", "together"),
         ("{ skip-verify: true, bogus: 1 }", "unknown field"),
     ] {
-        let e = err(&edit(
-            "{ address: \"leaf1:57411\" }",
-            &format!("{{ address: \"leaf1:57411\", tls: {tls} }}"),
-        ));
+        let e = err(&edit("{ address: \"leaf1:57411\" }", &format!("{{ address: \"leaf1:57411\", tls: {tls} }}")));
         assert!(e.key.starts_with("targets.leaf1.tls"), "{tls}: {e}");
         assert!(e.message.contains(needle), "{tls}: {e}");
         assert!(e.position.is_some(), "{tls}: {e}");
@@ -322,10 +274,7 @@ fn tls_needs_exactly_one_mode() {
         c.targets["leaf1"].tls,
         Tls::Verify {
             ca_file: Some("/ca.pem".into()),
-            client: Some(ClientCert {
-                cert_file: "c.pem".into(),
-                key_file: "k.pem".into()
-            }),
+            client: Some(ClientCert { cert_file: "c.pem".into(), key_file: "k.pem".into() }),
             server_name: Some("leaf1.lab".into())
         }
     );
@@ -334,18 +283,10 @@ fn tls_needs_exactly_one_mode() {
 #[test]
 fn bad_values_are_located() {
     for (from, to, key) in [
-        (
-            "admin-state: disable",
-            "admin-state: off",
-            "groups.leaf2-es1.admin-state",
-        ),
+        ("admin-state: disable", "admin-state: off", "groups.leaf2-es1.admin-state"),
         ("port: 57400", "port: 70000", "defaults.port"),
         ("\"10.0.0.2\"", "\"10.0.0.2:x\"", "targets.leaf2.address"),
-        (
-            "\"10.0.1.1\",",
-            "\"10.0.1.x\",",
-            "groups.leaf1-es1.readiness.bgp-neighbors[0]",
-        ),
+        ("\"10.0.1.1\",", "\"10.0.1.x\",", "groups.leaf1-es1.readiness.bgp-neighbors[0]"),
         ("required-up: 2", "required-up: two", "groups.leaf2-es1.required-up"),
     ] {
         let text = edit(from, to);
@@ -375,18 +316,11 @@ fn top_level_options_resolve() {
     assert_eq!(c.http, Some("127.0.0.1:9610".parse().unwrap()));
     assert_eq!(c.override_file, Some(PathBuf::from("/run/opergroupd/override")));
     let le = c.leader_election.unwrap();
-    assert_eq!(
-        (le.lease.as_str(), le.namespace.as_str(), le.identity),
-        ("opergroupd", "fabric", None)
-    );
-    assert_eq!(
-        (le.lease_duration, le.renew_period),
-        (Duration::from_secs(15), Duration::from_secs(5))
-    );
+    assert_eq!((le.lease.as_str(), le.namespace.as_str(), le.identity), ("opergroupd", "fabric", None));
+    assert_eq!((le.lease_duration, le.renew_period), (Duration::from_secs(15), Duration::from_secs(5)));
 
-    let e = err(&format!(
-        "{GOOD}leader-election: {{ lease: l, namespace: n, lease-duration: 5s, renew-period: 5s }}\n"
-    ));
+    let e =
+        err(&format!("{GOOD}leader-election: {{ lease: l, namespace: n, lease-duration: 5s, renew-period: 5s }}\n"));
     assert_eq!(e.key, "leader-election.renew-period");
     assert!(e.position.is_some());
     let e = err(&format!("{GOOD}http: \"localhost\"\n"));
@@ -403,10 +337,7 @@ fn secrets_never_show() {
     for (from, to) in [
         ("  username: admin", "  username: [admin"),
         ("  password: NokiaSrl1!", "  password: NokiaSrl1!\n  password-file: x"),
-        (
-            "  password: NokiaSrl1!",
-            "  password: NokiaSrl1!\n  pasword: NokiaSrl1!",
-        ),
+        ("  password: NokiaSrl1!", "  password: NokiaSrl1!\n  pasword: NokiaSrl1!"),
         ("  tls:", "  tls: NokiaSrl1!\n  tlx:"),
     ] {
         let e = err(&edit(from, to));
@@ -431,12 +362,6 @@ fn key_paths_survive_names_that_look_like_internals() {
         "targets: {value: {address: a}}\ngroups:\n  value:\n    target: value\n    uplinks: [u]\n    downlinks: [d]\n";
     parse(base, "t").unwrap();
     assert_eq!(err(&format!("{base}    bogus: 1\n")).key, "groups.value.bogus");
-    assert_eq!(
-        err(&base.replace("uplinks: [u]", "uplinks: [u, \"x{2..1}\"]")).key,
-        "groups.value.uplinks[1]"
-    );
-    assert_eq!(
-        err(&base.replace("address: a", "address: \"a:0\"")).key,
-        "targets.value.address"
-    );
+    assert_eq!(err(&base.replace("uplinks: [u]", "uplinks: [u, \"x{2..1}\"]")).key, "groups.value.uplinks[1]");
+    assert_eq!(err(&base.replace("address: a", "address: \"a:0\"")).key, "targets.value.address");
 }

@@ -19,7 +19,7 @@ use tracing::{debug, info, info_span, warn};
 use crate::actuate::{Actuator, DryRunLine};
 use crate::config::{Config, Group, Target};
 use crate::gnmi::set::SetError;
-use crate::gnmi::source::{spawn_source, SourceOptions};
+use crate::gnmi::source::{SourceOptions, spawn_source};
 use crate::leader::{Elector, Role};
 use crate::model::{AdminState, Scalar, SetIntent, SourceEvent, TargetName};
 use crate::policy::{self, GroupMemory, Health, Verdict};
@@ -66,14 +66,35 @@ impl RunOptions {
 #[derive(Clone, Debug)]
 pub enum LoopEvent {
     /// A group's verdict changed (health, desired state or reason).
-    Verdict { group: String, health: Health, desired: Option<AdminState>, reason: String, at: Instant },
+    Verdict {
+        group: String,
+        health: Health,
+        desired: Option<AdminState>,
+        reason: String,
+        at: Instant,
+    },
     /// A Set (or dry-run line) was handed to the actuator.
-    SetStarted { intent: SetIntent, at: Instant },
+    SetStarted {
+        intent: SetIntent,
+        at: Instant,
+    },
     /// The actuator answered.
-    SetFinished { intent: SetIntent, result: Result<(), String>, started: Instant, at: Instant },
+    SetFinished {
+        intent: SetIntent,
+        result: Result<(), String>,
+        started: Instant,
+        at: Instant,
+    },
     /// A target's data became evidence, or stopped being.
-    TargetSynced { target: TargetName, at: Instant },
-    TargetStale { target: TargetName, error: String, at: Instant },
+    TargetSynced {
+        target: TargetName,
+        at: Instant,
+    },
+    TargetStale {
+        target: TargetName,
+        error: String,
+        at: Instant,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +139,8 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
         if paths.is_empty() {
             continue;
         }
-        let source = spawn_source(t.spec.clone(), paths, events_tx.clone(), lp.opts.source.clone(), sources_cancel.clone());
+        let source =
+            spawn_source(t.spec.clone(), paths, events_tx.clone(), lp.opts.source.clone(), sources_cancel.clone());
         sources.push(source);
     }
     drop(events_tx);
@@ -423,7 +445,10 @@ impl Loop {
         // A standby decides like the leader (for status) but never counts or makes a Set.
         let intent = if suspended || !self.acting() { None } else { policy::intent(&group.spec, &verdict, &view) };
         if let Some(board) = &self.opts.board {
-            board.group_evaluated(&group.spec.name, group_eval(&group.spec, &verdict, &view, suspended, intent.is_some(), trigger, now));
+            board.group_evaluated(
+                &group.spec.name,
+                group_eval(&group.spec, &verdict, &view, suspended, intent.is_some(), trigger, now),
+            );
         }
 
         let summary = (verdict.health, verdict.desired, verdict.reason.clone());

@@ -210,14 +210,7 @@ impl Exabgp {
             session,
             groups: Arc::new(groups),
         };
-        Exabgp {
-            services,
-            opts,
-            probe_tx,
-            in_place_tx,
-            session_tx,
-            handle,
-        }
+        Exabgp { services, opts, probe_tx, in_place_tx, session_tx, handle }
     }
 
     pub fn handle(&self) -> Handle {
@@ -226,25 +219,13 @@ impl Exabgp {
 
     /// Run until ExaBGP says `shutdown`, closes stdin, or `shutdown` completes (then
     /// withdraw what we announced, waiting at most `shutdown_grace` for the ACKs).
-    pub async fn run<R, W, F>(
-        self,
-        input: R,
-        mut output: W,
-        shutdown: F,
-    ) -> Result<Exit, ExabgpError>
+    pub async fn run<R, W, F>(self, input: R, mut output: W, shutdown: F) -> Result<Exit, ExabgpError>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin,
         F: Future<Output = ()>,
     {
-        let Exabgp {
-            services,
-            opts,
-            probe_tx,
-            in_place_tx,
-            session_tx,
-            handle,
-        } = self;
+        let Exabgp { services, opts, probe_tx, in_place_tx, session_tx, handle } = self;
         let templates = services.iter().map(service::withdraw_template).collect();
         let mut session = Session::new(templates, opts.ack_timeout, opts.retry_max);
         let mut neighbor_ups = 0;
@@ -274,10 +255,7 @@ impl Exabgp {
         tokio::pin!(shutdown);
         let mut drain_deadline: Option<Instant> = None;
         let exit = loop {
-            let wake = [session.next_wakeup().map(Instant::from_std), drain_deadline]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [session.next_wakeup().map(Instant::from_std), drain_deadline].into_iter().flatten().min();
             let sleep = async {
                 match wake {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -337,14 +315,7 @@ impl Exabgp {
                 }
             }
             in_place_tx.send_replace(
-                (0..services.len())
-                    .map(|i| {
-                        session
-                            .in_place(i)
-                            .map(|p| p.describe())
-                            .unwrap_or_default()
-                    })
-                    .collect(),
+                (0..services.len()).map(|i| session.in_place(i).map(|p| p.describe()).unwrap_or_default()).collect(),
             );
             session_tx.send_replace(SessionStatus {
                 commands_sent: session.commands_sent,
@@ -390,8 +361,7 @@ async fn probe_loop(
     status: watch::Sender<ProbeStatus>,
     mut groups: watch::Receiver<BTreeMap<String, bool>>,
 ) {
-    let group_of =
-        |g: &BTreeMap<String, bool>| svc.group.as_ref().and_then(|name| g.get(name).copied());
+    let group_of = |g: &BTreeMap<String, bool>| svc.group.as_ref().and_then(|name| g.get(name).copied());
     let mut state = State::INIT;
     let mut sent = Desired::Undecided;
     loop {
@@ -421,16 +391,7 @@ async fn probe_loop(
             status.send_modify(|s| s.transitions += 1);
         }
         state = step.state;
-        publish(
-            slot,
-            &step.desired,
-            &mut sent,
-            &desired_tx,
-            &status,
-            state,
-            group,
-        )
-        .await;
+        publish(slot, &step.desired, &mut sent, &desired_tx, &status, state, group).await;
 
         let sleep = tokio::time::sleep(step.next_check);
         tokio::pin!(sleep);
@@ -478,10 +439,7 @@ async fn publish(
 pub async fn run_on_stdio(ex: Exabgp) -> Result<Exit, ExabgpError> {
     let shutdown = async {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -508,10 +466,7 @@ pub fn load_services(path: &Path) -> Result<Vec<Service>, String> {
 /// not: then ACKs are expected and their absence is reported as ACK timeouts.
 pub fn acks_enabled(env: impl Fn(&str) -> Option<String>) -> bool {
     let value = env("exabgp.api.ack").or_else(|| env("exabgp_api_ack"));
-    !matches!(
-        value.as_deref().map(str::to_ascii_lowercase).as_deref(),
-        Some("false" | "0" | "no" | "off")
-    )
+    !matches!(value.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("false" | "0" | "no" | "off"))
 }
 
 #[cfg(test)]
@@ -521,12 +476,7 @@ mod tests {
     #[test]
     fn ack_setting_is_read_from_exabgps_environment() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };
         assert!(acks_enabled(env(&[])));
         assert!(acks_enabled(env(&[("exabgp.api.ack", "true")])));

@@ -31,10 +31,8 @@ fn route_spec(r: &Route) -> String {
         let path: Vec<String> = a.as_path.iter().map(u32::to_string).collect();
         let _ = write!(s, " as-path [ {} ]", path.join(" "));
     }
-    let (standard, large): (Vec<Community>, Vec<Community>) = a
-        .communities
-        .iter()
-        .partition(|c| matches!(c, Community::Standard(..)));
+    let (standard, large): (Vec<Community>, Vec<Community>) =
+        a.communities.iter().partition(|c| matches!(c, Community::Standard(..)));
     for (key, list) in [("community", standard), ("large-community", large)] {
         if !list.is_empty() {
             let items: Vec<String> = list.iter().map(Community::to_string).collect();
@@ -95,17 +93,12 @@ fn parse_json(line: &str) -> Incoming {
         _ => {}
     }
     match v.get("type").and_then(|t| t.as_str()) {
-        Some("notification")
-            if v.get("notification").and_then(|n| n.as_str()) == Some("shutdown") =>
-        {
+        Some("notification") if v.get("notification").and_then(|n| n.as_str()) == Some("shutdown") => {
             Incoming::Shutdown
         }
         Some("state") => {
             let neighbor = &v["neighbor"];
-            let peer = neighbor["address"]["peer"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string();
+            let peer = neighbor["address"]["peer"].as_str().unwrap_or("?").to_string();
             match neighbor["state"].as_str() {
                 Some("up") => Incoming::NeighborUp(peer),
                 Some("down") => Incoming::NeighborDown(peer),
@@ -122,31 +115,14 @@ mod tests {
     use crate::config::services::{Attributes, NextHop};
 
     fn route(prefix: &str, nh: NextHop, attrs: Attributes) -> Route {
-        Route {
-            prefix: prefix.parse().unwrap(),
-            next_hop: nh,
-            attrs,
-        }
+        Route { prefix: prefix.parse().unwrap(), next_hop: nh, attrs }
     }
 
     #[test]
     fn golden_lines() {
-        let plain = route(
-            "192.0.2.1/32",
-            NextHop::SelfAddress,
-            Attributes {
-                med: Some(100),
-                ..Default::default()
-            },
-        );
-        assert_eq!(
-            announce(&plain),
-            "announce route 192.0.2.1/32 next-hop self med 100"
-        );
-        assert_eq!(
-            withdraw(&plain),
-            "withdraw route 192.0.2.1/32 next-hop self med 100"
-        );
+        let plain = route("192.0.2.1/32", NextHop::SelfAddress, Attributes { med: Some(100), ..Default::default() });
+        assert_eq!(announce(&plain), "announce route 192.0.2.1/32 next-hop self med 100");
+        assert_eq!(withdraw(&plain), "withdraw route 192.0.2.1/32 next-hop self med 100");
 
         let full = route(
             "2001:db8::/64",
@@ -167,15 +143,8 @@ mod tests {
             "announce route 2001:db8::/64 next-hop 2001:db8:1::1 med 1000 local-preference 200 \
              as-path [ 65001 65001 ] community [ 65000:1 65000:666 ] large-community [ 65000:1:2 ]"
         );
-        let bare = route(
-            "198.51.100.0/24",
-            NextHop::Address("192.0.2.9".parse().unwrap()),
-            Attributes::default(),
-        );
-        assert_eq!(
-            withdraw(&bare),
-            "withdraw route 198.51.100.0/24 next-hop 192.0.2.9"
-        );
+        let bare = route("198.51.100.0/24", NextHop::Address("192.0.2.9".parse().unwrap()), Attributes::default());
+        assert_eq!(withdraw(&bare), "withdraw route 198.51.100.0/24 next-hop 192.0.2.9");
     }
 
     #[test]
@@ -184,14 +153,8 @@ mod tests {
         assert_eq!(parse("error"), Incoming::Error);
         assert_eq!(parse("shutdown"), Incoming::Shutdown);
         assert_eq!(parse("shutdown 1234 1"), Incoming::Shutdown);
-        assert_eq!(
-            parse("neighbor 10.0.0.2 up"),
-            Incoming::NeighborUp("10.0.0.2".into())
-        );
-        assert_eq!(
-            parse("neighbor 10.0.0.2 down - peer reset"),
-            Incoming::NeighborDown("10.0.0.2".into())
-        );
+        assert_eq!(parse("neighbor 10.0.0.2 up"), Incoming::NeighborUp("10.0.0.2".into()));
+        assert_eq!(parse("neighbor 10.0.0.2 down - peer reset"), Incoming::NeighborDown("10.0.0.2".into()));
         assert_eq!(parse("neighbor 10.0.0.2 connected"), Incoming::Other);
         assert_eq!(parse("donE"), Incoming::Other);
         assert_eq!(parse(""), Incoming::Other);
@@ -205,20 +168,11 @@ mod tests {
             parse(&up.replace("\"up\"", "\"down\", \"reason\": \"x\"")),
             Incoming::NeighborDown("10.0.0.2".into())
         );
-        assert_eq!(
-            parse(&up.replace("\"up\"", "\"connected\"")),
-            Incoming::Other
-        );
+        assert_eq!(parse(&up.replace("\"up\"", "\"connected\"")), Incoming::Other);
         let shutdown = r#"{ "exabgp": "4.0.1", "time": 1.0, "type": "notification", "notification": "shutdown" }"#;
         assert_eq!(parse(shutdown), Incoming::Shutdown);
-        assert_eq!(
-            parse(r#"{"answer": "done", "message": "command completed"}"#),
-            Incoming::Done
-        );
-        assert_eq!(
-            parse(r#"{"answer": "error", "message": "x"}"#),
-            Incoming::Error
-        );
+        assert_eq!(parse(r#"{"answer": "done", "message": "command completed"}"#), Incoming::Done);
+        assert_eq!(parse(r#"{"answer": "error", "message": "x"}"#), Incoming::Error);
         assert_eq!(parse("{not json"), Incoming::Other);
     }
 }

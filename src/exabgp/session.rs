@@ -154,22 +154,11 @@ impl Session {
             let (line, outcome) = match (&s.desired, &s.in_place) {
                 (Desired::Undecided, _) | (Desired::Withdrawn, InPlace::Withdrawn) => continue,
                 (Desired::Announced(want), InPlace::Announced(have)) if want == have => continue,
-                (Desired::Announced(want), _) => {
-                    (protocol::announce(want), InPlace::Announced(want.clone()))
-                }
-                (Desired::Withdrawn, InPlace::Announced(have)) => {
-                    (protocol::withdraw(have), InPlace::Withdrawn)
-                }
-                (Desired::Withdrawn, InPlace::Unknown) => {
-                    (protocol::withdraw(&s.template), InPlace::Withdrawn)
-                }
+                (Desired::Announced(want), _) => (protocol::announce(want), InPlace::Announced(want.clone())),
+                (Desired::Withdrawn, InPlace::Announced(have)) => (protocol::withdraw(have), InPlace::Withdrawn),
+                (Desired::Withdrawn, InPlace::Unknown) => (protocol::withdraw(&s.template), InPlace::Withdrawn),
             };
-            self.in_flight = Some(InFlight {
-                slot: i,
-                outcome,
-                sent_at: now,
-                timeouts: 0,
-            });
+            self.in_flight = Some(InFlight { slot: i, outcome, sent_at: now, timeouts: 0 });
             self.commands_sent += 1;
             return Some(line);
         }
@@ -192,10 +181,7 @@ impl Session {
             let retry_in = backoff(s.errors, self.retry_max);
             s.errors = s.errors.saturating_add(1);
             s.retry_at = Some(now + retry_in);
-            AckOutcome::Failed {
-                slot: f.slot,
-                retry_in,
-            }
+            AckOutcome::Failed { slot: f.slot, retry_in }
         }
     }
 
@@ -224,23 +210,14 @@ impl Session {
 
     /// When the loop must wake up without input: a retry or an ACK deadline.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let ack = self
-            .in_flight
-            .as_ref()
-            .map(|f| f.sent_at + self.ack_timeout * (f.timeouts + 1));
-        let retry = if self.in_flight.is_none() {
-            self.slots.iter().filter_map(|s| s.retry_at).min()
-        } else {
-            None
-        };
+        let ack = self.in_flight.as_ref().map(|f| f.sent_at + self.ack_timeout * (f.timeouts + 1));
+        let retry = if self.in_flight.is_none() { self.slots.iter().filter_map(|s| s.retry_at).min() } else { None };
         [ack, retry].into_iter().flatten().min()
     }
 
     /// Draining and nothing left to withdraw or wait for.
     pub fn drained(&self) -> bool {
-        self.draining
-            && self.in_flight.is_none()
-            && self.slots.iter().all(|s| s.in_place == InPlace::Withdrawn)
+        self.draining && self.in_flight.is_none() && self.slots.iter().all(|s| s.in_place == InPlace::Withdrawn)
     }
 
     pub fn in_place(&self, slot: usize) -> Option<&InPlace> {
@@ -249,9 +226,7 @@ impl Session {
 }
 
 fn backoff(errors: u32, max: Duration) -> Duration {
-    Duration::from_secs(1)
-        .saturating_mul(1u32 << errors.min(16))
-        .min(max)
+    Duration::from_secs(1).saturating_mul(1u32 << errors.min(16)).min(max)
 }
 
 #[cfg(test)]
@@ -263,19 +238,12 @@ mod tests {
         Route {
             prefix: "192.0.2.1/32".parse().unwrap(),
             next_hop: NextHop::SelfAddress,
-            attrs: Attributes {
-                med: Some(med),
-                ..Default::default()
-            },
+            attrs: Attributes { med: Some(med), ..Default::default() },
         }
     }
 
     fn session() -> Session {
-        Session::new(
-            vec![route(100)],
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-        )
+        Session::new(vec![route(100)], Duration::from_secs(5), Duration::from_secs(30))
     }
 
     const S: Duration = Duration::from_secs(1);
@@ -286,10 +254,7 @@ mod tests {
         let mut s = session();
         assert_eq!(s.next_command(t), None);
         s.set_desired(0, Desired::Announced(route(100)));
-        assert_eq!(
-            s.next_command(t).as_deref(),
-            Some("announce route 192.0.2.1/32 next-hop self med 100")
-        );
+        assert_eq!(s.next_command(t).as_deref(), Some("announce route 192.0.2.1/32 next-hop self med 100"));
         assert_eq!(s.next_command(t), None, "one command in flight");
         assert_eq!(s.ack(true, t), AckOutcome::Applied { slot: 0 });
         // Same wish again: never repeated.
@@ -303,20 +268,14 @@ mod tests {
         let t = Instant::now();
         let mut s = session();
         s.set_desired(0, Desired::Withdrawn);
-        assert_eq!(
-            s.next_command(t).as_deref(),
-            Some("withdraw route 192.0.2.1/32 next-hop self med 100")
-        );
+        assert_eq!(s.next_command(t).as_deref(), Some("withdraw route 192.0.2.1/32 next-hop self med 100"));
         s.ack(true, t);
         assert_eq!(s.next_command(t), None);
         s.set_desired(0, Desired::Announced(route(1000)));
         s.next_command(t);
         s.ack(true, t);
         s.set_desired(0, Desired::Withdrawn);
-        assert_eq!(
-            s.next_command(t).as_deref(),
-            Some("withdraw route 192.0.2.1/32 next-hop self med 1000")
-        );
+        assert_eq!(s.next_command(t).as_deref(), Some("withdraw route 192.0.2.1/32 next-hop self med 1000"));
     }
 
     #[test]
@@ -325,25 +284,13 @@ mod tests {
         let mut s = session();
         s.set_desired(0, Desired::Announced(route(100)));
         s.next_command(t).unwrap();
-        assert_eq!(
-            s.ack(false, t),
-            AckOutcome::Failed {
-                slot: 0,
-                retry_in: S
-            }
-        );
+        assert_eq!(s.ack(false, t), AckOutcome::Failed { slot: 0, retry_in: S });
         assert_eq!(s.in_place(0), Some(&InPlace::Unknown));
         assert_eq!(s.next_command(t), None, "backing off");
         assert_eq!(s.next_wakeup(), Some(t + S));
         let line = s.next_command(t + S).unwrap();
         assert!(line.starts_with("announce"));
-        assert_eq!(
-            s.ack(false, t + S),
-            AckOutcome::Failed {
-                slot: 0,
-                retry_in: 2 * S
-            }
-        );
+        assert_eq!(s.ack(false, t + S), AckOutcome::Failed { slot: 0, retry_in: 2 * S });
         assert_eq!(s.next_command(t + 2 * S), None);
         s.next_command(t + 3 * S).unwrap();
         assert_eq!(s.ack(true, t + 3 * S), AckOutcome::Applied { slot: 0 });
@@ -368,11 +315,7 @@ mod tests {
         assert_eq!(s.next_wakeup(), Some(t + 5 * S));
         assert_eq!(s.check_ack_timeout(t + 5 * S), Some((0, 5 * S)));
         assert!(s.unresponsive());
-        assert_eq!(
-            s.check_ack_timeout(t + 6 * S),
-            None,
-            "reported once per timeout period"
-        );
+        assert_eq!(s.check_ack_timeout(t + 6 * S), None, "reported once per timeout period");
         assert_eq!(s.next_wakeup(), Some(t + 10 * S));
         // A newer wish is held (coalesced) while the old command is outstanding.
         s.set_desired(0, Desired::Withdrawn);
@@ -380,10 +323,7 @@ mod tests {
         assert_eq!(s.ack(true, t + 8 * S), AckOutcome::Applied { slot: 0 });
         assert!(!s.unresponsive());
         assert_eq!(s.in_place(0), Some(&InPlace::Announced(route(100))));
-        assert_eq!(
-            s.next_command(t + 8 * S).as_deref(),
-            Some("withdraw route 192.0.2.1/32 next-hop self med 100")
-        );
+        assert_eq!(s.next_command(t + 8 * S).as_deref(), Some("withdraw route 192.0.2.1/32 next-hop self med 100"));
         assert_eq!(s.ack_timeouts, 1);
     }
 
@@ -405,10 +345,7 @@ mod tests {
         }
         assert_eq!(s.next_command(t), None);
         s.neighbor_up();
-        assert_eq!(
-            s.next_command(t).as_deref(),
-            Some("announce route 192.0.2.1/32 next-hop self med 100")
-        );
+        assert_eq!(s.next_command(t).as_deref(), Some("announce route 192.0.2.1/32 next-hop self med 100"));
         s.ack(true, t);
         assert_eq!(s.next_command(t), None, "the withdrawn one is not re-sent");
     }

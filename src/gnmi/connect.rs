@@ -152,16 +152,24 @@ pub struct Credentials {
 impl Credentials {
     pub fn for_target(target: &Target) -> Result<Self, GnmiError> {
         let username = match &target.username {
-            Some(u) => Some(
-                MetadataValue::try_from(u.as_str())
-                    .map_err(|_| GnmiError::new(target, ErrorKind::Config, "username is not valid gRPC metadata (ASCII, no control characters)"))?,
-            ),
+            Some(u) => Some(MetadataValue::try_from(u.as_str()).map_err(|_| {
+                GnmiError::new(
+                    target,
+                    ErrorKind::Config,
+                    "username is not valid gRPC metadata (ASCII, no control characters)",
+                )
+            })?),
             None => None,
         };
         let password = match &target.password {
             Some(p) => {
-                let mut v: AsciiMetadataValue = MetadataValue::try_from(p.expose())
-                    .map_err(|_| GnmiError::new(target, ErrorKind::Config, "password is not valid gRPC metadata (ASCII, no control characters)"))?;
+                let mut v: AsciiMetadataValue = MetadataValue::try_from(p.expose()).map_err(|_| {
+                    GnmiError::new(
+                        target,
+                        ErrorKind::Config,
+                        "password is not valid gRPC metadata (ASCII, no control characters)",
+                    )
+                })?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -217,7 +225,13 @@ pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(
     let watch = GoAwayWatch::default();
     let connector = transport::Connector::new(target.address.clone(), tls, watch.clone());
     let channel = match tokio::time::timeout(opts.connect_timeout, endpoint.connect_with_connector(connector)).await {
-        Err(_) => return Err(GnmiError::new(target, ErrorKind::Timeout, format!("connect did not finish within {:?}", opts.connect_timeout))),
+        Err(_) => {
+            return Err(GnmiError::new(
+                target,
+                ErrorKind::Timeout,
+                format!("connect did not finish within {:?}", opts.connect_timeout),
+            ));
+        }
         Ok(Err(e)) => return Err(classify_connect_error(target, &e, opts.connect_timeout)),
         Ok(Ok(channel)) => channel,
     };
@@ -243,11 +257,21 @@ impl GoAwayWatch {
 }
 
 /// Asks for Capabilities and checks that JSON_IETF is offered.
-pub async fn check_capabilities(client: &mut GnmiClient, target: &Target, timeout: Duration) -> Result<CapabilityResponse, GnmiError> {
+pub async fn check_capabilities(
+    client: &mut GnmiClient,
+    target: &Target,
+    timeout: Duration,
+) -> Result<CapabilityResponse, GnmiError> {
     let mut req = tonic::Request::new(CapabilityRequest {});
     req.set_timeout(timeout);
     let caps = match tokio::time::timeout(timeout, client.capabilities(req)).await {
-        Err(_) => return Err(GnmiError::new(target, ErrorKind::Timeout, format!("Capabilities did not answer within {timeout:?}"))),
+        Err(_) => {
+            return Err(GnmiError::new(
+                target,
+                ErrorKind::Timeout,
+                format!("Capabilities did not answer within {timeout:?}"),
+            ));
+        }
         Ok(Err(status)) => return Err(GnmiError::from_status(target, &status)),
         Ok(Ok(resp)) => resp.into_inner(),
     };
@@ -269,7 +293,8 @@ pub async fn check_capabilities(client: &mut GnmiClient, target: &Target, timeou
 fn classify_connect_error(target: &Target, e: &tonic::transport::Error, timeout: Duration) -> GnmiError {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
-        let io_timeout = err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        let io_timeout =
+            err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
         if io_timeout || err.is::<tokio::time::error::Elapsed>() {
             return GnmiError::new(target, ErrorKind::Timeout, format!("connect did not finish within {timeout:?}"));
         }
@@ -287,7 +312,10 @@ fn has_tls_error(e: Option<&(dyn StdError + 'static)>) -> bool {
         let inner = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
         // h2 keeps only the text of an I/O error, so an alert after the handshake is
         // recognised by rustls' wording.
-        if err.is::<rustls::Error>() || inner.is_some_and(|i| i.is::<rustls::Error>()) || err.to_string().contains("received fatal alert") {
+        if err.is::<rustls::Error>()
+            || inner.is_some_and(|i| i.is::<rustls::Error>())
+            || err.to_string().contains("received fatal alert")
+        {
             return true;
         }
         cur = err.source();

@@ -40,7 +40,8 @@ mod transport;
 pub mod value;
 
 pub use connect::{
-    ConnectOptions, ErrorKind, GnmiClient, GnmiError, GoAwayWatch, KeepAlive, check_capabilities, connect, connect_watched,
+    ConnectOptions, ErrorKind, GnmiClient, GnmiError, GoAwayWatch, KeepAlive, check_capabilities, connect,
+    connect_watched,
 };
 pub use set::{SetAck, SetError, Setter, set_admin_states};
 pub use source::{SourceOptions, spawn_source};

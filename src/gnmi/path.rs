@@ -235,10 +235,7 @@ mod tests {
             ..Default::default()
         };
         let path = wire(vec![elem("srl_nokia-interfaces:oper-state", &[])]);
-        assert_eq!(
-            join_to_string(Some(&prefix), Some(&path)).unwrap(),
-            "/interface[name=ethernet-1/49]/oper-state"
-        );
+        assert_eq!(join_to_string(Some(&prefix), Some(&path)).unwrap(), "/interface[name=ethernet-1/49]/oper-state");
         assert_eq!(join_to_string(None, None).unwrap(), "/");
     }
 
@@ -248,10 +245,7 @@ mod tests {
             elem("neighbor", &[("peer-address", "2001:db8::1")]),
             elem("afi-safi", &[("z", "1"), ("afi-safi-name", "srl_nokia-common:evpn")]),
         ]);
-        assert_eq!(
-            to_string(&p).unwrap(),
-            "/neighbor[peer-address=2001:db8::1]/afi-safi[afi-safi-name=evpn][z=1]"
-        );
+        assert_eq!(to_string(&p).unwrap(), "/neighbor[peer-address=2001:db8::1]/afi-safi[afi-safi-name=evpn][z=1]");
         assert_eq!(strip_value_module("fe80::1"), "fe80::1");
         assert_eq!(strip_value_module("aa:bb:cc:dd:ee:ff"), "aa:bb:cc:dd:ee:ff");
         assert_eq!(strip_value_module("ethernet-1/1"), "ethernet-1/1");
@@ -259,7 +253,8 @@ mod tests {
 
     #[test]
     fn accepts_deprecated_element_form() {
-        let p = Path { element: vec!["interface[name=ethernet-1/1]".into(), "admin-state".into()], ..Default::default() };
+        let p =
+            Path { element: vec!["interface[name=ethernet-1/1]".into(), "admin-state".into()], ..Default::default() };
         assert_eq!(to_string(&p).unwrap(), "/interface[name=ethernet-1/1]/admin-state");
     }
 

@@ -43,7 +43,9 @@ pub fn set_request(changes: &[(String, AdminState)]) -> Result<SetRequest, path:
         .map(|(p, state)| {
             Ok(Update {
                 path: Some(path::parse(p)?),
-                val: Some(TypedValue { value: Some(Value::JsonIetfVal(format!("\"{}\"", state.as_str()).into_bytes())) }),
+                val: Some(TypedValue {
+                    value: Some(Value::JsonIetfVal(format!("\"{}\"", state.as_str()).into_bytes())),
+                }),
                 ..Default::default()
             })
         })
@@ -76,7 +78,9 @@ pub async fn set_admin_states(
     let started = Instant::now();
     let resp = match tokio::time::timeout(timeout, client.set(req)).await {
         Err(_) => return Err(fail(true, format!("no answer within {timeout:?}"))),
-        Ok(Err(status)) => return Err(fail(retryable_code(status.code()), GnmiError::from_status(target, &status).detail)),
+        Ok(Err(status)) => {
+            return Err(fail(retryable_code(status.code()), GnmiError::from_status(target, &status).detail));
+        }
         Ok(Ok(resp)) => resp.into_inner(),
     };
     // Deprecated in-band error (pre-0.7 targets).
@@ -185,7 +189,10 @@ mod tests {
             })
             .collect();
         assert_eq!(vals, vec![&b"\"disable\""[..], &b"\"enable\""[..]]);
-        assert_eq!(path::to_string(req.update[1].path.as_ref().unwrap()).unwrap(), "/interface[name=ethernet-1/2]/admin-state");
+        assert_eq!(
+            path::to_string(req.update[1].path.as_ref().unwrap()).unwrap(),
+            "/interface[name=ethernet-1/2]/admin-state"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use gnmi_proto::{
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::Target;
 use crate::model::{Scalar, SourceEvent, TargetName};
@@ -56,7 +56,11 @@ pub fn subscribe_request(paths: &[String]) -> Result<SubscribeRequest, PathError
     let subscription = paths
         .iter()
         .map(|p| {
-            Ok(Subscription { path: Some(path::parse(p)?), mode: SubscriptionMode::OnChange as i32, ..Default::default() })
+            Ok(Subscription {
+                path: Some(path::parse(p)?),
+                mode: SubscriptionMode::OnChange as i32,
+                ..Default::default()
+            })
         })
         .collect::<Result<Vec<_>, PathError>>()?;
     Ok(SubscribeRequest {
@@ -142,7 +146,10 @@ struct Source {
 enum End {
     /// Cancelled, or nobody listens any more: the task exits.
     Stop,
-    Failed { error: GnmiError, synced_at: Option<Instant> },
+    Failed {
+        error: GnmiError,
+        synced_at: Option<Instant>,
+    },
 }
 
 impl Source {
@@ -152,7 +159,13 @@ impl Source {
             Err(e) => {
                 let error = GnmiError::new(&self.target, ErrorKind::Config, e.to_string());
                 tracing::error!(target_name = %self.name, %error, "cannot subscribe");
-                let _ = self.emit(SourceEvent::Stale { target: self.name.clone(), at: Instant::now(), error: error.to_string() }).await;
+                let _ = self
+                    .emit(SourceEvent::Stale {
+                        target: self.name.clone(),
+                        at: Instant::now(),
+                        error: error.to_string(),
+                    })
+                    .await;
                 return;
             }
         };
@@ -224,10 +237,12 @@ impl Source {
         let session_over = CancellationToken::new();
         let _end_requests_on_return = session_over.clone().drop_guard();
         let requests = futures::stream::once(std::future::ready(request.clone())).chain(
-            futures::stream::once(async move { session_over.cancelled().await }).filter_map(|()| std::future::ready(None)),
+            futures::stream::once(async move { session_over.cancelled().await })
+                .filter_map(|()| std::future::ready(None)),
         );
         let sync_deadline = tokio::time::Instant::now() + opts.sync_timeout;
-        let no_sync = || GnmiError::new(target, ErrorKind::NoSync, format!("none within {:?} of subscribing", opts.sync_timeout));
+        let no_sync =
+            || GnmiError::new(target, ErrorKind::NoSync, format!("none within {:?} of subscribing", opts.sync_timeout));
         let mut stream = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
             _ = tokio::time::sleep_until(sync_deadline) => return failed(no_sync()),
@@ -264,9 +279,11 @@ impl Source {
                         }
                         continue;
                     }
-                    Some(Response::Error(e)) => {
-                        GnmiError::new(target, ErrorKind::Stream, format!("target sent error {}: {}", e.code, e.message))
-                    }
+                    Some(Response::Error(e)) => GnmiError::new(
+                        target,
+                        ErrorKind::Stream,
+                        format!("target sent error {}: {}", e.code, e.message),
+                    ),
                     None => continue,
                 },
                 Ok(None) => GnmiError::new(target, ErrorKind::Stream, "stream closed by the target"),
@@ -321,7 +338,8 @@ impl Source {
 fn is_subscribed(subscribed: &HashSet<String>, path: &str) -> bool {
     subscribed.contains(path)
         || subscribed.iter().any(|s| {
-            path.strip_prefix(s.trim_end_matches('/')).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('['))
+            path.strip_prefix(s.trim_end_matches('/'))
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('['))
         })
 }
 
@@ -337,7 +355,10 @@ mod tests {
         Path {
             elem: elems
                 .iter()
-                .map(|(n, k)| PathElem { name: n.to_string(), key: k.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() })
+                .map(|(n, k)| PathElem {
+                    name: n.to_string(),
+                    key: k.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+                })
                 .collect(),
             ..Default::default()
         }
@@ -351,12 +372,28 @@ mod tests {
     fn notification_with_prefix_updates_deletes_and_a_bad_value() {
         let n = Notification {
             timestamp: 7,
-            prefix: Some(p(&[("srl_nokia-network-instance:network-instance", &[("name", "default")]), ("protocols", &[]), ("bgp", &[])])),
+            prefix: Some(p(&[
+                ("srl_nokia-network-instance:network-instance", &[("name", "default")]),
+                ("protocols", &[]),
+                ("bgp", &[]),
+            ])),
             update: vec![
-                Update { path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.1")]), ("session-state", &[])])), val: json(r#""established""#), ..Default::default() },
-                Update { path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.2")]), ("session-state", &[])])), val: json("{broken"), ..Default::default() },
                 Update {
-                    path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.1")]), ("afi-safi", &[("afi-safi-name", "evpn")]), ("received-routes", &[])])),
+                    path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.1")]), ("session-state", &[])])),
+                    val: json(r#""established""#),
+                    ..Default::default()
+                },
+                Update {
+                    path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.2")]), ("session-state", &[])])),
+                    val: json("{broken"),
+                    ..Default::default()
+                },
+                Update {
+                    path: Some(p(&[
+                        ("neighbor", &[("peer-address", "10.0.1.1")]),
+                        ("afi-safi", &[("afi-safi-name", "evpn")]),
+                        ("received-routes", &[]),
+                    ])),
                     val: json("12"),
                     ..Default::default()
                 },
@@ -370,7 +407,10 @@ mod tests {
             d.updates,
             vec![
                 (format!("{base}/neighbor[peer-address=10.0.1.1]/session-state"), Scalar::Str("established".into())),
-                (format!("{base}/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes"), Scalar::Uint(12)),
+                (
+                    format!("{base}/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes"),
+                    Scalar::Uint(12)
+                ),
             ]
         );
         assert_eq!(d.deletes, vec![format!("{base}/neighbor[peer-address=10.0.1.3]")]);
@@ -386,7 +426,10 @@ mod tests {
                 .map(String::from)
                 .collect();
         assert!(is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state"));
-        assert!(is_subscribed(&subscribed, "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"));
+        assert!(is_subscribed(
+            &subscribed,
+            "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"
+        ));
         assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state-extra"));
         assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/fabric-sim-unknown/leaf"));
         assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/50]/oper-state"));

@@ -50,9 +50,9 @@ pub(super) fn tls_client(target: &Target) -> Result<Option<TlsClient>, GnmiError
         .map_err(|e| config_err(format!("TLS setup: {e}")))?;
     let builder = match &target.tls {
         Tls::Verify { ca_file, .. } => builder.with_root_certificates(roots(target, ca_file.as_deref())?),
-        _ => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert { algorithms: provider.signature_verification_algorithms })),
+        _ => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCert {
+            algorithms: provider.signature_verification_algorithms,
+        })),
     };
     let mut config = match client {
         Some(c) => {
@@ -63,7 +63,8 @@ pub(super) fn tls_client(target: &Target) -> Result<Option<TlsClient>, GnmiError
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     let name = server_name.clone().unwrap_or_else(|| host_of(&target.address).to_string());
-    let server_name = ServerName::try_from(name.clone()).map_err(|e| config_err(format!("bad TLS server name {name:?}: {e}")))?;
+    let server_name =
+        ServerName::try_from(name.clone()).map_err(|e| config_err(format!("bad TLS server name {name:?}: {e}")))?;
     Ok(Some(TlsClient { config: Arc::new(config), server_name }))
 }
 
@@ -100,7 +101,10 @@ fn roots(target: &Target, ca_file: Option<&std::path::Path>) -> Result<RootCertS
     Ok(roots)
 }
 
-fn client_identity(target: &Target, c: &ClientCert) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), GnmiError> {
+fn client_identity(
+    target: &Target,
+    c: &ClientCert,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), GnmiError> {
     let config_err = |detail: String| GnmiError::new(target, ErrorKind::Config, detail);
     let pem = read_file(target, "cert-file", &c.cert_file)?;
     let chain = CertificateDer::pem_slice_iter(&pem)
@@ -111,12 +115,14 @@ fn client_identity(target: &Target, c: &ClientCert) -> Result<(Vec<CertificateDe
     }
     let key_pem = read_file(target, "key-file", &c.key_file)?;
     // Never echo the key's content, only where it is.
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| config_err(format!("key-file {}: {e}", c.key_file.display())))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| config_err(format!("key-file {}: {e}", c.key_file.display())))?;
     Ok((chain, key))
 }
 
 fn read_file(target: &Target, what: &str, path: &std::path::Path) -> Result<Vec<u8>, GnmiError> {
-    std::fs::read(path).map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("cannot read {what} {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("cannot read {what} {}: {e}", path.display())))
 }
 
 /// The connector tonic calls for each (re)connection of a channel.
@@ -202,7 +208,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GoAwaySniffer<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
@@ -279,11 +289,21 @@ impl ServerCertVerifier for AcceptAnyCert {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 

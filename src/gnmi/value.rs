@@ -35,7 +35,8 @@ pub fn decode(path: &str, value: Option<&TypedValue>) -> Result<Vec<(String, Sca
         Value::DoubleVal(v) => Scalar::Float(*v),
         Value::DecimalVal(d) => {
             let precision = i32::try_from(d.precision).ok().filter(|p| *p <= 19);
-            let precision = precision.ok_or_else(|| err(format!("decimal64 precision {} out of range", d.precision)))?;
+            let precision =
+                precision.ok_or_else(|| err(format!("decimal64 precision {} out of range", d.precision)))?;
             Scalar::Float(d.digits as f64 / 10f64.powi(precision))
         }
         Value::JsonVal(bytes) | Value::JsonIetfVal(bytes) => return decode_json(path, bytes),
@@ -63,10 +64,13 @@ pub fn decode_json(path: &str, bytes: &[u8]) -> Result<Vec<(String, Scalar)>, Va
 
 fn flatten(path: &str, members: &serde_json::Map<String, Json>, out: &mut Vec<(String, Scalar)>) {
     for (name, value) in members {
-        let child = if path == "/" { format!("/{}", strip_module(name)) } else { format!("{path}/{}", strip_module(name)) };
+        let child =
+            if path == "/" { format!("/{}", strip_module(name)) } else { format!("{path}/{}", strip_module(name)) };
         match value {
             Json::Object(inner) => flatten(&child, inner, out),
-            Json::Array(_) | Json::Null => tracing::trace!(path = %child, "skipping list or empty value inside a container"),
+            Json::Array(_) | Json::Null => {
+                tracing::trace!(path = %child, "skipping list or empty value inside a container")
+            }
             scalar => {
                 if let Ok(s) = json_scalar(scalar) {
                     out.push((child, s));

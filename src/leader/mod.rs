@@ -68,9 +68,7 @@ pub struct LeaderStatus {
 pub enum LeaderError {
     #[error("leader-election.{key}: {message}")]
     Config { key: &'static str, message: String },
-    #[error(
-        "leader-election: no identity: set leader-election.identity or the HOSTNAME environment variable"
-    )]
+    #[error("leader-election: no identity: set leader-election.identity or the HOSTNAME environment variable")]
     NoIdentity,
     #[error("leader-election: no Kubernetes client (neither in-cluster nor kubeconfig): {0}")]
     Client(#[source] kube::Error),
@@ -163,9 +161,8 @@ pub async fn start(
     let client = match client_source {
         ClientSource::Given(client) => client,
         ClientSource::Infer => {
-            let mut config = kube::Config::infer()
-                .await
-                .map_err(|e| LeaderError::Client(kube::Error::InferConfig(e)))?;
+            let mut config =
+                kube::Config::infer().await.map_err(|e| LeaderError::Client(kube::Error::InferConfig(e)))?;
             // kube sets no read timeout by default; a renewal that hangs longer than a
             // renew period is worth abandoning and retrying.
             config.read_timeout = Some(timing.renew_period);

@@ -137,17 +137,13 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
                 .bgp_neighbors
                 .iter()
                 .filter(|n| {
-                    view.get(&paths::session_state(&r.network_instance, n))
-                        .and_then(|v| v.as_enum())
+                    view.get(&paths::session_state(&r.network_instance, n)).and_then(|v| v.as_enum())
                         == Some("established")
                 })
                 .collect();
             let routes: u64 = established
                 .iter()
-                .filter_map(|n| {
-                    view.get(&paths::evpn_received_routes(&r.network_instance, n))
-                        .and_then(|v| v.as_u64())
-                })
+                .filter_map(|n| view.get(&paths::evpn_received_routes(&r.network_instance, n)).and_then(|v| v.as_u64()))
                 .fold(0, u64::saturating_add);
             verdict.established = Some(established.len());
             verdict.evpn_routes = Some(routes);

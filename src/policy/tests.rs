@@ -45,11 +45,7 @@ impl Sim {
     /// A synced leaf1 with the given uplink states and downlinks enabled.
     fn new(up49: &str, up50: &str) -> Self {
         let t0 = Instant::now();
-        let mut sim = Sim {
-            state: State::new(),
-            memory: GroupMemory::default(),
-            t0,
-        };
+        let mut sim = Sim { state: State::new(), memory: GroupMemory::default(), t0 };
         sim.set(
             0,
             &[
@@ -59,10 +55,7 @@ impl Sim {
                 (&paths::admin_state("ethernet-1/2"), s("enable")),
             ],
         );
-        sim.state.apply(&SourceEvent::Synced {
-            target: "leaf1".into(),
-            at: t0,
-        });
+        sim.state.apply(&SourceEvent::Synced { target: "leaf1".into(), at: t0 });
         sim
     }
 
@@ -85,22 +78,13 @@ impl Sim {
     }
 
     fn uplinks(&mut self, ms: u64, up49: &str, up50: &str) {
-        self.set(
-            ms,
-            &[
-                (&paths::oper_state("ethernet-1/49"), s(up49)),
-                (&paths::oper_state("ethernet-1/50"), s(up50)),
-            ],
-        );
+        self.set(ms, &[(&paths::oper_state("ethernet-1/49"), s(up49)), (&paths::oper_state("ethernet-1/50"), s(up50))]);
     }
 
     fn neighbor(&mut self, ms: u64, peer: &str, session: &str, routes: Scalar) {
         self.set(
             ms,
-            &[
-                (&paths::session_state(NI, peer), s(session)),
-                (&paths::evpn_received_routes(NI, peer), routes),
-            ],
+            &[(&paths::session_state(NI, peer), s(session)), (&paths::evpn_received_routes(NI, peer), routes)],
         );
     }
 
@@ -123,10 +107,7 @@ fn healthy_group_wants_downlinks_enabled_and_the_device_already_matches() {
     let v = sim.eval(&g, 0);
     assert_eq!((v.health, v.desired), (Health::Healthy, Some(AdminState::Enable)));
     assert_eq!(v.reason, "2/2 uplinks up, required 1");
-    assert_eq!(
-        (v.uplinks_up, v.uplinks_total, v.established, v.evpn_routes),
-        (2, 2, None, None)
-    );
+    assert_eq!((v.uplinks_up, v.uplinks_total, v.established, v.evpn_routes), (2, 2, None, None));
     assert_eq!(v.wake_at, None);
     assert!(changes(&g, AdminState::Enable, &sim.state.target("leaf1")).is_empty());
     assert_eq!(intent(&g, &v, &sim.state.target("leaf1")), None);
@@ -154,14 +135,8 @@ fn all_uplinks_down_disables_every_downlink() {
     assert_eq!(
         intent.changes,
         [
-            (
-                "/interface[name=ethernet-1/1]/admin-state".to_string(),
-                AdminState::Disable
-            ),
-            (
-                "/interface[name=ethernet-1/2]/admin-state".to_string(),
-                AdminState::Disable
-            ),
+            ("/interface[name=ethernet-1/1]/admin-state".to_string(), AdminState::Disable),
+            ("/interface[name=ethernet-1/2]/admin-state".to_string(), AdminState::Disable),
         ]
     );
 }
@@ -175,15 +150,9 @@ fn required_up_counts_and_missing_or_odd_values_are_not_up() {
     // A leaf that never reported an uplink after sync: not up.
     sim.event(1, &[], &[&paths::oper_state("ethernet-1/50")]);
     let v = sim.eval(&g, 1);
-    assert_eq!(
-        (v.health, v.reason.as_str()),
-        (Health::Unhealthy, "1/2 uplinks up, required 2")
-    );
+    assert_eq!((v.health, v.reason.as_str()), (Health::Unhealthy, "1/2 uplinks up, required 2"));
     // Module-prefixed values are understood; non-enums are not up.
-    sim.set(
-        2,
-        &[(&paths::oper_state("ethernet-1/50"), s("srl_nokia-interfaces:up"))],
-    );
+    sim.set(2, &[(&paths::oper_state("ethernet-1/50"), s("srl_nokia-interfaces:up"))]);
     assert_eq!(sim.eval(&g, 2).health, Health::Healthy);
     sim.set(3, &[(&paths::oper_state("ethernet-1/50"), Scalar::Bool(true))]);
     assert_eq!(sim.eval(&g, 3).health, Health::Unhealthy);
@@ -194,14 +163,8 @@ fn down_delay_holds_then_disables() {
     let g = group(3000, 0, None);
     let mut sim = Sim::new("down", "down");
     let v = sim.eval(&g, 0);
-    assert_eq!(
-        (v.health, v.desired, v.wake_at),
-        (Health::Unhealthy, None, Some(sim.at(3000)))
-    );
-    assert_eq!(
-        v.reason,
-        "0/2 uplinks up, required 1; disabling after down-delay 3s (3s left)"
-    );
+    assert_eq!((v.health, v.desired, v.wake_at), (Health::Unhealthy, None, Some(sim.at(3000))));
+    assert_eq!(v.reason, "0/2 uplinks up, required 1; disabling after down-delay 3s (3s left)");
     assert_eq!(intent(&g, &v, &sim.state.target("leaf1")), None);
     let v = sim.eval(&g, 2999);
     assert_eq!((v.desired, v.wake_at), (None, Some(sim.at(3000))));
@@ -232,21 +195,12 @@ fn up_delay_holds_then_enables() {
     assert_eq!(sim.eval(&g, 0).desired, Some(AdminState::Disable));
     sim.set(
         0,
-        &[
-            (&paths::admin_state("ethernet-1/1"), s("disable")),
-            (&paths::admin_state("ethernet-1/2"), s("disable")),
-        ],
+        &[(&paths::admin_state("ethernet-1/1"), s("disable")), (&paths::admin_state("ethernet-1/2"), s("disable"))],
     );
     sim.uplinks(1000, "up", "up");
     let v = sim.eval(&g, 1000);
-    assert_eq!(
-        (v.health, v.desired, v.wake_at),
-        (Health::Healthy, None, Some(sim.at(6000)))
-    );
-    assert_eq!(
-        v.reason,
-        "2/2 uplinks up, required 1; enabling after up-delay 5s (5s left)"
-    );
+    assert_eq!((v.health, v.desired, v.wake_at), (Health::Healthy, None, Some(sim.at(6000))));
+    assert_eq!(v.reason, "2/2 uplinks up, required 1; enabling after up-delay 5s (5s left)");
     assert_eq!(sim.eval(&g, 5999).desired, None);
     let v = sim.eval(&g, 6000);
     assert_eq!((v.desired, v.wake_at), (Some(AdminState::Enable), None));
@@ -269,12 +223,7 @@ fn an_uplink_flapping_faster_than_up_delay_never_re_enables() {
             sim.uplinks(ms, "up", "down");
         }
         let v = sim.eval(&g, ms);
-        assert_ne!(
-            v.desired,
-            Some(AdminState::Enable),
-            "re-enabled at {ms} ms: {}",
-            v.reason
-        );
+        assert_ne!(v.desired, Some(AdminState::Enable), "re-enabled at {ms} ms: {}", v.reason);
         disables += usize::from(v.desired == Some(AdminState::Disable));
     }
     assert!(disables > 0, "the outages must disable");
@@ -314,16 +263,10 @@ fn evpn_floor_sums_routes_of_established_listed_neighbors_only() {
     sim.neighbor(0, N2, "idle", Scalar::Uint(100)); // not established: not counted
     let v = sim.eval(&g, 0);
     assert_eq!((v.health, v.evpn_routes), (Health::NotReady, Some(3)));
-    assert_eq!(
-        v.reason,
-        "2/2 uplinks up; 1/2 iBGP established (need 1); 3 EVPN routes (need 5)"
-    );
+    assert_eq!(v.reason, "2/2 uplinks up; 1/2 iBGP established (need 1); 3 EVPN routes (need 5)");
     sim.neighbor(1, N2, "established", Scalar::Uint(2));
     let v = sim.eval(&g, 1);
-    assert_eq!(
-        (v.health, v.desired, v.evpn_routes),
-        (Health::Healthy, Some(AdminState::Enable), Some(5))
-    );
+    assert_eq!((v.health, v.desired, v.evpn_routes), (Health::Healthy, Some(AdminState::Enable), Some(5)));
     // A malformed count counts as nothing.
     sim.set(2, &[(&paths::evpn_received_routes(NI, N1), s("lots"))]);
     assert_eq!(sim.eval(&g, 2).evpn_routes, Some(2));
@@ -341,10 +284,7 @@ fn a_deleted_or_unknown_neighbor_is_not_established() {
     // N1 deleted as a container: gone, with its routes.
     sim.event(2, &[], &[&paths::neighbor(NI, N1)]);
     let v = sim.eval(&g, 2);
-    assert_eq!(
-        (v.health, v.established, v.evpn_routes),
-        (Health::NotReady, Some(1), Some(4))
-    );
+    assert_eq!((v.health, v.established, v.evpn_routes), (Health::NotReady, Some(1), Some(4)));
 }
 
 #[test]
@@ -367,11 +307,7 @@ fn an_unsynced_target_is_unknown_holds_and_resets_timers() {
     let g = group(3000, 0, None);
     let mut sim = Sim::new("down", "down");
     assert_eq!(sim.eval(&g, 0).wake_at, Some(sim.at(3000)));
-    sim.state.apply(&SourceEvent::Stale {
-        target: "leaf1".into(),
-        at: sim.at(2000),
-        error: "stream reset".into(),
-    });
+    sim.state.apply(&SourceEvent::Stale { target: "leaf1".into(), at: sim.at(2000), error: "stream reset".into() });
     let v = sim.eval(&g, 2000);
     assert_eq!((v.health, v.desired, v.wake_at), (Health::Unknown, None, None));
     assert_eq!(v.reason, "target leaf1 not synced: stream reset");
@@ -381,10 +317,7 @@ fn an_unsynced_target_is_unknown_holds_and_resets_timers() {
     // The fresh dump arrives; the down-delay starts from scratch.
     sim.uplinks(4500, "down", "down");
     assert_eq!(sim.eval(&g, 4500).health, Health::Unknown, "not synced yet");
-    sim.state.apply(&SourceEvent::Synced {
-        target: "leaf1".into(),
-        at: sim.at(5000),
-    });
+    sim.state.apply(&SourceEvent::Synced { target: "leaf1".into(), at: sim.at(5000) });
     assert_eq!(sim.eval(&g, 5000).wake_at, Some(sim.at(8000)));
     assert_eq!(sim.eval(&g, 7999).desired, None);
     assert_eq!(sim.eval(&g, 8000).desired, Some(AdminState::Disable));
@@ -403,19 +336,10 @@ fn a_target_never_heard_from_is_unknown() {
 fn changes_lists_only_downlinks_that_differ() {
     let g = group(0, 0, None);
     let mut sim = Sim::new("down", "down");
-    sim.set(
-        0,
-        &[(&paths::admin_state("ethernet-1/1"), s("srl_nokia-common:disable"))],
-    );
+    sim.set(0, &[(&paths::admin_state("ethernet-1/1"), s("srl_nokia-common:disable"))]);
     let view = sim.state.target("leaf1");
-    assert_eq!(
-        changes(&g, AdminState::Disable, &view),
-        [(paths::admin_state("ethernet-1/2"), AdminState::Disable)]
-    );
-    assert_eq!(
-        changes(&g, AdminState::Enable, &view),
-        [(paths::admin_state("ethernet-1/1"), AdminState::Enable)]
-    );
+    assert_eq!(changes(&g, AdminState::Disable, &view), [(paths::admin_state("ethernet-1/2"), AdminState::Disable)]);
+    assert_eq!(changes(&g, AdminState::Enable, &view), [(paths::admin_state("ethernet-1/1"), AdminState::Enable)]);
     // Absent counts as differing.
     sim.event(1, &[], &[&paths::admin_state("ethernet-1/2")]);
     let view = sim.state.target("leaf1");
@@ -428,10 +352,6 @@ fn an_observe_only_group_decides_but_never_sets() {
     g.enforce = false;
     let mut sim = Sim::new("down", "down");
     let v = sim.eval(&g, 0);
-    assert_eq!(
-        v.desired,
-        Some(AdminState::Disable),
-        "the decision is still computed for status"
-    );
+    assert_eq!(v.desired, Some(AdminState::Disable), "the decision is still computed for status");
     assert_eq!(intent(&g, &v, &sim.state.target("leaf1")), None);
 }

@@ -23,16 +23,10 @@ pub struct Report {
 pub async fn run_all(checks: &[Check], limit: Duration) -> Report {
     for check in checks {
         if let Err(why) = run_one(check, limit).await {
-            return Report {
-                healthy: false,
-                detail: format!("{check}: {why}"),
-            };
+            return Report { healthy: false, detail: format!("{check}: {why}") };
         }
     }
-    Report {
-        healthy: true,
-        detail: "ok".into(),
-    }
+    Report { healthy: true, detail: "ok".into() }
 }
 
 /// Run one check under `limit`.
@@ -45,15 +39,11 @@ pub async fn run_one(check: &Check, limit: Duration) -> Result<(), String> {
         }
     };
     // Dropping `work` on timeout kills an exec check's process group (see GroupKill).
-    timeout(limit, work)
-        .await
-        .unwrap_or_else(|_| Err(format!("timed out after {limit:?}")))
+    timeout(limit, work).await.unwrap_or_else(|_| Err(format!("timed out after {limit:?}")))
 }
 
 async fn connect(hp: &HostPort) -> Result<TcpStream, String> {
-    TcpStream::connect((hp.host.as_str(), hp.port))
-        .await
-        .map_err(|e| format!("connect {hp}: {e}"))
+    TcpStream::connect((hp.host.as_str(), hp.port)).await.map_err(|e| format!("connect {hp}: {e}"))
 }
 
 async fn tcp(hp: &HostPort) -> Result<(), String> {
@@ -72,17 +62,11 @@ async fn http(url: &HttpUrl, want: u16) -> Result<(), String> {
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: opergroupd\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         url.path
     );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("send: {e}"))?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
     let mut head = Vec::with_capacity(256);
     let mut buf = [0u8; 256];
     while !head.contains(&b'\n') && head.len() < 4096 {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
+        let n = stream.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             break;
         }
@@ -91,11 +75,7 @@ async fn http(url: &HttpUrl, want: u16) -> Result<(), String> {
     let line = String::from_utf8_lossy(&head);
     let line = line.lines().next().unwrap_or("");
     let got = parse_status_line(line).ok_or_else(|| format!("not an HTTP response: {line:?}"))?;
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("status {got}, expected {want}"))
-    }
+    if got == want { Ok(()) } else { Err(format!("status {got}, expected {want}")) }
 }
 
 fn parse_status_line(line: &str) -> Option<u16> {
@@ -132,9 +112,7 @@ async fn exec(command: &str, want: i32) -> Result<(), String> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("spawn: {e}"))?;
-    let pid = child
-        .id()
-        .ok_or("the check exited before it could be tracked")?;
+    let pid = child.id().ok_or("the check exited before it could be tracked")?;
     let _group = GroupKill(pid as i32);
     let status = child.wait().await.map_err(|e| format!("wait: {e}"))?;
     match status.code() {
@@ -153,10 +131,7 @@ mod tests {
     const T: Duration = Duration::from_secs(2);
 
     fn hp(addr: std::net::SocketAddr) -> HostPort {
-        HostPort {
-            host: addr.ip().to_string(),
-            port: addr.port(),
-        }
+        HostPort { host: addr.ip().to_string(), port: addr.port() }
     }
 
     #[tokio::test]
@@ -165,15 +140,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         assert_eq!(run_one(&Check::Tcp { address: hp(addr) }, T).await, Ok(()));
         drop(listener);
-        let err = run_one(&Check::Tcp { address: hp(addr) }, T)
-            .await
-            .unwrap_err();
+        let err = run_one(&Check::Tcp { address: hp(addr) }, T).await.unwrap_err();
         assert!(err.contains("connect"), "{err}");
     }
 
-    async fn serve_once(
-        response: &'static str,
-    ) -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
+    async fn serve_once(response: &'static str) -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -189,68 +160,34 @@ mod tests {
     #[tokio::test]
     async fn http_status_is_compared() {
         let (addr, task) = serve_once("HTTP/1.1 204 No Content\r\n\r\n").await;
-        let url = HttpUrl {
-            host: hp(addr),
-            path: "/health".into(),
-        };
-        assert_eq!(
-            run_one(
-                &Check::Http {
-                    url: url.clone(),
-                    status: 204
-                },
-                T
-            )
-            .await,
-            Ok(())
-        );
+        let url = HttpUrl { host: hp(addr), path: "/health".into() };
+        assert_eq!(run_one(&Check::Http { url: url.clone(), status: 204 }, T).await, Ok(()));
         let request = task.await.unwrap();
         assert!(request.starts_with("GET /health HTTP/1.1\r\n"), "{request}");
         assert!(request.contains(&format!("Host: {addr}\r\n")), "{request}");
 
         let (addr, _t) = serve_once("HTTP/1.1 503 Service Unavailable\r\n\r\n").await;
-        let url = HttpUrl {
-            host: hp(addr),
-            path: "/".into(),
-        };
-        let err = run_one(&Check::Http { url, status: 200 }, T)
-            .await
-            .unwrap_err();
+        let url = HttpUrl { host: hp(addr), path: "/".into() };
+        let err = run_one(&Check::Http { url, status: 200 }, T).await.unwrap_err();
         assert!(err.contains("status 503, expected 200"), "{err}");
 
         let (addr, _t) = serve_once("SSH-2.0-nope\r\n").await;
-        let url = HttpUrl {
-            host: hp(addr),
-            path: "/".into(),
-        };
-        let err = run_one(&Check::Http { url, status: 200 }, T)
-            .await
-            .unwrap_err();
+        let url = HttpUrl { host: hp(addr), path: "/".into() };
+        let err = run_one(&Check::Http { url, status: 200 }, T).await.unwrap_err();
         assert!(err.contains("not an HTTP response"), "{err}");
     }
 
     #[tokio::test]
     async fn http_that_never_answers_times_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = HttpUrl {
-            host: hp(listener.local_addr().unwrap()),
-            path: "/".into(),
-        };
-        let err = run_one(
-            &Check::Http { url, status: 200 },
-            Duration::from_millis(200),
-        )
-        .await
-        .unwrap_err();
+        let url = HttpUrl { host: hp(listener.local_addr().unwrap()), path: "/".into() };
+        let err = run_one(&Check::Http { url, status: 200 }, Duration::from_millis(200)).await.unwrap_err();
         assert!(err.contains("timed out"), "{err}");
     }
 
     #[tokio::test]
     async fn exec_exit_codes() {
-        let check = |c: &str, code| Check::Exec {
-            command: c.into(),
-            exit_code: code,
-        };
+        let check = |c: &str, code| Check::Exec { command: c.into(), exit_code: code };
         assert_eq!(run_one(&check("exit 0", 0), T).await, Ok(()));
         assert_eq!(run_one(&check("exit 3", 3), T).await, Ok(()));
         let err = run_one(&check("exit 1", 0), T).await.unwrap_err();
@@ -265,22 +202,10 @@ mod tests {
         // A grandchild in the background that would outlive a plain kill of `sh`.
         let cmd = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
         let start = Instant::now();
-        let err = run_one(
-            &Check::Exec {
-                command: cmd,
-                exit_code: 0,
-            },
-            Duration::from_millis(300),
-        )
-        .await
-        .unwrap_err();
+        let err = run_one(&Check::Exec { command: cmd, exit_code: 0 }, Duration::from_millis(300)).await.unwrap_err();
         assert!(err.contains("timed out"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(5));
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
         // The grandchild must be gone (reaped by init or a zombie no longer running).
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
@@ -289,10 +214,7 @@ mod tests {
             if gone {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "grandchild {pid} still running: {stat}"
-            );
+            assert!(Instant::now() < deadline, "grandchild {pid} still running: {stat}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         std::fs::remove_dir_all(&dir).ok();
@@ -300,14 +222,8 @@ mod tests {
 
     #[tokio::test]
     async fn all_checks_must_pass() {
-        let ok = Check::Exec {
-            command: "true".into(),
-            exit_code: 0,
-        };
-        let ko = Check::Exec {
-            command: "false".into(),
-            exit_code: 0,
-        };
+        let ok = Check::Exec { command: "true".into(), exit_code: 0 };
+        let ko = Check::Exec { command: "false".into(), exit_code: 0 };
         assert!(run_all(&[], T).await.healthy);
         assert!(run_all(&[ok.clone(), ok.clone()], T).await.healthy);
         let r = run_all(&[ok, ko], T).await;

@@ -59,11 +59,7 @@ pub struct State {
 }
 
 impl State {
-    pub const INIT: State = State {
-        phase: Phase::Init,
-        count: 0,
-        settled: Settled::Nothing,
-    };
+    pub const INIT: State = State { phase: Phase::Init, count: 0, settled: Settled::Nothing };
 }
 
 /// One observation of a service.
@@ -104,21 +100,13 @@ pub struct Step {
 /// oper-group (`None`: no group, or no verdict fed in).
 pub fn step(state: State, input: Input, svc: &Service, group_healthy: Option<bool>) -> Step {
     let next = transition(state, input, svc.rise, svc.fall);
-    Step {
-        state: next,
-        desired: desired(next, svc, group_healthy),
-        next_check: next_check(next, svc),
-    }
+    Step { state: next, desired: desired(next, svc, group_healthy), next_check: next_check(next, svc) }
 }
 
 fn transition(s: State, input: Input, rise: u32, fall: u32) -> State {
     let healthy = match input {
         Input::Disabled => {
-            return State {
-                phase: Phase::Disabled,
-                count: 0,
-                settled: Settled::Disabled,
-            };
+            return State { phase: Phase::Disabled, count: 0, settled: Settled::Disabled };
         }
         Input::Checked(ok) => ok,
     };
@@ -129,30 +117,14 @@ fn transition(s: State, input: Input, rise: u32, fall: u32) -> State {
     };
     if healthy {
         if count >= rise {
-            State {
-                phase: Phase::Up,
-                count: 0,
-                settled: Settled::Up,
-            }
+            State { phase: Phase::Up, count: 0, settled: Settled::Up }
         } else {
-            State {
-                phase: Phase::Rising,
-                count,
-                settled: s.settled,
-            }
+            State { phase: Phase::Rising, count, settled: s.settled }
         }
     } else if count >= fall {
-        State {
-            phase: Phase::Down,
-            count: 0,
-            settled: Settled::Down,
-        }
+        State { phase: Phase::Down, count: 0, settled: Settled::Down }
     } else {
-        State {
-            phase: Phase::Falling,
-            count,
-            settled: s.settled,
-        }
+        State { phase: Phase::Falling, count, settled: s.settled }
     }
 }
 
@@ -182,11 +154,7 @@ pub fn desired(state: State, svc: &Service, group_healthy: Option<bool>) -> Desi
 }
 
 fn route(svc: &Service, attrs: &Attributes) -> Route {
-    Route {
-        prefix: svc.prefix,
-        next_hop: svc.next_hop,
-        attrs: attrs.clone(),
-    }
+    Route { prefix: svc.prefix, next_hop: svc.next_hop, attrs: attrs.clone() }
 }
 
 /// The route used to withdraw a service whose announcement is unknown (at start, a
@@ -201,8 +169,7 @@ mod tests {
     use crate::config::services::{RawService, resolve};
 
     fn svc(extra: &str) -> Service {
-        let yaml =
-            format!("prefix: 192.0.2.1/32\nmed: 100\ninterval: 5s\nfast-interval: 1s\n{extra}");
+        let yaml = format!("prefix: 192.0.2.1/32\nmed: 100\ninterval: 5s\nfast-interval: 1s\n{extra}");
         let raw: RawService = serde_saphyr::from_str(&yaml).unwrap();
         resolve("web", &raw, &["g"]).unwrap()
     }
@@ -250,10 +217,7 @@ mod tests {
     fn rise_one_goes_up_on_first_success() {
         let s = svc("rise: 1\nfall: 1");
         let out = run(&s, &[OK, KO, OK]);
-        assert_eq!(
-            out.iter().map(|o| o.0).collect::<Vec<_>>(),
-            vec![Phase::Up, Phase::Down, Phase::Up]
-        );
+        assert_eq!(out.iter().map(|o| o.0).collect::<Vec<_>>(), vec![Phase::Up, Phase::Down, Phase::Up]);
     }
 
     #[test]
@@ -291,16 +255,10 @@ mod tests {
 
     #[test]
     fn degraded_announces_worse_attributes_instead_of_withdrawing() {
-        let s = svc(
-            "rise: 1\nfall: 1\ndown-mode: degraded\ndegraded: {med: 1000, as-path-prepend: [65001, 65001]}",
-        );
+        let s = svc("rise: 1\nfall: 1\ndown-mode: degraded\ndegraded: {med: 1000, as-path-prepend: [65001, 65001]}");
         let out = run(&s, &[OK, KO]);
-        let Desired::Announced(up) = &out[0].1 else {
-            panic!("up announces")
-        };
-        let Desired::Announced(down) = &out[1].1 else {
-            panic!("degraded announces")
-        };
+        let Desired::Announced(up) = &out[0].1 else { panic!("up announces") };
+        let Desired::Announced(down) = &out[1].1 else { panic!("degraded announces") };
         assert_eq!(up.attrs.med, Some(100));
         assert_eq!(down.attrs.med, Some(1000));
         assert_eq!(down.attrs.as_path, vec![65001, 65001]);
@@ -320,18 +278,9 @@ mod tests {
         let out = run(&s, &[OK, OK, d, OK, OK, KO, d, KO, KO]);
         use Phase::*;
         let phases: Vec<Phase> = out.iter().map(|o| o.0).collect();
-        assert_eq!(
-            phases,
-            vec![
-                Rising, Up, Disabled, Rising, Up, Falling, Disabled, Falling, Down
-            ]
-        );
+        assert_eq!(phases, vec![Rising, Up, Disabled, Rising, Up, Falling, Disabled, Falling, Down]);
         assert_eq!(med(&out[2].1), Some(Some(500)));
-        assert_eq!(
-            med(&out[3].1),
-            Some(Some(500)),
-            "disabled stays in place while rising"
-        );
+        assert_eq!(med(&out[3].1), Some(Some(500)), "disabled stays in place while rising");
         assert_eq!(med(&out[4].1), Some(Some(100)));
         assert_eq!(out[8].1, Desired::Withdrawn);
         // From init, too.
@@ -342,10 +291,7 @@ mod tests {
                 Desired::Announced(Route {
                     prefix: s.prefix,
                     next_hop: s.next_hop,
-                    attrs: Attributes {
-                        med: Some(500),
-                        ..s.up.clone()
-                    },
+                    attrs: Attributes { med: Some(500), ..s.up.clone() },
                 })
             )
         );
@@ -354,10 +300,7 @@ mod tests {
     #[test]
     fn disable_file_withdraws_by_default() {
         let s = svc("rise: 1\ndisable-file: /x");
-        assert_eq!(
-            run(&s, &[OK, Input::Disabled])[1],
-            (Phase::Disabled, Desired::Withdrawn)
-        );
+        assert_eq!(run(&s, &[OK, Input::Disabled])[1], (Phase::Disabled, Desired::Withdrawn));
     }
 
     #[test]

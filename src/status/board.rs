@@ -210,21 +210,14 @@ impl Board {
         }
         board.set_override_file(config.override_file.clone());
         board.set_dry_run(dry_run);
-        board.set_role(if config.leader_election.is_some() {
-            Role::Standby
-        } else {
-            Role::Single
-        });
+        board.set_role(if config.leader_election.is_some() { Role::Standby } else { Role::Single });
         board.set_config_loaded(true);
         board
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves plain data behind; keep serving it.
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn metrics(&self) -> &Metrics {
@@ -241,26 +234,14 @@ impl Board {
     }
 
     /// Declare a group with its downlinks; `admin_enabled` is config `admin-state: enable`.
-    pub fn declare_group(
-        &self,
-        name: &str,
-        target: &str,
-        downlinks: &[String],
-        admin_enabled: bool,
-    ) {
+    pub fn declare_group(&self, name: &str, target: &str, downlinks: &[String], admin_enabled: bool) {
         let enforcement = Enforcement::of(admin_enabled, false);
         let mut st = self.state();
         let entry = group_entry(&mut st, self.metrics(), name);
         entry.target = target.to_string();
         entry.enforcement = enforcement;
-        entry.downlinks = downlinks
-            .iter()
-            .map(|d| DownlinkEval {
-                name: d.clone(),
-                desired: None,
-                observed: None,
-            })
-            .collect();
+        entry.downlinks =
+            downlinks.iter().map(|d| DownlinkEval { name: d.clone(), desired: None, observed: None }).collect();
         self.metrics().set_enforcement(name, enforcement);
     }
 
@@ -278,21 +259,15 @@ impl Board {
 
     pub fn set_heartbeat_timeout(&self, timeout: Duration) {
         let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        self.shared
-            .heartbeat_timeout_ms
-            .store(ms, Ordering::Relaxed);
+        self.shared.heartbeat_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
     // ---- the loop, every turn --------------------------------------------------------
 
     /// The loop turns. Call at least once per second (e.g. on its timer tick).
     pub fn heartbeat(&self, now: Instant) {
-        let us = now
-            .saturating_duration_since(self.shared.started)
-            .as_micros();
-        self.shared
-            .heartbeat_us
-            .store(u64::try_from(us).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let us = now.saturating_duration_since(self.shared.started).as_micros();
+        self.shared.heartbeat_us.store(u64::try_from(us).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// What the override file said at the last read (see `read_override`). True when that
@@ -330,8 +305,7 @@ impl Board {
         entry.since = Some(at);
         entry.synced_since = None;
         drop(st);
-        self.metrics()
-            .set_target_state(target, ConnState::Connecting);
+        self.metrics().set_target_state(target, ConnState::Connecting);
     }
 
     /// `sync_response` arrived: the target's data is evidence from now on.
@@ -379,13 +353,9 @@ impl Board {
     /// Record a source event as it passes through the loop (notification, synced, stale).
     pub fn source_event(&self, event: &SourceEvent) {
         match event {
-            SourceEvent::Notification {
-                target,
-                received,
-                updates,
-                deletes,
-                ..
-            } => self.notification(target, *received, updates.len() + deletes.len()),
+            SourceEvent::Notification { target, received, updates, deletes, .. } => {
+                self.notification(target, *received, updates.len() + deletes.len())
+            }
             SourceEvent::Synced { target, at } => self.target_synced(target, *at),
             SourceEvent::Stale { target, at, error } => self.target_stale(target, *at, error),
             SourceEvent::Connecting { target, at, .. } => self.target_connecting(target, *at),
@@ -396,15 +366,11 @@ impl Board {
 
     pub fn group_evaluated(&self, group: &str, eval: GroupEval) {
         let m = self.metrics();
-        let labels = GroupLabels {
-            group: group.to_string(),
-        };
+        let labels = GroupLabels { group: group.to_string() };
         m.evaluations.get_or_create(&labels).inc();
         if let Some(trigger) = eval.trigger {
             let secs = eval.at.saturating_duration_since(trigger).as_secs_f64();
-            m.notification_to_decision
-                .get_or_create(&labels)
-                .observe(secs);
+            m.notification_to_decision.get_or_create(&labels).observe(secs);
         }
         if eval.decided {
             m.decisions.get_or_create(&labels).inc();
@@ -433,11 +399,8 @@ impl Board {
             if !desired_changed && !observed_changed {
                 continue;
             }
-            let labels = DownlinkLabels {
-                group: group.to_string(),
-                target: entry.target.clone(),
-                interface: d.name.clone(),
-            };
+            let labels =
+                DownlinkLabels { group: group.to_string(), target: entry.target.clone(), interface: d.name.clone() };
             let enabled = |s: Option<AdminState>| s.map(|s| s == AdminState::Enable);
             if desired_changed {
                 Metrics::set_downlink(&m.downlink_desired, labels.clone(), enabled(d.desired));
@@ -465,18 +428,12 @@ impl Board {
         let mut st = self.state();
         let entry = group_entry(&mut st, self.metrics(), group);
         entry.stats.sets_sent += 1;
-        entry.output = Some(Output {
-            line,
-            started: at,
-            finished: None,
-        });
+        entry.output = Some(Output { line, started: at, finished: None });
     }
 
     /// An attempt failed and will be retried.
     pub fn set_retry(&self, group: &str) {
-        let labels = GroupLabels {
-            group: group.to_string(),
-        };
+        let labels = GroupLabels { group: group.to_string() };
         self.metrics().retries.get_or_create(&labels).inc();
         let mut st = self.state();
         group_entry(&mut st, self.metrics(), group).stats.retries += 1;
@@ -485,10 +442,7 @@ impl Board {
     /// The Set started last for `group` ended (after any retries).
     pub fn set_finished(&self, group: &str, result: SetResult, at: Instant) {
         let m = self.metrics();
-        let set_labels = SetLabels {
-            group: group.to_string(),
-            result: result.as_str().into(),
-        };
+        let set_labels = SetLabels { group: group.to_string(), result: result.as_str().into() };
         m.sets.get_or_create(&set_labels).inc();
         let mut st = self.state();
         let entry = group_entry(&mut st, m, group);
@@ -497,41 +451,22 @@ impl Board {
         } else if let Some(decided) = entry.stats.last_decision {
             let latency = at.saturating_duration_since(decided);
             entry.stats.last_decision_to_set = Some(latency);
-            let labels = GroupLabels {
-                group: group.to_string(),
-            };
-            m.decision_to_set
-                .get_or_create(&labels)
-                .observe(latency.as_secs_f64());
+            let labels = GroupLabels { group: group.to_string() };
+            m.decision_to_set.get_or_create(&labels).observe(latency.as_secs_f64());
         }
         match &mut entry.output {
             Some(out) => out.finished = Some((at, result)),
-            None => {
-                entry.output = Some(Output {
-                    line: String::new(),
-                    started: at,
-                    finished: Some((at, result)),
-                })
-            }
+            None => entry.output = Some(Output { line: String::new(), started: at, finished: Some((at, result)) }),
         }
     }
 
     // ---- services (issue 7) -----------------------------------------------------------
 
-    pub fn service(
-        &self,
-        name: &str,
-        state: ServiceState,
-        at: Option<Instant>,
-        detail: Option<String>,
-    ) {
+    pub fn service(&self, name: &str, state: ServiceState, at: Option<Instant>, detail: Option<String>) {
         self.metrics().set_service_state(name, state);
         let mut st = self.state();
-        let entry = st.services.entry(name.to_string()).or_insert(ServiceEntry {
-            state,
-            last_check: None,
-            detail: None,
-        });
+        let entry =
+            st.services.entry(name.to_string()).or_insert(ServiceEntry { state, last_check: None, detail: None });
         entry.state = state;
         if at.is_some() {
             entry.last_check = at;
@@ -552,16 +487,10 @@ impl Board {
     /// board's creation, so a starting process is not declared dead).
     pub fn liveness(&self, now: Instant) -> Result<(), String> {
         let last = Duration::from_micros(self.shared.heartbeat_us.load(Ordering::Relaxed));
-        let age = now
-            .saturating_duration_since(self.shared.started)
-            .saturating_sub(last);
+        let age = now.saturating_duration_since(self.shared.started).saturating_sub(last);
         let limit = Duration::from_millis(self.shared.heartbeat_timeout_ms.load(Ordering::Relaxed));
         if age > limit {
-            Err(format!(
-                "control loop silent for {} ms (limit {} ms)",
-                age.as_millis(),
-                limit.as_millis()
-            ))
+            Err(format!("control loop silent for {} ms (limit {} ms)", age.as_millis(), limit.as_millis()))
         } else {
             Ok(())
         }
@@ -583,19 +512,12 @@ impl Board {
                 None => format!("{name} ({})", t.state.as_str()),
             })
             .collect();
-        if waiting.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("waiting for first sync of {}", waiting.join(", ")))
-        }
+        if waiting.is_empty() { Ok(()) } else { Err(format!("waiting for first sync of {}", waiting.join(", "))) }
     }
 
     /// The `/status` document as of `now`.
     pub fn document(&self, now: Instant) -> StatusDocument {
-        let clock = Clock {
-            started: self.shared.started,
-            started_wall: self.shared.started_wall,
-        };
+        let clock = Clock { started: self.shared.started, started_wall: self.shared.started_wall };
         let heartbeat = Duration::from_micros(self.shared.heartbeat_us.load(Ordering::Relaxed));
         let since_start = now.saturating_duration_since(self.shared.started);
         let st = self.state();
@@ -656,20 +578,13 @@ impl Board {
                 last_output: g.output.as_ref().map(|o| OutputStatus {
                     line: o.line.clone(),
                     started_at: clock.rfc3339(o.started),
-                    result: o
-                        .finished
-                        .as_ref()
-                        .map_or("in-flight", |(_, r)| r.as_str())
-                        .to_string(),
+                    result: o.finished.as_ref().map_or("in-flight", |(_, r)| r.as_str()).to_string(),
                     error: match &o.finished {
                         Some((_, SetResult::Failed(e))) => Some(e.clone()),
                         _ => None,
                     },
                     finished_at: at(o.finished.as_ref().map(|(i, _)| *i)),
-                    latency_ms: o
-                        .finished
-                        .as_ref()
-                        .map(|(i, _)| ms(i.saturating_duration_since(o.started))),
+                    latency_ms: o.finished.as_ref().map(|(i, _)| ms(i.saturating_duration_since(o.started))),
                 }),
                 statistics: GroupStatistics {
                     evaluations: g.stats.evaluations,
@@ -705,10 +620,8 @@ impl Board {
                 leader_election: st.leader_election.clone(),
                 started_at: clock.rfc3339(self.shared.started),
                 uptime_ms: u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX),
-                last_heartbeat_ms_ago: (heartbeat > Duration::ZERO).then(|| {
-                    u64::try_from(since_start.saturating_sub(heartbeat).as_millis())
-                        .unwrap_or(u64::MAX)
-                }),
+                last_heartbeat_ms_ago: (heartbeat > Duration::ZERO)
+                    .then(|| u64::try_from(since_start.saturating_sub(heartbeat).as_millis()).unwrap_or(u64::MAX)),
                 config_loaded: st.config_loaded,
                 dry_run: st.dry_run,
                 maintenance: MaintenanceStatus {
@@ -726,9 +639,7 @@ impl Board {
 
 fn target_entry<'a>(st: &'a mut State, m: &Metrics, name: &str) -> &'a mut TargetEntry {
     st.targets.entry(name.to_string()).or_insert_with(|| {
-        let labels = TargetLabels {
-            target: name.to_string(),
-        };
+        let labels = TargetLabels { target: name.to_string() };
         m.set_target_state(name, ConnState::Connecting);
         TargetEntry {
             state: ConnState::Connecting,
@@ -750,9 +661,7 @@ fn target_entry<'a>(st: &'a mut State, m: &Metrics, name: &str) -> &'a mut Targe
 
 fn group_entry<'a>(st: &'a mut State, m: &Metrics, name: &str) -> &'a mut GroupEntry {
     st.groups.entry(name.to_string()).or_insert_with(|| {
-        let labels = GroupLabels {
-            group: name.to_string(),
-        };
+        let labels = GroupLabels { group: name.to_string() };
         // Create the per-group series up front, so dashboards see zeros, not gaps.
         let _ = m.evaluations.get_or_create(&labels);
         let _ = m.decisions.get_or_create(&labels);
@@ -799,11 +708,8 @@ impl Clock {
 /// RFC 3339 in UTC with millisecond precision: `2026-11-01T10:00:03.250Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     let dt = time::OffsetDateTime::from(t);
-    let dt = dt
-        .replace_nanosecond(dt.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(dt);
-    dt.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "invalid-time".to_string())
+    let dt = dt.replace_nanosecond(dt.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(dt);
+    dt.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "invalid-time".to_string())
 }
 
 fn ms(d: Duration) -> f64 {

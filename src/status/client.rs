@@ -29,47 +29,29 @@ pub struct HttpResponse {
 pub async fn http_get(addr: &str, path: &str) -> Result<HttpResponse, StatusError> {
     tokio::time::timeout(TIMEOUT, exchange(addr, path))
         .await
-        .map_err(|_| StatusError::Timeout {
-            addr: addr.to_string(),
-            after: TIMEOUT,
-        })?
+        .map_err(|_| StatusError::Timeout { addr: addr.to_string(), after: TIMEOUT })?
 }
 
 async fn exchange(addr: &str, path: &str) -> Result<HttpResponse, StatusError> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| StatusError::Connect {
-            addr: addr.to_string(),
-            reason: match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-                _ => e.to_string(),
-            },
-        })?;
-    let io_err = |e: std::io::Error| StatusError::Protocol {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| StatusError::Connect {
         addr: addr.to_string(),
-        detail: e.to_string(),
-    };
+        reason: match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            _ => e.to_string(),
+        },
+    })?;
+    let io_err = |e: std::io::Error| StatusError::Protocol { addr: addr.to_string(), detail: e.to_string() };
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\nUser-Agent: opergroupd\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.map_err(io_err)?;
     let mut raw = Vec::new();
-    (&mut stream)
-        .take(MAX_RESPONSE)
-        .read_to_end(&mut raw)
-        .await
-        .map_err(io_err)?;
-    parse_response(&raw).map_err(|detail| StatusError::Protocol {
-        addr: addr.to_string(),
-        detail,
-    })
+    (&mut stream).take(MAX_RESPONSE).read_to_end(&mut raw).await.map_err(io_err)?;
+    parse_response(&raw).map_err(|detail| StatusError::Protocol { addr: addr.to_string(), detail })
 }
 
 fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("response ended before its headers did")?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("response ended before its headers did")?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|_| "response headers are not UTF-8")?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -97,31 +79,21 @@ fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     let body = if chunked {
         dechunk(rest)?
     } else if let Some(len) = content_length {
-        rest.get(..len)
-            .ok_or("response body shorter than its Content-Length")?
-            .to_vec()
+        rest.get(..len).ok_or("response body shorter than its Content-Length")?.to_vec()
     } else {
         rest.to_vec()
     };
     let body = String::from_utf8(body).map_err(|_| "response body is not UTF-8")?;
-    Ok(HttpResponse {
-        status,
-        content_type,
-        body,
-    })
+    Ok(HttpResponse { status, content_type, body })
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk header")?;
+        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunk header")?;
         let size_text = std::str::from_utf8(&rest[..eol]).map_err(|_| "bad chunk header")?;
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| format!("bad chunk size {size_text:?}"))?;
         rest = &rest[eol + 2..];
         if size == 0 {
             return Ok(body);
@@ -135,10 +107,7 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
 /// GET and decode `/status`.
 pub async fn fetch_status(addr: &str) -> Result<StatusDocument, StatusError> {
     let body = fetch_status_body(addr).await?;
-    serde_json::from_str(&body).map_err(|source| StatusError::Decode {
-        addr: addr.to_string(),
-        source,
-    })
+    serde_json::from_str(&body).map_err(|source| StatusError::Decode { addr: addr.to_string(), source })
 }
 
 async fn fetch_status_body(addr: &str) -> Result<String, StatusError> {
@@ -161,15 +130,11 @@ pub async fn print_status(addr: &str, json: bool) -> Result<(), StatusError> {
         fetch_status_body(addr).await?
     } else {
         let doc = fetch_status(addr).await?;
-        let colour = std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         table::render(&doc, colour)
     };
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|source| StatusError::Stdout { source })
+    stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).map_err(|source| StatusError::Stdout { source })
 }
 
 #[cfg(test)]
@@ -178,13 +143,9 @@ mod tests {
 
     #[test]
     fn parses_length_and_chunked_bodies() {
-        let plain =
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        let plain = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
         let r = parse_response(plain).expect("plain response");
-        assert_eq!(
-            (r.status, r.content_type.as_deref(), r.body.as_str()),
-            (200, Some("application/json"), "{}")
-        );
+        assert_eq!((r.status, r.content_type.as_deref(), r.body.as_str()), (200, Some("application/json"), "{}"));
 
         let chunked = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnot\r\n6;x=y\r\n ready\r\n0\r\n\r\n";
         let r = parse_response(chunked).expect("chunked response");
@@ -196,8 +157,6 @@ mod tests {
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
         assert!(parse_response(b"garbage\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort").is_err());
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err()
-        );
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err());
     }
 }

@@ -137,11 +137,7 @@ pub enum Enforcement {
 }
 
 impl Enforcement {
-    pub const ALL: [Enforcement; 3] = [
-        Enforcement::Enforcing,
-        Enforcement::ObserveOnly,
-        Enforcement::Suspended,
-    ];
+    pub const ALL: [Enforcement; 3] = [Enforcement::Enforcing, Enforcement::ObserveOnly, Enforcement::Suspended];
     pub fn as_str(self) -> &'static str {
         match self {
             Enforcement::Enforcing => "enforcing",

@@ -27,23 +27,14 @@ pub async fn serve(
 ) -> Result<(SocketAddr, JoinHandle<Result<(), StatusError>>), StatusError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| StatusError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| StatusError::Bind {
-        addr: addr.to_string(),
-        source,
-    })?;
+        .map_err(|source| StatusError::Bind { addr: addr.to_string(), source })?;
+    let bound = listener.local_addr().map_err(|source| StatusError::Bind { addr: addr.to_string(), source })?;
     let app = router(board);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(cancel.cancelled_owned())
             .await
-            .map_err(|source| StatusError::Serve {
-                addr: bound.to_string(),
-                source,
-            })
+            .map_err(|source| StatusError::Serve { addr: bound.to_string(), source })
     });
     Ok((bound, task))
 }
@@ -64,20 +55,12 @@ async fn status(State(board): State<Board>) -> Response {
             body.push(b'\n');
             ([(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("status document: {e}\n"),
-        )
-            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("status document: {e}\n")).into_response(),
     }
 }
 
 async fn metrics(State(board): State<Board>) -> Response {
-    (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        board.metrics_text(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], board.metrics_text()).into_response()
 }
 
 async fn healthz(State(board): State<Board>) -> Response {

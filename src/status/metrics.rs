@@ -18,10 +18,8 @@ use super::document::{ConnState, Enforcement, Health, Role, ServiceState};
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Latency buckets in seconds, 100 µs .. 10 s, roughly 1-2.5-5 per decade.
-const LATENCY_BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
@@ -132,13 +130,7 @@ impl Metrics {
             registry: Registry::with_prefix("opergroupd"),
         };
         let r = &mut m.registry;
-        r.register(
-            "build",
-            "The running opergroupd version",
-            Info::new(BuildLabels {
-                version: version.to_string(),
-            }),
-        );
+        r.register("build", "The running opergroupd version", Info::new(BuildLabels { version: version.to_string() }));
         r.register(
             "target_up",
             "1 while the target's subscription is live and synced (its data is evidence)",
@@ -149,16 +141,8 @@ impl Metrics {
             "Target connection state: 1 for the current state (connecting, synced, stale)",
             m.target_state.clone(),
         );
-        r.register(
-            "target_reconnects",
-            "Connection attempts to the target after the first",
-            m.reconnects.clone(),
-        );
-        r.register(
-            "notifications",
-            "gNMI notifications received from the target",
-            m.notifications.clone(),
-        );
+        r.register("target_reconnects", "Connection attempts to the target after the first", m.reconnects.clone());
+        r.register("notifications", "gNMI notifications received from the target", m.notifications.clone());
         r.register(
             "notification_updates",
             "Updates and deletes carried by the target's notifications",
@@ -189,26 +173,10 @@ impl Metrics {
             "Downlink admin-state the device reports: 1 enable, 0 disable (absent: unknown)",
             m.downlink_observed.clone(),
         );
-        r.register(
-            "group_evaluations",
-            "Group evaluations",
-            m.evaluations.clone(),
-        );
-        r.register(
-            "group_decisions",
-            "Evaluations that asked for a downlink admin-state change",
-            m.decisions.clone(),
-        );
-        r.register(
-            "sets",
-            "Sets finished, by result (ok, failed, dry-run)",
-            m.sets.clone(),
-        );
-        r.register(
-            "set_retries",
-            "Set attempts retried after a failure",
-            m.retries.clone(),
-        );
+        r.register("group_evaluations", "Group evaluations", m.evaluations.clone());
+        r.register("group_decisions", "Evaluations that asked for a downlink admin-state change", m.decisions.clone());
+        r.register("sets", "Sets finished, by result (ok, failed, dry-run)", m.sets.clone());
+        r.register("set_retries", "Set attempts retried after a failure", m.retries.clone());
         r.register(
             "notification_to_decision_seconds",
             "From receiving the notification that triggered an evaluation to its decision",
@@ -219,16 +187,8 @@ impl Metrics {
             "From a decision to its Set being acknowledged (or printed in dry-run)",
             m.decision_to_set.clone(),
         );
-        r.register(
-            "role",
-            "Controller role: 1 for the current role (leader, standby, single)",
-            m.role.clone(),
-        );
-        r.register(
-            "service_state",
-            "ExaBGP anycast service state: 1 for the current state",
-            m.service_state.clone(),
-        );
+        r.register("role", "Controller role: 1 for the current role (leader, standby, single)", m.role.clone());
+        r.register("service_state", "ExaBGP anycast service state: 1 for the current state", m.service_state.clone());
         m
     }
 
@@ -243,85 +203,50 @@ impl Metrics {
 
     pub fn set_target_state(&self, target: &str, state: ConnState) {
         for s in ConnState::ALL {
-            let labels = TargetStateLabels {
-                target: target.to_string(),
-                state: s.as_str().into(),
-            };
-            self.target_state
-                .get_or_create(&labels)
-                .set(i64::from(s == state));
+            let labels = TargetStateLabels { target: target.to_string(), state: s.as_str().into() };
+            self.target_state.get_or_create(&labels).set(i64::from(s == state));
         }
-        let up = TargetLabels {
-            target: target.to_string(),
-        };
-        self.target_up
-            .get_or_create(&up)
-            .set(i64::from(state == ConnState::Synced));
+        let up = TargetLabels { target: target.to_string() };
+        self.target_up.get_or_create(&up).set(i64::from(state == ConnState::Synced));
     }
 
     pub fn set_group_state(&self, group: &str, health: Health) {
         for s in Health::ALL {
-            let labels = GroupStateLabels {
-                group: group.to_string(),
-                state: s.as_str().into(),
-            };
-            self.group_state
-                .get_or_create(&labels)
-                .set(i64::from(s == health));
+            let labels = GroupStateLabels { group: group.to_string(), state: s.as_str().into() };
+            self.group_state.get_or_create(&labels).set(i64::from(s == health));
         }
     }
 
     pub fn set_enforcement(&self, group: &str, mode: Enforcement) {
         for s in Enforcement::ALL {
-            let labels = GroupStateLabels {
-                group: group.to_string(),
-                state: s.as_str().into(),
-            };
-            self.group_enforcement
-                .get_or_create(&labels)
-                .set(i64::from(s == mode));
+            let labels = GroupStateLabels { group: group.to_string(), state: s.as_str().into() };
+            self.group_enforcement.get_or_create(&labels).set(i64::from(s == mode));
         }
     }
 
     pub fn set_pending(&self, group: &str, action: Option<&str>) {
         for a in ["disable", "enable"] {
-            let labels = PendingLabels {
-                group: group.to_string(),
-                action: a.into(),
-            };
-            self.group_pending
-                .get_or_create(&labels)
-                .set(i64::from(action == Some(a)));
+            let labels = PendingLabels { group: group.to_string(), action: a.into() };
+            self.group_pending.get_or_create(&labels).set(i64::from(action == Some(a)));
         }
     }
 
     pub fn set_role(&self, role: Role) {
         for r in Role::ALL {
-            let labels = RoleLabels {
-                role: r.as_str().into(),
-            };
+            let labels = RoleLabels { role: r.as_str().into() };
             self.role.get_or_create(&labels).set(i64::from(r == role));
         }
     }
 
     pub fn set_service_state(&self, service: &str, state: ServiceState) {
         for s in ServiceState::ALL {
-            let labels = ServiceLabels {
-                service: service.to_string(),
-                state: s.as_str().into(),
-            };
-            self.service_state
-                .get_or_create(&labels)
-                .set(i64::from(s == state));
+            let labels = ServiceLabels { service: service.to_string(), state: s.as_str().into() };
+            self.service_state.get_or_create(&labels).set(i64::from(s == state));
         }
     }
 
     /// Desired or observed admin-state; `None` removes the series (no opinion / unknown).
-    pub fn set_downlink(
-        family: &Family<DownlinkLabels, Gauge>,
-        labels: DownlinkLabels,
-        enabled: Option<bool>,
-    ) {
+    pub fn set_downlink(family: &Family<DownlinkLabels, Gauge>, labels: DownlinkLabels, enabled: Option<bool>) {
         match enabled {
             Some(on) => {
                 family.get_or_create(&labels).set(i64::from(on));

@@ -16,10 +16,7 @@ mod metrics;
 mod override_file;
 mod table;
 
-pub use board::{
-    Board, DEFAULT_HEARTBEAT_TIMEOUT, DownlinkEval, GroupEval, InputValue, Pending, SetResult,
-    rfc3339,
-};
+pub use board::{Board, DEFAULT_HEARTBEAT_TIMEOUT, DownlinkEval, GroupEval, InputValue, Pending, SetResult, rfc3339};
 pub use client::{fetch_status, http_get, print_status};
 pub use document::{ConnState, Enforcement, Health, LeaderElectionStatus, Role, ServiceState, StatusDocument};
 pub use http::{DEFAULT_LISTEN, router, serve};
@@ -32,15 +29,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     #[error("cannot listen for /status on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
     #[error("status server on {addr} failed: {source}")]
-    Serve {
-        addr: String,
-        source: std::io::Error,
-    },
+    Serve { addr: String, source: std::io::Error },
     #[error("no opergroupd at {addr}: {reason}")]
     Connect { addr: String, reason: String },
     #[error("opergroupd at {addr} did not answer within {after:?}")]
@@ -48,16 +39,9 @@ pub enum StatusError {
     #[error("opergroupd at {addr} answered with a malformed HTTP response: {detail}")]
     Protocol { addr: String, detail: String },
     #[error("opergroupd at {addr} answered HTTP {status}: {body}")]
-    Http {
-        addr: String,
-        status: u16,
-        body: String,
-    },
+    Http { addr: String, status: u16, body: String },
     #[error("opergroupd at {addr} sent a status document this version cannot read: {source}")]
-    Decode {
-        addr: String,
-        source: serde_json::Error,
-    },
+    Decode { addr: String, source: serde_json::Error },
     #[error("writing to stdout: {source}")]
     Stdout { source: std::io::Error },
 }

@@ -63,11 +63,7 @@ pub fn parse_override(text: &str) -> Override {
         .filter(|name| !name.is_empty())
         .map(str::to_string)
         .collect();
-    if groups.is_empty() {
-        Override::All
-    } else {
-        Override::Groups(groups)
-    }
+    if groups.is_empty() { Override::All } else { Override::Groups(groups) }
 }
 
 #[cfg(test)]

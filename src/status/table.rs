@@ -22,11 +22,7 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
         c.role.as_str(),
         human(Duration::from_millis(c.uptime_ms)),
         if c.dry_run { "  dry-run" } else { "" },
-        if c.config_loaded {
-            ""
-        } else {
-            "  config not loaded"
-        },
+        if c.config_loaded { "" } else { "  config not loaded" },
     );
     if let Some(le) = &c.leader_election {
         out.push_str(&format!(
@@ -42,34 +38,17 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
         "none" => {}
         "all" => out.push_str(&format!(
             "{}\n",
-            paint(
-                &format!("maintenance: override file {} suspends ALL groups", file(m)),
-                Tone::Warn
-            )
+            paint(&format!("maintenance: override file {} suspends ALL groups", file(m)), Tone::Warn)
         )),
         _ => out.push_str(&format!(
             "{}\n",
-            paint(
-                &format!(
-                    "maintenance: override file {} suspends {}",
-                    file(m),
-                    m.groups.join(", ")
-                ),
-                Tone::Warn
-            )
+            paint(&format!("maintenance: override file {} suspends {}", file(m), m.groups.join(", ")), Tone::Warn)
         )),
     }
 
     out.push('\n');
-    let mut rows = vec![row(&[
-        "GROUP",
-        "TARGET",
-        "STATE",
-        "ENFORCEMENT",
-        "DOWNLINKS desired/observed",
-        "PENDING",
-        "REASON",
-    ])];
+    let mut rows =
+        vec![row(&["GROUP", "TARGET", "STATE", "ENFORCEMENT", "DOWNLINKS desired/observed", "PENDING", "REASON"])];
     let mut details = Vec::new();
     for g in &doc.groups {
         let downlinks = g
@@ -79,11 +58,7 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         let pending = g.pending.as_ref().map_or("-".to_string(), |p| {
-            format!(
-                "{} in {}",
-                p.action,
-                human(Duration::from_millis(p.fires_in_ms.max(0) as u64))
-            )
+            format!("{} in {}", p.action, human(Duration::from_millis(p.fires_in_ms.max(0) as u64)))
         });
         rows.push(vec![
             Cell::plain(&g.name),
@@ -91,17 +66,9 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
             Cell::toned(g.oper_state.as_str(), health_tone(g.oper_state)),
             Cell::toned(
                 g.enforcement.describe(),
-                if g.enforcement == Enforcement::Enforcing {
-                    Tone::Plain
-                } else {
-                    Tone::Warn
-                },
+                if g.enforcement == Enforcement::Enforcing { Tone::Plain } else { Tone::Warn },
             ),
-            Cell::plain(if downlinks.is_empty() {
-                "-"
-            } else {
-                &downlinks
-            }),
+            Cell::plain(if downlinks.is_empty() { "-" } else { &downlinks }),
             Cell::plain(&pending),
             Cell::plain(&g.reason),
         ]);
@@ -146,14 +113,7 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
     }
 
     out.push('\n');
-    let mut rows = vec![row(&[
-        "TARGET",
-        "STATE",
-        "SINCE",
-        "RECONNECTS",
-        "NOTIFICATIONS",
-        "LAST ERROR",
-    ])];
+    let mut rows = vec![row(&["TARGET", "STATE", "SINCE", "RECONNECTS", "NOTIFICATIONS", "LAST ERROR"])];
     for t in &doc.targets {
         let error = match (&t.last_error, &t.last_error_at) {
             (Some(e), at) => format!("{e} ({})", ago(at)),
@@ -238,11 +198,7 @@ fn paint(text: &str, tone: Tone, colour: bool) -> String {
         Tone::Warn => "33",
         Tone::Bad => "31",
     };
-    if colour {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
+    if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
 }
 
 struct Cell {
@@ -252,16 +208,10 @@ struct Cell {
 
 impl Cell {
     fn plain(text: &str) -> Cell {
-        Cell {
-            text: text.to_string(),
-            tone: Tone::Plain,
-        }
+        Cell { text: text.to_string(), tone: Tone::Plain }
     }
     fn toned(text: &str, tone: Tone) -> Cell {
-        Cell {
-            text: text.to_string(),
-            tone,
-        }
+        Cell { text: text.to_string(), tone }
     }
 }
 
@@ -273,23 +223,13 @@ fn row(headers: &[&str]) -> Vec<Cell> {
 fn table(rows: &[Vec<Cell>], colour: bool) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..columns)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.text.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.text.chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
     for r in rows {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
-            let pad = if i + 1 == r.len() {
-                0
-            } else {
-                width[i] - cell.text.chars().count() + 2
-            };
+            let pad = if i + 1 == r.len() { 0 } else { width[i] - cell.text.chars().count() + 2 };
             line.push_str(&paint(&cell.text, cell.tone, colour));
             line.extend(std::iter::repeat_n(' ', pad));
         }
@@ -309,11 +249,7 @@ fn relative(now: Option<OffsetDateTime>, t: &str) -> String {
         (Some(now), Some(then)) => {
             let d = now - then;
             let abs = Duration::from_millis(d.whole_milliseconds().unsigned_abs() as u64);
-            if d.is_negative() {
-                format!("in {}", human(abs))
-            } else {
-                format!("{} ago", human(abs))
-            }
+            if d.is_negative() { format!("in {}", human(abs)) } else { format!("{} ago", human(abs)) }
         }
         _ => t.to_string(),
     }
@@ -349,14 +285,8 @@ mod tests {
 
     #[test]
     fn columns_align_and_colour_is_optional() {
-        let rows = vec![
-            row(&["A", "B"]),
-            vec![Cell::toned("long-name", Tone::Bad), Cell::plain("x")],
-        ];
+        let rows = vec![row(&["A", "B"]), vec![Cell::toned("long-name", Tone::Bad), Cell::plain("x")]];
         assert_eq!(table(&rows, false), "A          B\nlong-name  x\n");
-        assert_eq!(
-            table(&rows, true),
-            "A          B\n\x1b[31mlong-name\x1b[0m  x\n"
-        );
+        assert_eq!(table(&rows, true), "A          B\n\x1b[31mlong-name\x1b[0m  x\n");
     }
 }

@@ -404,14 +404,8 @@ fn apply_spec(
         .iter()
         .filter(|(field, value)| spec.get(*field).is_some_and(|current| current != *value))
         .filter_map(|(field, _)| {
-            let others: Vec<&str> = stored
-                .owners
-                .get(field)
-                .into_iter()
-                .flatten()
-                .filter(|m| **m != me)
-                .map(|m| m.name.as_str())
-                .collect();
+            let others: Vec<&str> =
+                stored.owners.get(field).into_iter().flatten().filter(|m| **m != me).map(|m| m.name.as_str()).collect();
             (!others.is_empty()).then(|| format!("conflict with {others:?}: .spec.{field}"))
         })
         .collect();

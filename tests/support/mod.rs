@@ -221,7 +221,11 @@ pub fn path(s: &str) -> Path {
 }
 
 pub fn json_update(p: Path, json: &str) -> Update {
-    Update { path: Some(p), val: Some(TypedValue { value: Some(typed_value::Value::JsonIetfVal(json.as_bytes().to_vec())) }), ..Default::default() }
+    Update {
+        path: Some(p),
+        val: Some(TypedValue { value: Some(typed_value::Value::JsonIetfVal(json.as_bytes().to_vec())) }),
+        ..Default::default()
+    }
 }
 
 pub fn notification(prefix: Option<Path>, update: Vec<Update>, delete: Vec<Path>) -> SubscribeResponse {
@@ -295,7 +299,8 @@ impl Pki {
 
     /// A certificate for `names` (DNS names or IP addresses) signed by this CA.
     pub fn issue(&self, names: &[&str]) -> CertPair {
-        let params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.ca).expect("sign");
         CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
@@ -304,6 +309,7 @@ impl Pki {
 
 /// A self-signed certificate for `names`.
 pub fn self_signed(names: &[&str]) -> CertPair {
-    let c = rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("self-signed");
+    let c = rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .expect("self-signed");
     CertPair { cert_pem: c.cert.pem(), key_pem: c.signing_key.serialize_pem() }
 }

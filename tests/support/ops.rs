@@ -41,7 +41,9 @@ pub async fn get(addr: SocketAddr, path: &str) -> Result<Http, String> {
         let body = String::from_utf8(body.to_vec()).map_err(|e| format!("body of {path} is not UTF-8: {e}"))?;
         Ok(Http { status, content_type, body })
     };
-    tokio::time::timeout(Duration::from_secs(5), exchange).await.map_err(|_| format!("GET {path} from {addr}: no answer in 5 s"))?
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .map_err(|_| format!("GET {path} from {addr}: no answer in 5 s"))?
 }
 
 pub async fn status(addr: SocketAddr) -> StatusDocument {
@@ -198,13 +200,19 @@ impl Opergroupd {
 
     /// The status server's address, from the JSON log line that announces it.
     pub async fn http_addr(&self) -> SocketAddr {
-        eventually(&format!("{}: the status server's address in its log", self.name), Duration::from_secs(10), || async {
-            self.stderr_lines()
-                .iter()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find_map(|v| v.get("bound").and_then(|b| b.as_str()).and_then(|b| b.parse().ok()))
-                .ok_or_else(|| format!("no line with a `bound` field yet; stderr: {}", self.stderr_lines().join("\n")))
-        })
+        eventually(
+            &format!("{}: the status server's address in its log", self.name),
+            Duration::from_secs(10),
+            || async {
+                self.stderr_lines()
+                    .iter()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find_map(|v| v.get("bound").and_then(|b| b.as_str()).and_then(|b| b.parse().ok()))
+                    .ok_or_else(|| {
+                        format!("no line with a `bound` field yet; stderr: {}", self.stderr_lines().join("\n"))
+                    })
+            },
+        )
         .await
     }
 

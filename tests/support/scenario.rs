@@ -109,7 +109,10 @@ impl Lab {
 
     /// Waits until at least `n` Sets were received (any outcome); returns them all.
     pub async fn sets(&self, n: usize) -> Vec<SetRecord> {
-        self.control.wait_for_sets(n, DEADLINE).await.unwrap_or_else(|e| panic!("{e}; sets: {:#?}", self.control.sets()))
+        self.control
+            .wait_for_sets(n, DEADLINE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}; sets: {:#?}", self.control.sets()))
     }
 
     pub async fn shutdown(self) {
@@ -175,7 +178,8 @@ impl GroupSpec {
 
 /// The controller's config in the YAML a user writes (contract section 2).
 pub fn config_yaml(targets: &[TargetSpec], groups: &[GroupSpec]) -> String {
-    let mut y = format!("defaults:\n  username: admin\n  password: \"{PASSWORD}\"\n  tls: {{ insecure: true }}\ntargets:\n");
+    let mut y =
+        format!("defaults:\n  username: admin\n  password: \"{PASSWORD}\"\n  tls: {{ insecure: true }}\ntargets:\n");
     for t in targets {
         let _ = write!(y, "  {}:\n    address: \"{}\"\n", t.name, t.address);
         if let Some(p) = &t.password {
@@ -243,7 +247,8 @@ pub struct Ctl {
 
 impl Ctl {
     pub fn start(yaml: &str, o: CtlOptions) -> Ctl {
-        let config = opergroupd::config::parse(yaml, "<scenario>").unwrap_or_else(|e| panic!("scenario config: {e}\n{yaml}"));
+        let config =
+            opergroupd::config::parse(yaml, "<scenario>").unwrap_or_else(|e| panic!("scenario config: {e}\n{yaml}"));
         let (dry, actuator) = match o.mode {
             Mode::Gnmi => (None, Actuator::Gnmi(Arc::new(Setter::new(ConnectOptions::default(), SET_TIMEOUT)))),
             Mode::DryRun => {
@@ -378,7 +383,13 @@ impl Ctl {
 
     /// The next Set handed to the actuator for `group`.
     pub async fn set_started(&mut self, group: &str) -> (SetIntent, Instant) {
-        match self.expect(&format!("Set for {group}"), |e| matches!(e, LoopEvent::SetStarted { intent, .. } if intent.group == group)).await {
+        match self
+            .expect(
+                &format!("Set for {group}"),
+                |e| matches!(e, LoopEvent::SetStarted { intent, .. } if intent.group == group),
+            )
+            .await
+        {
             LoopEvent::SetStarted { intent, at } => (intent, at),
             _ => unreachable!(),
         }
@@ -386,7 +397,13 @@ impl Ctl {
 
     /// The next answer to a Set for `group`.
     pub async fn set_finished(&mut self, group: &str) -> (Result<(), String>, Instant) {
-        match self.expect(&format!("Set answer for {group}"), |e| matches!(e, LoopEvent::SetFinished { intent, .. } if intent.group == group)).await {
+        match self
+            .expect(
+                &format!("Set answer for {group}"),
+                |e| matches!(e, LoopEvent::SetFinished { intent, .. } if intent.group == group),
+            )
+            .await
+        {
             LoopEvent::SetFinished { result, at, .. } => (result, at),
             _ => unreachable!(),
         }

@@ -142,8 +142,16 @@ pub async fn subscribe(c: &mut Client, l: pb::SubscriptionList) -> Result<Sub, S
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ev {
     /// Canonical path (module prefixes stripped), value, notification timestamp.
-    Update { path: String, raw: String, value: serde_json::Value, ts: i64 },
-    Delete { path: String, raw: String },
+    Update {
+        path: String,
+        raw: String,
+        value: serde_json::Value,
+        ts: i64,
+    },
+    Delete {
+        path: String,
+        raw: String,
+    },
     Sync,
 }
 
@@ -177,11 +185,18 @@ pub fn decode(v: Option<&pb::TypedValue>) -> serde_json::Value {
 
 pub fn notification_events(n: &pb::Notification) -> Vec<Ev> {
     let pre = n.prefix.clone().unwrap_or_default();
-    let full = |p: Option<&pb::Path>, strip: bool| format!("{}{}", elems_str(&pre, strip), p.map(|p| elems_str(p, strip)).unwrap_or_default());
+    let full = |p: Option<&pb::Path>, strip: bool| {
+        format!("{}{}", elems_str(&pre, strip), p.map(|p| elems_str(p, strip)).unwrap_or_default())
+    };
     let mut out: Vec<Ev> = n
         .update
         .iter()
-        .map(|u| Ev::Update { path: full(u.path.as_ref(), true), raw: full(u.path.as_ref(), false), value: decode(u.val.as_ref()), ts: n.timestamp })
+        .map(|u| Ev::Update {
+            path: full(u.path.as_ref(), true),
+            raw: full(u.path.as_ref(), false),
+            value: decode(u.val.as_ref()),
+            ts: n.timestamp,
+        })
         .collect();
     out.extend(n.delete.iter().map(|d| Ev::Delete { path: full(Some(d), true), raw: full(Some(d), false) }));
     out
@@ -225,7 +240,8 @@ impl Sub {
     }
 
     pub async fn until_value(&mut self, p: &str, v: serde_json::Value) -> Vec<Ev> {
-        self.until(&format!("{p} = {v}"), |e| matches!(e, Ev::Update { path, value, .. } if path == p && *value == v)).await
+        self.until(&format!("{p} = {v}"), |e| matches!(e, Ev::Update { path, value, .. } if path == p && *value == v))
+            .await
     }
 
     /// The stream's end: Ok(()) for a clean end, the status otherwise. Panics at the deadline.
@@ -261,10 +277,8 @@ pub fn value_at(evs: &[Ev], p: &str) -> Option<serde_json::Value> {
 }
 
 pub async fn get(c: &mut Client, p: &str, enc: pb::Encoding) -> Result<Vec<Ev>, Status> {
-    let r = c
-        .get(pb::GetRequest { path: vec![path(p)], encoding: enc as i32, ..Default::default() })
-        .await?
-        .into_inner();
+    let r =
+        c.get(pb::GetRequest { path: vec![path(p)], encoding: enc as i32, ..Default::default() }).await?.into_inner();
     Ok(r.notification.iter().flat_map(notification_events).collect())
 }
 
@@ -273,7 +287,12 @@ pub async fn set_updates(c: &mut Client, ups: Vec<pb::Update>) -> Result<pb::Set
 }
 
 /// A minimal HTTP/1.1 client for the control API.
-pub async fn http(addr: SocketAddr, method: &str, target: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -286,7 +305,8 @@ pub async fn http(addr: SocketAddr, method: &str, target: &str, body: Option<ser
     tokio::time::timeout(WAIT, s.read_to_string(&mut resp)).await.expect("HTTP answer in time").unwrap();
     let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status line");
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
 }
 
