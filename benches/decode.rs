@@ -4,20 +4,13 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gnmi_proto::{Notification, Path, PathElem, TypedValue, Update, typed_value::Value};
+use gnmi_proto::{Notification, Path, TypedValue, Update, typed_value::Value};
 use opergroupd::gnmi::source::decode_notification;
 
-fn path(elems: &[(&str, &[(&str, &str)])]) -> Path {
-    Path {
-        elem: elems
-            .iter()
-            .map(|(n, k)| PathElem {
-                name: n.to_string(),
-                key: k.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
-            })
-            .collect(),
-        ..Default::default()
-    }
+/// A wire path from its string form, parsed by the controller's own parser (names are
+/// kept as written, module prefixes included).
+fn path(s: &str) -> Path {
+    opergroupd::gnmi::path::parse(s).expect("benchmark path")
 }
 
 fn update(p: Path, json: &str) -> Update {
@@ -31,14 +24,18 @@ fn update(p: Path, json: &str) -> Update {
 /// An uplink going down: prefix `/interface[name=ethernet-1/49]`, two updates
 /// (oper-state, oper-down-reason) and the carrier-transitions counter (a JSON string).
 fn interface_change(module_names: bool) -> Notification {
-    let iface = if module_names { "srl_nokia-interfaces:interface" } else { "interface" };
+    let prefix = if module_names {
+        "/srl_nokia-interfaces:interface[name=ethernet-1/49]"
+    } else {
+        "/interface[name=ethernet-1/49]"
+    };
     Notification {
         timestamp: 1_795_557_058_779_450_942,
-        prefix: Some(path(&[(iface, &[("name", "ethernet-1/49")])])),
+        prefix: Some(path(prefix)),
         update: vec![
-            update(path(&[("oper-state", &[])]), r#""down""#),
-            update(path(&[("oper-down-reason", &[])]), r#""lower-layer-down""#),
-            update(path(&[("statistics", &[]), ("carrier-transitions", &[])]), r#""3""#),
+            update(path("/oper-state"), r#""down""#),
+            update(path("/oper-down-reason"), r#""lower-layer-down""#),
+            update(path("/statistics/carrier-transitions"), r#""3""#),
         ],
         ..Default::default()
     }
@@ -48,14 +45,10 @@ fn interface_change(module_names: bool) -> Notification {
 fn evpn_routes() -> Notification {
     Notification {
         timestamp: 1_795_557_058_779_450_942,
-        prefix: Some(path(&[
-            ("network-instance", &[("name", "default")]),
-            ("protocols", &[]),
-            ("bgp", &[]),
-            ("neighbor", &[("peer-address", "10.0.1.1")]),
-            ("afi-safi", &[("afi-safi-name", "evpn")]),
-        ])),
-        update: vec![update(path(&[("received-routes", &[])]), "10")],
+        prefix: Some(path(
+            "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]",
+        )),
+        update: vec![update(path("/received-routes"), "10")],
         ..Default::default()
     }
 }

@@ -349,19 +349,10 @@ struct Stopped;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gnmi_proto::{Path, PathElem, TypedValue, Update, typed_value::Value};
+    use gnmi_proto::{Path, TypedValue, Update, typed_value::Value};
 
-    fn p(elems: &[(&str, &[(&str, &str)])]) -> Path {
-        Path {
-            elem: elems
-                .iter()
-                .map(|(n, k)| PathElem {
-                    name: n.to_string(),
-                    key: k.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
-                })
-                .collect(),
-            ..Default::default()
-        }
+    fn p(s: &str) -> Path {
+        crate::gnmi::path::parse(s).unwrap()
     }
 
     fn json(s: &str) -> Option<TypedValue> {
@@ -372,33 +363,25 @@ mod tests {
     fn notification_with_prefix_updates_deletes_and_a_bad_value() {
         let n = Notification {
             timestamp: 7,
-            prefix: Some(p(&[
-                ("srl_nokia-network-instance:network-instance", &[("name", "default")]),
-                ("protocols", &[]),
-                ("bgp", &[]),
-            ])),
+            prefix: Some(p("/srl_nokia-network-instance:network-instance[name=default]/protocols/bgp")),
             update: vec![
                 Update {
-                    path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.1")]), ("session-state", &[])])),
+                    path: Some(p("/neighbor[peer-address=10.0.1.1]/session-state")),
                     val: json(r#""established""#),
                     ..Default::default()
                 },
                 Update {
-                    path: Some(p(&[("neighbor", &[("peer-address", "10.0.1.2")]), ("session-state", &[])])),
+                    path: Some(p("/neighbor[peer-address=10.0.1.2]/session-state")),
                     val: json("{broken"),
                     ..Default::default()
                 },
                 Update {
-                    path: Some(p(&[
-                        ("neighbor", &[("peer-address", "10.0.1.1")]),
-                        ("afi-safi", &[("afi-safi-name", "evpn")]),
-                        ("received-routes", &[]),
-                    ])),
+                    path: Some(p("/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes")),
                     val: json("12"),
                     ..Default::default()
                 },
             ],
-            delete: vec![p(&[("neighbor", &[("peer-address", "10.0.1.3")])])],
+            delete: vec![p("/neighbor[peer-address=10.0.1.3]")],
             ..Default::default()
         };
         let d = decode_notification(&n);
