@@ -56,6 +56,23 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Json<serde_json::Value>, ApiError>;
 
+/// A JSON request body, whatever its Content-Type: `curl -d '{...}'` sends
+/// `application/x-www-form-urlencoded`, and a lab tool should not make people care.
+struct Body<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError(SimError::Invalid(format!("cannot read the request body: {e}"))))?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError(SimError::Invalid(format!("request body is not the expected JSON: {e}"))))
+    }
+}
+
 fn applied(r: Result<crate::Applied, SimError>) -> ApiResult {
     r.map(|a| Json(json!({"applied": a}))).map_err(ApiError)
 }
@@ -93,7 +110,7 @@ struct LinkReq {
     state: UpDown,
 }
 
-async fn link(State(sh): State<Arc<Shared>>, Json(r): Json<LinkReq>) -> ApiResult {
+async fn link(State(sh): State<Arc<Shared>>, Body(r): Body<LinkReq>) -> ApiResult {
     applied(Control::new(sh).link(&r.node, &r.interface, matches!(r.state, UpDown::Up)))
 }
 
@@ -106,7 +123,7 @@ struct BgpReq {
     state: Option<SessionState>,
 }
 
-async fn bgp(State(sh): State<Arc<Shared>>, Json(r): Json<BgpReq>) -> ApiResult {
+async fn bgp(State(sh): State<Arc<Shared>>, Body(r): Body<BgpReq>) -> ApiResult {
     applied(Control::new(sh).bgp_session(&r.node, &r.peer, r.state))
 }
 
@@ -118,7 +135,7 @@ struct RoutesReq {
     routes: u32,
 }
 
-async fn evpn_routes(State(sh): State<Arc<Shared>>, Json(r): Json<RoutesReq>) -> ApiResult {
+async fn evpn_routes(State(sh): State<Arc<Shared>>, Body(r): Body<RoutesReq>) -> ApiResult {
     applied(Control::new(sh).evpn_routes(&r.node, &r.peer, r.routes))
 }
 
@@ -129,11 +146,11 @@ struct NeighborReq {
     peer: String,
 }
 
-async fn remove_neighbor(State(sh): State<Arc<Shared>>, Json(r): Json<NeighborReq>) -> ApiResult {
+async fn remove_neighbor(State(sh): State<Arc<Shared>>, Body(r): Body<NeighborReq>) -> ApiResult {
     applied(Control::new(sh).remove_neighbor(&r.node, &r.peer))
 }
 
-async fn add_neighbor(State(sh): State<Arc<Shared>>, Json(r): Json<NeighborReq>) -> ApiResult {
+async fn add_neighbor(State(sh): State<Arc<Shared>>, Body(r): Body<NeighborReq>) -> ApiResult {
     applied(Control::new(sh).add_neighbor(&r.node, &r.peer))
 }
 
@@ -144,7 +161,7 @@ struct FaultReq {
     fault: Fault,
 }
 
-async fn fault(State(sh): State<Arc<Shared>>, Json(r): Json<FaultReq>) -> ApiResult {
+async fn fault(State(sh): State<Arc<Shared>>, Body(r): Body<FaultReq>) -> ApiResult {
     applied(Control::new(sh).fault(&r.node, r.fault))
 }
 

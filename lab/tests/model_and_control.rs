@@ -256,6 +256,15 @@ async fn http_control_api_mirrors_control() {
     assert!(body["applied"]["unix_ns"].as_i64().unwrap() > 0 && body["applied"]["mono_ns"].is_u64(), "{body}");
     assert_eq!(f.control().value("leaf2", "/interface[name=ethernet-1/49]/oper-state").unwrap(), Some(json!("down")));
 
+    // `curl -d '{...}'` without -H sends a form Content-Type: the JSON body is still read.
+    let link = r#"{"node":"leaf1","interface":"ethernet-1/50","state":"down"}"#;
+    let (code, body) = http_raw(api, "POST", "/v1/link", "application/x-www-form-urlencoded", link).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(f.control().value("leaf1", "/interface[name=ethernet-1/50]/oper-state").unwrap(), Some(json!("down")));
+    let (code, body) = http_raw(api, "POST", "/v1/link", "application/json", "{not json").await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not the expected JSON"), "{body}");
+
     let (code, body) =
         http(api, "GET", "/v1/value?node=leaf2&path=/interface%5Bname=ethernet-1/49%5D/oper-down-reason", None).await;
     assert_eq!((code, body), (200, json!({"value": "lower-layer-down"})));
