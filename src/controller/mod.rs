@@ -219,6 +219,10 @@ struct Loop {
     groups: Vec<GroupRuntime>,
     targets: BTreeMap<String, TargetRuntime>,
     names: HashMap<String, TargetName>,
+    /// Dry-run only: what was already printed per target and path, so a line is not printed
+    /// again while nothing changed. Kept apart from `state`, which holds only what devices
+    /// report (status shows the device's real admin-state, not the one we would set).
+    printed: HashMap<String, HashMap<String, AdminState>>,
 }
 
 impl Loop {
@@ -244,7 +248,8 @@ impl Loop {
             groups.push(GroupRuntime { spec: spec.clone(), memory: GroupMemory::default(), last: None, wake_at: None });
         }
         let names = config.targets.keys().map(|n| (n.clone(), TargetName::from(n.as_str()))).collect();
-        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, names }
+        let printed = HashMap::new();
+        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, names, printed }
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -329,10 +334,29 @@ impl Loop {
                 (target.clone(), None)
             }
         };
+        self.forget_printed(&ev);
         self.state.apply(&ev);
         // Before sync the dump is incomplete: evaluating would only say "unknown" again.
         if self.state.target(&target).synced() || matches!(ev, SourceEvent::Stale { .. }) {
             self.evaluate_target(&target, Instant::now(), trigger, done_tx);
+        }
+    }
+
+    /// Dry-run: what the device now reports about a path replaces what was printed for it,
+    /// and a stale target forgets everything (after re-sync the line is printed again).
+    fn forget_printed(&mut self, ev: &SourceEvent) {
+        match ev {
+            SourceEvent::Notification { target, updates, deletes, .. } => {
+                if let Some(p) = self.printed.get_mut(target.as_ref()) {
+                    for path in updates.iter().map(|(p, _)| p).chain(deletes) {
+                        p.retain(|printed, _| !printed.starts_with(path.as_str()));
+                    }
+                }
+            }
+            SourceEvent::Stale { target, .. } => {
+                self.printed.remove(target.as_ref());
+            }
+            SourceEvent::Synced { .. } | SourceEvent::Connecting { .. } => {}
         }
     }
 
@@ -373,16 +397,26 @@ impl Loop {
             Ok(()) => {
                 t.retry.succeeded();
                 info!(target = %intent.target, group = %intent.group, latency_ms, "set acknowledged");
-                // The device accepted it: count it as observed until the stream says otherwise,
-                // so the next evaluation does not send it again.
-                self.state.apply(&SourceEvent::Notification {
-                    target: intent.target.clone(),
-                    received: now,
-                    device_ns: 0,
-                    updates: intent.changes.iter().map(|(p, v)| (p.clone(), Scalar::Str(v.as_str().into()))).collect(),
-                    deletes: Vec::new(),
-                });
-                if self.opts.actuator.is_dry_run() { SetResult::DryRun } else { SetResult::Ok }
+                if self.opts.actuator.is_dry_run() {
+                    let printed = self.printed.entry(intent.target.to_string()).or_default();
+                    printed.extend(intent.changes.iter().cloned());
+                    SetResult::DryRun
+                } else {
+                    // The device accepted it: count it as observed until the stream says
+                    // otherwise, so the next evaluation does not send it again.
+                    self.state.apply(&SourceEvent::Notification {
+                        target: intent.target.clone(),
+                        received: now,
+                        device_ns: 0,
+                        updates: intent
+                            .changes
+                            .iter()
+                            .map(|(p, v)| (p.clone(), Scalar::Str(v.as_str().into())))
+                            .collect(),
+                        deletes: Vec::new(),
+                    });
+                    SetResult::Ok
+                }
             }
             Err(e) => {
                 let wait = t.retry.failed(now);
@@ -443,7 +477,16 @@ impl Loop {
         let verdict: Verdict = policy::evaluate(&group.spec, &view, &group.memory, now);
         let suspended = ov.suspends(&group.spec.name);
         // A standby decides like the leader (for status) but never counts or makes a Set.
-        let intent = if suspended || !self.acting() { None } else { policy::intent(&group.spec, &verdict, &view) };
+        let intent = if suspended || !self.acting() {
+            None
+        } else if self.opts.actuator.is_dry_run() {
+            // Decide as if every printed line had been applied: the device itself is untouched.
+            let printed = self.printed.get(group.spec.target.as_str());
+            let as_if = |path: &str| printed.and_then(|p| p.get(path).copied());
+            policy::intent_as_if(&group.spec, &verdict, &view, as_if)
+        } else {
+            policy::intent(&group.spec, &verdict, &view)
+        };
         if let Some(board) = &self.opts.board {
             board.group_evaluated(
                 &group.spec.name,

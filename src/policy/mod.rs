@@ -193,11 +193,23 @@ fn remaining(since: Instant, delay: Duration, now: Instant) -> Option<Duration> 
 /// The downlinks whose observed admin-state differs from `desired` (absent counts as
 /// differing), as (admin-state path, value), in downlink order.
 pub fn changes(group: &Group, desired: AdminState, view: &TargetView<'_>) -> Vec<(String, AdminState)> {
+    changes_as_if(group, desired, view, |_| None)
+}
+
+/// `changes`, where `as_if(path)` (when it answers) stands in for what the device reports.
+fn changes_as_if(
+    group: &Group,
+    desired: AdminState,
+    view: &TargetView<'_>,
+    as_if: impl Fn(&str) -> Option<AdminState>,
+) -> Vec<(String, AdminState)> {
     group
         .downlinks
         .iter()
         .map(|d| paths::admin_state(d))
-        .filter(|p| view.get(p).and_then(|v| v.as_enum()).and_then(AdminState::parse) != Some(desired))
+        .filter(|p| {
+            as_if(p).or_else(|| view.get(p).and_then(|v| v.as_enum()).and_then(AdminState::parse)) != Some(desired)
+        })
         .map(|p| (p, desired))
         .collect()
 }
@@ -206,11 +218,23 @@ pub fn changes(group: &Group, desired: AdminState, view: &TargetView<'_>) -> Vec
 /// already matches, when the target is not synced, and always for a group with
 /// `admin-state: disable` (observe and report only).
 pub fn intent(group: &Group, verdict: &Verdict, view: &TargetView<'_>) -> Option<SetIntent> {
+    intent_as_if(group, verdict, view, |_| None)
+}
+
+/// `intent` for dry-run: decide as if the device had applied what `as_if(path)` answers
+/// (the lines already printed), so each line is printed once and a later opposite decision
+/// (the re-enable) is printed although the device itself never changed.
+pub fn intent_as_if(
+    group: &Group,
+    verdict: &Verdict,
+    view: &TargetView<'_>,
+    as_if: impl Fn(&str) -> Option<AdminState>,
+) -> Option<SetIntent> {
     let desired = verdict.desired?;
     if !group.enforce || !view.synced() {
         return None;
     }
-    let changes = changes(group, desired, view);
+    let changes = changes_as_if(group, desired, view, as_if);
     if changes.is_empty() {
         return None;
     }
