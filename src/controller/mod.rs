@@ -112,12 +112,15 @@ struct SetDone {
 
 struct GroupRuntime {
     spec: Group,
+    /// The paths this group's decisions read (shown as its last input); fixed by the config.
+    inputs: Vec<String>,
     memory: GroupMemory,
     last: Option<(Health, Option<AdminState>, String)>,
     wake_at: Option<Instant>,
 }
 
 struct TargetRuntime {
+    name: TargetName,
     spec: Arc<Target>,
     groups: Vec<usize>,
     /// At most one Set on the wire per target; the next decision waits for its answer.
@@ -218,7 +221,6 @@ struct Loop {
     state: State,
     groups: Vec<GroupRuntime>,
     targets: BTreeMap<String, TargetRuntime>,
-    names: HashMap<String, TargetName>,
     /// Dry-run only: what was already printed per target and path, so a line is not printed
     /// again while nothing changed. Kept apart from `state`, which holds only what devices
     /// report (status shows the device's real admin-state, not the one we would set).
@@ -232,6 +234,7 @@ impl Loop {
             .iter()
             .map(|(name, t)| {
                 let rt = TargetRuntime {
+                    name: TargetName::from(name.as_str()),
                     spec: Arc::new(t.clone()),
                     groups: Vec::new(),
                     in_flight: false,
@@ -245,11 +248,17 @@ impl Loop {
             if let Some(t) = targets.get_mut(&spec.target) {
                 t.groups.push(groups.len());
             }
-            groups.push(GroupRuntime { spec: spec.clone(), memory: GroupMemory::default(), last: None, wake_at: None });
+            let inputs = crate::plan::group_subscriptions(spec);
+            groups.push(GroupRuntime {
+                spec: spec.clone(),
+                inputs,
+                memory: GroupMemory::default(),
+                last: None,
+                wake_at: None,
+            });
         }
-        let names = config.targets.keys().map(|n| (n.clone(), TargetName::from(n.as_str()))).collect();
         let printed = HashMap::new();
-        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, names, printed }
+        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, printed }
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -286,9 +295,10 @@ impl Loop {
 
     fn evaluate_all(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
         let now = Instant::now();
-        let names: Vec<TargetName> = self.names.values().cloned().collect();
+        let ov = self.read_override();
+        let names: Vec<TargetName> = self.targets.values().map(|t| t.name.clone()).collect();
         for target in names {
-            self.evaluate_target(&target, now, None, done_tx);
+            self.evaluate_target(&target, now, None, &ov, done_tx);
         }
     }
 
@@ -338,7 +348,8 @@ impl Loop {
         self.state.apply(&ev);
         // Before sync the dump is incomplete: evaluating would only say "unknown" again.
         if self.state.target(&target).synced() || matches!(ev, SourceEvent::Stale { .. }) {
-            self.evaluate_target(&target, Instant::now(), trigger, done_tx);
+            let ov = self.read_override();
+            self.evaluate_target(&target, Instant::now(), trigger, &ov, done_tx);
         }
     }
 
@@ -362,21 +373,24 @@ impl Loop {
 
     fn on_timer(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
         let now = Instant::now();
-        let due: Vec<String> = self
+        let due: Vec<TargetName> = self
             .targets
-            .iter()
-            .filter(|(_, t)| {
+            .values()
+            .filter(|t| {
                 t.retry.not_before().is_some_and(|at| at <= now)
                     || t.groups.iter().any(|&g| self.groups[g].wake_at.is_some_and(|at| at <= now))
             })
-            .map(|(name, _)| name.clone())
+            .map(|t| t.name.clone())
             .collect();
-        for name in due {
-            if let Some(t) = self.targets.get_mut(&name) {
+        if due.is_empty() {
+            return;
+        }
+        let ov = self.read_override();
+        for target in due {
+            if let Some(t) = self.targets.get_mut(target.as_ref()) {
                 t.retry.clear_deadline();
             }
-            let target = self.names[&name].clone();
-            self.evaluate_target(&target, now, None, done_tx);
+            self.evaluate_target(&target, now, None, &ov, done_tx);
         }
     }
 
@@ -384,7 +398,8 @@ impl Loop {
         let target = done.intent.target.clone();
         self.finish(done);
         // Whatever happened, decide again from what is known now.
-        self.evaluate_target(&target, Instant::now(), None, done_tx);
+        let ov = self.read_override();
+        self.evaluate_target(&target, Instant::now(), None, &ov, done_tx);
     }
 
     fn finish(&mut self, done: SetDone) {
@@ -434,15 +449,9 @@ impl Loop {
         self.observe(LoopEvent::SetFinished { intent, result: result.map_err(|e| e.to_string()), started, at: now });
     }
 
-    fn evaluate_target(
-        &mut self,
-        target: &TargetName,
-        now: Instant,
-        trigger: Option<Instant>,
-        done_tx: &mpsc::UnboundedSender<SetDone>,
-    ) {
-        let Some(t) = self.targets.get(target.as_ref()) else { return };
-        let group_ids = t.groups.clone();
+    /// The override file as it is now: read once per loop turn, shared by every target
+    /// that turn evaluates, so a change takes effect at the next evaluation.
+    fn read_override(&self) -> Override {
         let ov = match &self.override_file {
             Some(path) => status::read_override(path),
             None => Override::None,
@@ -458,8 +467,20 @@ impl Loop {
             };
             info!(suspends = ov.as_str(), groups = groups.as_deref(), "override file");
         }
-        for g in group_ids {
-            self.evaluate_group(g, now, trigger, &ov, done_tx);
+        ov
+    }
+
+    fn evaluate_target(
+        &mut self,
+        target: &TargetName,
+        now: Instant,
+        trigger: Option<Instant>,
+        ov: &Override,
+        done_tx: &mpsc::UnboundedSender<SetDone>,
+    ) {
+        let Some(t) = self.targets.get(target.as_ref()) else { return };
+        for g in t.groups.clone() {
+            self.evaluate_group(g, now, trigger, ov, done_tx);
         }
     }
 
@@ -490,7 +511,7 @@ impl Loop {
         if let Some(board) = &self.opts.board {
             board.group_evaluated(
                 &group.spec.name,
-                group_eval(&group.spec, &verdict, &view, suspended, intent.is_some(), trigger, now),
+                group_eval(group, &verdict, &view, suspended, intent.is_some(), trigger, now),
             );
         }
 
@@ -547,7 +568,7 @@ impl Loop {
 
 /// What /status shows of one evaluation.
 fn group_eval(
-    group: &Group,
+    group: &GroupRuntime,
     verdict: &Verdict,
     view: &TargetView<'_>,
     suspended: bool,
@@ -558,16 +579,19 @@ fn group_eval(
     let observed = |ifname: &str| {
         view.get(&crate::paths::admin_state(ifname)).and_then(|v| v.as_enum()).and_then(AdminState::parse)
     };
-    let downlinks = group
+    let spec = &group.spec;
+    let downlinks = spec
         .downlinks
         .iter()
         .map(|d| status::DownlinkEval { name: d.clone(), desired: verdict.desired, observed: observed(d) })
         .collect();
-    let inputs = crate::plan::group_subscriptions(group)
-        .into_iter()
+    let inputs = group
+        .inputs
+        .iter()
         .map(|path| {
-            let entry = view.entry(&path);
-            status::InputValue { value: entry.map(|e| e.value.to_string()), received: entry.map(|e| e.received), path }
+            let entry = view.entry(path);
+            let (value, received) = (entry.map(|e| e.value.to_string()), entry.map(|e| e.received));
+            status::InputValue { value, received, path: path.clone() }
         })
         .collect();
     let pending = verdict.wake_at.map(|fires_at| status::Pending {
@@ -578,7 +602,7 @@ fn group_eval(
         at: now,
         health: verdict.health,
         reason: verdict.reason.clone(),
-        enforcement: status::Enforcement::of(group.enforce, suspended),
+        enforcement: status::Enforcement::of(spec.enforce, suspended),
         downlinks,
         pending,
         inputs,
