@@ -71,11 +71,13 @@ impl Loop {
 }
 
 /// What /status shows of one evaluation.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn group_eval(
     group: &GroupRuntime,
     verdict: &Verdict,
     view: &TargetView<'_>,
-    suspended: bool,
+    enforcement: status::Enforcement,
+    reason: String,
     decided: bool,
     trigger: Option<Instant>,
     now: Instant,
@@ -102,15 +104,5 @@ pub(super) fn group_eval(
         action: if verdict.health == Health::Unhealthy { AdminState::Disable } else { AdminState::Enable },
         fires_at,
     });
-    GroupEval {
-        at: now,
-        health: verdict.health,
-        reason: verdict.reason.clone(),
-        enforcement: status::Enforcement::of(spec.enforce, suspended),
-        downlinks,
-        pending,
-        inputs,
-        decided,
-        trigger,
-    }
+    GroupEval { at: now, health: verdict.health, reason, enforcement, downlinks, pending, inputs, decided, trigger }
 }

@@ -484,7 +484,7 @@ fn show(e: &LoopEvent) -> String {
 pub async fn manual_set(config: &opergroupd::config::Config, target: &str, value: AdminState) {
     let t = config.targets.get(target).unwrap_or_else(|| panic!("no target {target}"));
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
-    setter.set(t, &[(downlink_path(), value)]).await.unwrap_or_else(|e| panic!("manual Set: {e}"));
+    setter.set(t, &[(downlink_path(), value)], None).await.unwrap_or_else(|e| panic!("manual Set: {e}"));
 }
 
 /// Timings where each BGP step is long enough to tell apart from a prompt reaction
