@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use fabric_sim::{Applied, Fault, SetOutcome, SetRecord, Timings};
 use fake_lease_api::{FakeLeaseApi, Reach};
 use opergroupd::config::LeaderElection;
-use opergroupd::controller::LoopEvent;
 use opergroupd::leader::{self, ClientSource};
 use opergroupd::model::AdminState;
 use opergroupd::policy::Health;
