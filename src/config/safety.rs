@@ -72,13 +72,16 @@ fn cap(raw: &RawCap) -> Result<Cap, String> {
     }
 }
 
+/// Resolved segments: name -> member group names.
+pub type Segments = BTreeMap<String, Vec<String>>;
+
 /// Checks `segments:` and `safety:` against the groups.
 pub fn resolve(
     segments: &BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
     safety: Option<&RawSafety>,
     groups: &BTreeMap<String, Group>,
     cx: &Context,
-) -> Result<(BTreeMap<String, Vec<String>>, Option<Cap>), ConfigError> {
+) -> Result<(Segments, Option<Cap>), ConfigError> {
     let mut out = BTreeMap::new();
     let mut member_of: HashMap<&str, &str> = HashMap::new();
     for (name, members) in segments {

@@ -400,7 +400,7 @@ fn bad_segments_and_caps_are_located() {
         assert_eq!(e.key, *key, "{extra}: {e}");
         assert!(e.message.contains(words), "{extra}: {e}");
         let (line, _) = e.position.unwrap_or_else(|| panic!("{extra}: no position in {e}"));
-        assert_eq!(line as u64, line_of(&text, at), "{extra}: {e}");
+        assert_eq!(line, line_of(&text, at), "{extra}: {e}");
     }
 }
 
