@@ -35,7 +35,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
+    tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).with_env_filter(
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
     ).init();
     if let Err(e) = run(Args::parse()).await {

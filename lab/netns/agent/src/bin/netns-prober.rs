@@ -5,7 +5,7 @@
 //! counted as sent minus received, so an outage lasting to the end of the window counts
 //! (iperf3's UDP loss counter does not). Packet: seq (u64 BE) + send time (unix ns, i64 BE).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,7 +51,7 @@ fn run(a: &Args) -> Result<(), String> {
     let total = a.rate * a.duration_ms / 1000;
     let end_ns = start_ns + u128::from(a.duration_ms + a.linger_ms) * 1_000_000;
     let receiver = std::thread::spawn(move || {
-        let mut got = BTreeSet::new();
+        let mut got = BTreeMap::new();
         let mut buf = [0u8; 64];
         loop {
             let now = unix_ns();
@@ -63,7 +63,12 @@ fn run(a: &Args) -> Result<(), String> {
             if let Ok((n, _)) = rx.recv_from(&mut buf)
                 && n >= 16
             {
-                got.insert(u64::from_be_bytes(buf[..8].try_into().unwrap_or_default()));
+                let seq = u64::from_be_bytes(buf[..8].try_into().unwrap_or_default());
+                let sent = i64::from_be_bytes(buf[8..16].try_into().unwrap_or_default()) as i128;
+                // When it really left the peer, in µs since the shared start (the peer may
+                // have sent late, in a burst, when its CPU was busy).
+                let at_us = (sent - start_ns as i128) / 1000;
+                got.insert(seq, at_us);
             }
         }
     });
@@ -83,7 +88,7 @@ fn run(a: &Args) -> Result<(), String> {
         }
     }
     let got = receiver.join().map_err(|_| "receiver thread panicked".to_string())?;
-    let received: Vec<String> = got.iter().map(u64::to_string).collect();
+    let received: Vec<String> = got.iter().map(|(seq, at)| format!("[{seq},{at}]")).collect();
     println!(
         "{{\"start_unix_ms\":{},\"rate\":{},\"sent\":{total},\"send_errors\":{send_errors},\"received\":[{}]}}",
         a.start_at,
