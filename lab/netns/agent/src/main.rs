@@ -35,9 +35,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     if let Err(e) = run(Args::parse()).await {
         eprintln!("netns-agent: {e}");
         std::process::exit(2);
@@ -57,8 +59,9 @@ async fn run(args: Args) -> Result<(), String> {
             .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
             .map_err(|e| format!("TLS: {e}"))?;
     }
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let incoming = TcpListenerStream::new(listener).map(|c| {
         c.inspect(|s| {
             let _ = s.set_nodelay(true);

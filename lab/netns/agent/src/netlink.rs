@@ -229,8 +229,8 @@ mod tests {
 
     #[test]
     fn parses_admin_and_oper_state_from_flags() {
-        let buf = [newlink("e1-49", IFF_UP | IFF_LOWER_UP), newlink("e1-50", IFF_UP), newlink("e1-1", IFF_LOWER_UP)]
-            .concat();
+        let buf =
+            [newlink("e1-49", IFF_UP | IFF_LOWER_UP), newlink("e1-50", IFF_UP), newlink("e1-1", IFF_LOWER_UP)].concat();
         let got: Vec<_> = messages(&buf)
             .into_iter()
             .filter_map(|m| if let Parsed::Event(LinkEvent::Changed(l)) = m { Some(l) } else { None })

@@ -92,9 +92,14 @@ impl pb::g_nmi_server::GNmi for Leaf {
         req: Request<pb::CapabilityRequest>,
     ) -> Result<Response<pb::CapabilityResponse>, Status> {
         self.check_auth(&req)?;
-        let model = |name: &str| pb::ModelData { name: name.into(), organization: "Nokia".into(), version: String::new() };
+        let model =
+            |name: &str| pb::ModelData { name: name.into(), organization: "Nokia".into(), version: String::new() };
         Ok(Response::new(pb::CapabilityResponse {
-            supported_models: vec![model("srl_nokia-interfaces"), model("srl_nokia-network-instance"), model("srl_nokia-bgp")],
+            supported_models: vec![
+                model("srl_nokia-interfaces"),
+                model("srl_nokia-network-instance"),
+                model("srl_nokia-bgp"),
+            ],
             supported_encodings: vec![pb::Encoding::JsonIetf as i32],
             g_nmi_version: "0.10.0".into(),
         }))
@@ -125,7 +130,8 @@ impl pb::g_nmi_server::GNmi for Leaf {
         // Validate everything before touching a link: never a half-applied Set for bad input.
         let mut changes = Vec::new();
         for u in req.replace.iter().chain(&req.update) {
-            let p = path::join_to_string(prefix, u.path.as_ref()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let p =
+                path::join_to_string(prefix, u.path.as_ref()).map_err(|e| Status::invalid_argument(e.to_string()))?;
             let (linux, up) = admin_change(&p, u.val.as_ref())?;
             if self.store.get(|leaf| leaf == p).is_empty() {
                 return Err(Status::not_found(format!("{p}: no such interface on this leaf")));
@@ -141,7 +147,8 @@ impl pb::g_nmi_server::GNmi for Leaf {
         }
         tracing::info!(?changes, "Set applied");
         use pb::update_result::Operation as Op;
-        let result = |p: Option<&pb::Path>, op: Op| pb::UpdateResult { path: p.cloned(), op: op as i32, ..Default::default() };
+        let result =
+            |p: Option<&pb::Path>, op: Op| pb::UpdateResult { path: p.cloned(), op: op as i32, ..Default::default() };
         let response = req
             .replace
             .iter()

@@ -91,9 +91,7 @@ impl Store {
 
 /// Whether the state path `leaf` is `pattern` or below it (exact paths, no wildcards).
 pub fn under(pattern: &str, leaf: &str) -> bool {
-    pattern == "/"
-        || leaf == pattern
-        || leaf.strip_prefix(pattern).is_some_and(|rest| rest.starts_with('/'))
+    pattern == "/" || leaf == pattern || leaf.strip_prefix(pattern).is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
