@@ -45,8 +45,12 @@ fn run(a: &Args) -> Result<(), String> {
     if a.rate == 0 || a.rate > 100_000 {
         return Err(format!("--rate {} is out of range 1..=100000", a.rate));
     }
-    let sock = UdpSocket::bind(a.bind).map_err(|e| format!("cannot bind {}: {e}", a.bind))?;
-    let rx = sock.try_clone().map_err(|e| e.to_string())?;
+    let rx = UdpSocket::bind(a.bind).map_err(|e| format!("cannot bind {}: {e}", a.bind))?;
+    // Sending never blocks: while the peer's ARP entry is unresolved the kernel queues our
+    // packets against the socket's send buffer, and a blocking sender would fall seconds
+    // behind its schedule. A packet that cannot be queued now is lost, like on the wire.
+    let sock = UdpSocket::bind((a.bind.ip(), 0)).map_err(|e| format!("cannot bind {}: {e}", a.bind.ip()))?;
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
     let start_ns = u128::from(a.start_at) * 1_000_000;
     let total = a.rate * a.duration_ms / 1000;
     let end_ns = start_ns + u128::from(a.duration_ms + a.linger_ms) * 1_000_000;
