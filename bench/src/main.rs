@@ -57,6 +57,10 @@ struct Cli {
     /// Python for the peer (default: the project's .venv, as scripts/test builds it).
     #[arg(long, value_name = "BIN")]
     python: Option<PathBuf>,
+    /// Record the storm of each run with `perf record --call-graph dwarf` (both the
+    /// controller and fabric-sim) into DIR/perf-<controller>-<leaves>.data.
+    #[arg(long, value_name = "DIR")]
+    perf_storm: Option<PathBuf>,
     /// Also write the results as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -259,8 +263,10 @@ async fn one_run(
     let shutdown = ctl.proc.stop(Duration::from_secs(6)).await;
     sim.proc.stop(Duration::from_secs(5)).await;
     let (mut r, mut problems) = result?;
-    if !shutdown.ends_with("exit status: 0") {
-        problems.add(&format!("{} did not exit 0 on SIGTERM", under.label()), shutdown.clone());
+    // The contract's clean exit is opergroupd's; the baseline makes no such promise (with
+    // a thousand threads its signal handler may wait seconds for the GIL).
+    if under == Under::Opergroupd && !shutdown.ends_with("exit status: 0") {
+        problems.add("opergroupd did not exit 0 on SIGTERM", shutdown.clone());
     }
     for line in peer_failures.map(|f| f.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default() {
         problems.add("peer: a leaf's thread gave up", line);
@@ -333,9 +339,25 @@ async fn measure(
 
     let mut all: Vec<String> = sim.ready.leaves.keys().cloned().collect();
     all.sort_by_key(|l| procs::leaf_number(l));
+    let perf = match &cli.perf_storm {
+        Some(dir) => {
+            let name = if under == Under::Opergroupd { "opergroupd" } else { "peer" };
+            let out = dir.join(format!("perf-{name}-{n}.data"));
+            let p = procs::Perf::start(&out, &[pid, sim.proc.pid])?;
+            // perf needs a moment to attach to every thread before the storm starts.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            eprintln!("   perf: recording the storm into {}", out.display());
+            Some(p)
+        }
+        None => None,
+    };
     let (og0, sim0) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
     let storm =
-        scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await?;
+        scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await;
+    if let Some(p) = perf {
+        eprintln!("   {}", p.stop().await);
+    }
+    let storm = storm?;
     let per_leaf = Dist::of(storm.per_leaf_ns.clone());
     let (end, sim1) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
     // Includes the 1 s quiet window, where both should be idle.

@@ -307,3 +307,34 @@ pub async fn start_peer(
     });
     Ok((Controller { proc, sync }, failures))
 }
+
+/// `perf record --call-graph dwarf` on the given processes until [`Perf::stop`] (SIGINT,
+/// so perf writes its file). For `--perf-storm`: where the storm's CPU goes.
+pub struct Perf(Proc);
+
+impl Perf {
+    pub fn start(out: &Path, pids: &[u32]) -> Result<Perf, String> {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let child = Command::new("perf")
+            .args(["record", "--call-graph", "dwarf", "-F", "2999", "-o"])
+            .arg(out)
+            .args(["-p", &pids.join(",")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start perf (apt-get install linux-perf): {e}"))?;
+        let pid = child.id().ok_or("perf exited at once")?;
+        Ok(Perf(Proc { name: "perf", child, pid }))
+    }
+
+    pub async fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe { libc::kill(self.0.pid as i32, libc::SIGINT) };
+        match tokio::time::timeout(Duration::from_secs(60), self.0.child.wait()).await {
+            Ok(Ok(st)) => format!("perf exited: {st}"),
+            _ => self.0.stop(Duration::from_secs(1)).await,
+        }
+    }
+}
