@@ -15,6 +15,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::actuate::{Actuator, DryRunSink, SET_TIMEOUT};
 use crate::config::Config;
 use crate::controller::{self, RunOptions};
+use crate::gnmi::channels::Channels;
 use crate::gnmi::connect::ConnectOptions;
 use crate::gnmi::set::Setter;
 use crate::status::{self, Board};
@@ -127,12 +128,15 @@ pub async fn run(config: Config, app: AppOptions) -> Result<(), String> {
         .map_err(|e| format!("status server on {http}: {e}"))?;
     info!(%bound, "status: /status /metrics /healthz /readyz");
 
+    // One HTTP/2 connection per target: Sets go on the channel its subscription opened.
+    let channels = Channels::default();
     let actuator = if app.dry_run {
         Actuator::DryRun(DryRunSink::Stdout)
     } else {
-        Actuator::Gnmi(Arc::new(Setter::new(ConnectOptions::default(), SET_TIMEOUT)))
+        Actuator::Gnmi(Arc::new(Setter::sharing(ConnectOptions::default(), SET_TIMEOUT, channels.clone())))
     };
     let mut opts = RunOptions::new(actuator);
+    opts.source.channels = Some(channels);
     opts.board = Some(board);
     let mut elector_task = None;
     // The Lease outlives the loop: on shutdown the loop stops acting and drains (or

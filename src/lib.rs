@@ -9,6 +9,7 @@ pub mod config;
 pub mod controller;
 pub mod demo;
 pub mod exabgp;
+pub mod fdlimit;
 pub mod gnmi;
 pub mod leader;
 pub mod model;

@@ -92,6 +92,7 @@ fn main() -> ExitCode {
                 },
                 "info",
             );
+            raise_fd_limit(c.targets.len());
             runtime(|| opergroupd::app::run(c, opergroupd::app::AppOptions { dry_run, http }))
         }
         Command::Demo => {
@@ -118,6 +119,17 @@ fn main() -> ExitCode {
             opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "info");
             runtime(|| opergroupd::app::exabgp(c))
         }
+    }
+}
+
+/// Each target holds one or two TCP connections, plus the HTTP server's and the files:
+/// 10,000 targets need more than 20,000 descriptors, over the usual soft limit of 1024.
+fn raise_fd_limit(targets: usize) {
+    let want = 2 * targets as u64 + 1024;
+    match opergroupd::fdlimit::raise(want) {
+        Ok(limit) if limit >= want => {}
+        Ok(limit) => tracing::warn!(limit, want, targets, "open-file limit below what this many targets need"),
+        Err(e) => tracing::warn!(want, targets, "cannot raise the open-file limit: {e}"),
     }
 }
 

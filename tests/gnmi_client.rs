@@ -346,6 +346,34 @@ async fn set_sends_one_request_with_exact_json_ietf_bytes() {
 }
 
 #[tokio::test]
+async fn sets_share_the_subscription_connection_when_channels_are_shared() {
+    let server = TestServer::start(Script::default()).await;
+    let channels = gnmi::channels::Channels::default();
+    let mut src = run(target(&server), SourceOptions { channels: Some(channels.clone()), ..opts() });
+    src.until("Synced", is_synced).await;
+    let setter = Setter::sharing(ConnectOptions::default(), Duration::from_secs(5), channels);
+    setter.warm(&target(&server)).await;
+    let changes = vec![(paths::admin_state("ethernet-1/1"), AdminState::Disable)];
+    setter.set(&target(&server), &changes, None).await.expect("set accepted");
+    assert_eq!(server.seen.sets.lock().unwrap().len(), 1);
+    // Capabilities, Subscribe and Set on one HTTP/2 connection.
+    assert_eq!(server.seen.connections.load(Ordering::Relaxed), 1);
+    src.stop().await;
+}
+
+#[tokio::test]
+async fn a_setter_of_its_own_opens_a_second_connection() {
+    let server = TestServer::start(Script::default()).await;
+    let mut src = run(target(&server), opts());
+    src.until("Synced", is_synced).await;
+    let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
+    let changes = vec![(paths::admin_state("ethernet-1/1"), AdminState::Disable)];
+    setter.set(&target(&server), &changes, None).await.expect("set accepted");
+    assert_eq!(server.seen.connections.load(Ordering::Relaxed), 2);
+    src.stop().await;
+}
+
+#[tokio::test]
 async fn warm_opens_the_set_channel_before_any_set() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();

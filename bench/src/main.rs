@@ -3,6 +3,11 @@
 //! each fabric size asked. Prints a markdown table (and JSON with `--json`). Exits 1 when
 //! a correctness condition failed (a missing or duplicate Set, an enable before
 //! readiness); timings are reported, never asserted.
+//!
+//! With `--peer pygnmi` every size is also run against a baseline controller written the
+//! way a network engineer would today (bench/peers/pygnmi_baseline.py: Python, pygnmi, a
+//! thread and a subscription per leaf, no readiness), on a fresh fabric-sim of the same
+//! binary, and a second table gives both side by side with the ratios.
 
 mod http;
 mod procs;
@@ -45,9 +50,42 @@ struct Cli {
     /// Keep every run's config and process logs (kept anyway when a run had problems).
     #[arg(long)]
     keep_logs: bool,
+    /// Also run every size against this baseline controller (fresh fabric-sim, same binary)
+    /// and print the comparison. It has no readiness, so it skips the recovery scenario.
+    #[arg(long, value_enum)]
+    peer: Option<Peer>,
+    /// Python for the peer (default: the project's .venv, as scripts/test builds it).
+    #[arg(long, value_name = "BIN")]
+    python: Option<PathBuf>,
+    /// Record the storm of each run with `perf record --call-graph dwarf` (both the
+    /// controller and fabric-sim) into DIR/perf-<controller>-<leaves>.data.
+    #[arg(long, value_name = "DIR")]
+    perf_storm: Option<PathBuf>,
     /// Also write the results as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Peer {
+    /// bench/peers/pygnmi_baseline.py
+    Pygnmi,
+}
+
+/// Which controller a run measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Under {
+    Opergroupd,
+    Peer(Peer),
+}
+
+impl Under {
+    fn label(self) -> &'static str {
+        match self {
+            Under::Opergroupd => "opergroupd",
+            Under::Peer(Peer::Pygnmi) => "pygnmi baseline",
+        }
+    }
 }
 
 #[derive(Serialize, Default, Clone, Copy)]
@@ -79,6 +117,7 @@ impl Dist {
 
 #[derive(Serialize)]
 struct RunResult {
+    controller: &'static str,
     leaves: usize,
     sim_ready_ms: f64,
     sync_ms: f64,
@@ -138,45 +177,99 @@ async fn run(cli: Cli) -> Result<bool, String> {
         return Err("--leaves, --events and --storm-conns must be at least 1".into());
     }
     eprintln!("opergroupd: {}\nfabric-sim: {}", og.display(), sim.display());
+    // The bench holds few descriptors itself, but its children inherit its limits: raising
+    // the hard limit here (when allowed) lets fabric-sim and opergroupd raise their soft
+    // ones to what 10,000 leaves need (a listener and connections per leaf).
+    let most = cli.leaves.iter().copied().max().unwrap_or(1) as u64;
+    match opergroupd::fdlimit::raise(3 * most + 1024) {
+        Ok(limit) if limit < 3 * most + 1024 => eprintln!("open-file limit {limit}: may be too low for {most} leaves"),
+        Ok(_) => {}
+        Err(e) => eprintln!("cannot raise the open-file limit: {e}"),
+    }
+    let mut unders = vec![Under::Opergroupd];
+    unders.extend(cli.peer.map(Under::Peer));
     let mut results = Vec::new();
+    let mut failed = Vec::new();
     for &n in &cli.leaves {
-        eprintln!("== {n} leaves");
-        let r = one_run(&cli, &og, &sim, n).await?;
-        for (kind, (count, example)) in &r.problems.0 {
-            eprintln!("   PROBLEM {kind}: {count}× (e.g. {example})");
+        for &under in &unders {
+            eprintln!("== {n} leaves, {}", under.label());
+            let r = match (one_run(&cli, under, &og, &sim, n).await, under) {
+                (Ok(r), _) => r,
+                // The peer may not make it at some size: say how, and go on.
+                (Err(e), Under::Peer(_)) => {
+                    eprintln!("   FAILED: {e}");
+                    failed.push(Failed { controller: under.label(), leaves: n, error: e });
+                    continue;
+                }
+                (Err(e), Under::Opergroupd) => return Err(e),
+            };
+            for (kind, (count, example)) in &r.problems.0 {
+                eprintln!("   PROBLEM {kind}: {count}× (e.g. {example})");
+            }
+            results.push(r);
         }
-        results.push(r);
     }
     print!("{}", table(&results));
+    if cli.peer.is_some() {
+        print!("{}", compare(&results, &failed));
+    }
     if let Some(path) = &cli.json {
-        let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+        let all = serde_json::json!({"runs": results, "failed": failed});
+        let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
         std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(results.iter().all(|r| r.problems.is_empty()))
+    Ok(failed.is_empty() && results.iter().all(|r| r.problems.is_empty()))
 }
 
-async fn one_run(cli: &Cli, og: &std::path::Path, sim_bin: &std::path::Path, n: usize) -> Result<RunResult, String> {
-    let logs = std::env::temp_dir().join(format!("opergroupd-bench-{}-{n}", std::process::id()));
+/// A run that could not be measured (the peer did not sync, for instance).
+#[derive(Serialize)]
+struct Failed {
+    controller: &'static str,
+    leaves: usize,
+    error: String,
+}
+
+async fn one_run(
+    cli: &Cli,
+    under: Under,
+    og: &std::path::Path,
+    sim_bin: &std::path::Path,
+    n: usize,
+) -> Result<RunResult, String> {
+    let tag = if under == Under::Opergroupd { "" } else { "-peer" };
+    let logs = std::env::temp_dir().join(format!("opergroupd-bench-{}-{n}{tag}", std::process::id()));
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let sim = procs::start_sim(sim_bin, n, &logs).await?;
     eprintln!("   fabric-sim ready in {:?}, control {}", sim.started_in, sim.ready.control);
     let config = logs.join("opergroupd.yaml");
     std::fs::write(&config, procs::config_yaml(&sim.ready)).map_err(|e| format!("{}: {e}", config.display()))?;
     let deadline = Duration::from_secs(60) + Duration::from_millis(20 * n as u64);
-    let ctl = match procs::start_controller(og, &config, &logs, deadline).await {
+    let started = match under {
+        Under::Opergroupd => procs::start_controller(og, &config, &logs, deadline).await.map(|c| (c, None)),
+        Under::Peer(Peer::Pygnmi) => {
+            let python = cli.python.clone().unwrap_or_else(procs::venv_python);
+            procs::start_peer(&python, &sim.ready, &logs, deadline).await.map(|(c, f)| (c, Some(f)))
+        }
+    };
+    let (ctl, peer_failures) = match started {
         Ok(c) => c,
         Err(e) => {
             sim.proc.stop(Duration::from_secs(5)).await;
-            return Err(e);
+            return Err(format!("{e}; logs: {}", logs.display()));
         }
     };
-    eprintln!("   opergroupd synced {n} targets in {:?} (status {})", ctl.sync, ctl.http);
-    let result = measure(cli, &sim, &ctl, n).await;
+    eprintln!("   {} synced {n} targets in {:?}", under.label(), ctl.sync);
+    let result = measure(cli, under, &sim, &ctl, n).await;
     let shutdown = ctl.proc.stop(Duration::from_secs(6)).await;
     sim.proc.stop(Duration::from_secs(5)).await;
     let (mut r, mut problems) = result?;
-    if !shutdown.ends_with("exit status: 0") {
+    // The contract's clean exit is opergroupd's; the baseline makes no such promise (with
+    // a thousand threads its signal handler may wait seconds for the GIL).
+    if under == Under::Opergroupd && !shutdown.ends_with("exit status: 0") {
         problems.add("opergroupd did not exit 0 on SIGTERM", shutdown.clone());
+    }
+    for line in peer_failures.map(|f| f.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default() {
+        problems.add("peer: a leaf's thread gave up", line);
     }
     r.shutdown = shutdown;
     // The logs (config, both processes' stderr) are kept only when something went wrong.
@@ -197,6 +290,7 @@ fn ms(d: Duration) -> f64 {
 
 async fn measure(
     cli: &Cli,
+    under: Under,
     sim: &procs::Sim,
     ctl: &procs::Controller,
     n: usize,
@@ -234,7 +328,8 @@ async fn measure(
     let reaction = Dist::of(scenarios::reaction(&mut c, &w, &reaction_leaves, &mut problems).await?);
     eprintln!("   reaction: {} in {:?}", reaction.cell(), t.elapsed());
     let t = Instant::now();
-    let recovery = if cli.recovery_events == 0 {
+    // The peer has no readiness: it would enable before it, by design.
+    let recovery = if cli.recovery_events == 0 || under != Under::Opergroupd {
         Dist::default()
     } else {
         Dist::of(scenarios::recovery(&mut c, &w, &recovery_leaves, &mut problems).await?)
@@ -244,9 +339,25 @@ async fn measure(
 
     let mut all: Vec<String> = sim.ready.leaves.keys().cloned().collect();
     all.sort_by_key(|l| procs::leaf_number(l));
+    let perf = match &cli.perf_storm {
+        Some(dir) => {
+            let name = if under == Under::Opergroupd { "opergroupd" } else { "peer" };
+            let out = dir.join(format!("perf-{name}-{n}.data"));
+            let p = procs::Perf::start(&out, &[pid, sim.proc.pid])?;
+            // perf needs a moment to attach to every thread before the storm starts.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            eprintln!("   perf: recording the storm into {}", out.display());
+            Some(p)
+        }
+        None => None,
+    };
     let (og0, sim0) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
     let storm =
-        scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await?;
+        scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await;
+    if let Some(p) = perf {
+        eprintln!("   {}", p.stop().await);
+    }
+    let storm = storm?;
     let per_leaf = Dist::of(storm.per_leaf_ns.clone());
     let (end, sim1) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
     // Includes the 1 s quiet window, where both should be idle.
@@ -261,6 +372,7 @@ async fn measure(
     );
     Ok((
         RunResult {
+            controller: under.label(),
             leaves: n,
             sim_ready_ms: ms(sim.started_in),
             sync_ms: 0.0,
@@ -293,8 +405,8 @@ fn loadavg() -> f64 {
 
 fn table(rs: &[RunResult]) -> String {
     let mut t = String::new();
-    t += "\n| leaves | initial sync | idle RSS (peak) | idle CPU | reaction p50 / p99 / max (n), ms | recovery p50 / p99 / max (n), ms | storm injected in | storm: all Sets in | storm per leaf p50 / p99 / max, ms | one Set per leaf | load avg |\n";
-    t += "|---:|---:|---:|---:|---|---|---:|---:|---|---|---|\n";
+    t += "\n| controller | leaves | initial sync | idle RSS (peak) | idle CPU | reaction p50 / p99 / max (n), ms | recovery p50 / p99 / max (n), ms | storm injected in | storm: all Sets in | storm per leaf p50 / p99 / max, ms | one Set per leaf | load avg |\n";
+    t += "|---|---:|---:|---:|---:|---|---|---:|---:|---|---|---|\n";
     for r in rs {
         let one = if r.problems.0.keys().any(|k| k.starts_with("storm")) {
             format!("NO ({} Sets)", r.storm_sets)
@@ -302,7 +414,8 @@ fn table(rs: &[RunResult]) -> String {
             format!("yes ({} Sets)", r.storm_sets)
         };
         t += &format!(
-            "| {} | {:.0} ms | {:.1} MiB ({:.1}) | {:.2} % | {} | {} | {:.0} ms | {} | {} | {} | {:.1}–{:.1} |\n",
+            "| {} | {} | {:.0} ms | {:.1} MiB ({:.1}) | {:.2} % | {} | {} | {:.0} ms | {} | {} | {} | {:.1}–{:.1} |\n",
+            r.controller,
             r.leaves,
             r.sync_ms,
             r.idle_rss_mib,
@@ -317,6 +430,48 @@ fn table(rs: &[RunResult]) -> String {
             r.loadavg.0,
             r.loadavg.1
         );
+    }
+    t
+}
+
+/// opergroupd and the peer side by side per size; ratio = peer / opergroupd (higher is
+/// opergroupd's lead). CPU per failing leaf = the controller's CPU over the storm and its
+/// quiet window, divided by the leaves.
+fn compare(rs: &[RunResult], failed: &[Failed]) -> String {
+    let mut t = String::new();
+    t += "\n| leaves | figure | opergroupd | peer | peer / opergroupd |\n|---:|---|---:|---:|---:|\n";
+    let sizes: std::collections::BTreeSet<usize> =
+        rs.iter().map(|r| r.leaves).chain(failed.iter().map(|f| f.leaves)).collect();
+    for n in sizes {
+        let og = rs.iter().find(|r| r.leaves == n && r.controller == Under::Opergroupd.label());
+        let peer = rs.iter().find(|r| r.leaves == n && r.controller != Under::Opergroupd.label());
+        if let Some(f) = failed.iter().find(|f| f.leaves == n) {
+            t += &format!("| {n} | {} | – | FAILED: {} | – |\n", f.controller, f.error.replace('|', "/"));
+        }
+        let (Some(og), Some(peer)) = (og, peer) else { continue };
+        let d = |x: &Dist, v: f64| (x.n > 0).then_some(v);
+        let per_leaf = |r: &RunResult| r.storm_all_sets_ms.map(|_| r.storm_cpu_ms.0 / n as f64);
+        let rows: [(&str, Option<f64>, Option<f64>); 7] = [
+            ("initial sync, ms", Some(og.sync_ms), Some(peer.sync_ms)),
+            ("reaction p50, ms", d(&og.reaction, og.reaction.p50_ms), d(&peer.reaction, peer.reaction.p50_ms)),
+            ("reaction p99, ms", d(&og.reaction, og.reaction.p99_ms), d(&peer.reaction, peer.reaction.p99_ms)),
+            ("storm: all Sets in, ms", og.storm_all_sets_ms, peer.storm_all_sets_ms),
+            (
+                "storm per leaf p50, ms",
+                d(&og.storm_per_leaf, og.storm_per_leaf.p50_ms),
+                d(&peer.storm_per_leaf, peer.storm_per_leaf.p50_ms),
+            ),
+            ("controller CPU per failing leaf, ms", per_leaf(og), per_leaf(peer)),
+            ("idle RSS, MiB", Some(og.idle_rss_mib), Some(peer.idle_rss_mib)),
+        ];
+        let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+        for (name, a, b) in rows {
+            let ratio = match (a, b) {
+                (Some(a), Some(b)) if a > 0.0 => format!("{:.1}×", b / a),
+                _ => "–".into(),
+            };
+            t += &format!("| {n} | {name} | {} | {} | {ratio} |\n", cell(a), cell(b));
+        }
     }
     t
 }

@@ -113,7 +113,6 @@ pub fn leaf_number(name: &str) -> usize {
 
 pub struct Controller {
     pub proc: Proc,
-    pub http: String,
     /// From spawn to /readyz answering 200 (every target synced at least once).
     pub sync: Duration,
 }
@@ -167,7 +166,7 @@ pub async fn start_controller(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Ok(Controller { proc, http, sync: t0.elapsed() })
+    Ok(Controller { proc, sync: t0.elapsed() })
 }
 
 /// CPU time (user + system, all threads) and memory of a process, from /proc.
@@ -222,5 +221,120 @@ pub fn sibling(given: Option<PathBuf>, name: &str) -> Result<PathBuf, String> {
             p.display(),
             if name == "opergroupd" { "opergroupd" } else { "fabric-sim" }
         ))
+    }
+}
+
+/// The pygnmi baseline controller (bench/peers/pygnmi_baseline.py, run by the venv's Python).
+pub fn peer_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/pygnmi_baseline.py")
+}
+
+/// The project's venv (scripts/test and bench/smoke.sh create it).
+pub fn venv_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
+}
+
+/// Starts the baseline peer against every leaf and waits (with a deadline) for its
+/// `{"synced": N}` line. A leaf thread that gives up later prints `{"failed": ...}`;
+/// those are collected in the returned list for the run's problems.
+pub async fn start_peer(
+    python: &Path,
+    ready: &Ready,
+    logs: &Path,
+    deadline: Duration,
+) -> Result<(Controller, std::sync::Arc<std::sync::Mutex<Vec<String>>>), String> {
+    if !python.exists() {
+        return Err(format!(
+            "{} not found: create the venv (python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt) or pass --python",
+            python.display()
+        ));
+    }
+    let targets: BTreeMap<&String, String> =
+        ready.leaves.iter().map(|(name, port)| (name, format!("127.0.0.1:{port}"))).collect();
+    let file = logs.join("peer-targets.json");
+    let text = serde_json::to_string(&targets).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let log = std::fs::File::create(logs.join("peer.log")).map_err(|e| format!("peer log: {e}"))?;
+    let t0 = Instant::now();
+    let mut child = Command::new(python)
+        .arg(peer_script())
+        .arg("--targets")
+        .arg(&file)
+        .args(["--username", USERNAME, "--password", PASSWORD])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
+    let pid = child.id().ok_or("the peer exited at once")?;
+    let stdout = child.stdout.take().ok_or("peer: no stdout")?;
+    let proc = Proc { name: "pygnmi baseline", child, pid };
+    let mut lines = BufReader::new(stdout).lines();
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let waited = tokio::time::timeout(deadline, async {
+        loop {
+            let line = lines.next_line().await.map_err(|e| format!("peer stdout: {e}"))?;
+            let line = line
+                .ok_or_else(|| format!("the peer exited before syncing (see {})", logs.join("peer.log").display()))?;
+            let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("peer line {line:?}: {e}"))?;
+            if v.get("synced").is_some() {
+                return Ok(());
+            }
+            if let Some(leaf) = v.get("failed") {
+                return Err(format!("the peer's thread for {leaf} gave up before sync: {}", v["error"]));
+            }
+        }
+    })
+    .await;
+    let sync = t0.elapsed();
+    let fail = match waited {
+        Err(_) => Some(format!("the peer did not sync every leaf within {deadline:?}")),
+        Ok(Err(e)) => Some(e),
+        Ok(Ok(())) => None,
+    };
+    if let Some(e) = fail {
+        let how = proc.stop(Duration::from_secs(5)).await;
+        return Err(format!("{e} ({how})"));
+    }
+    let seen = failures.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("\"failed\"") {
+                seen.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        }
+    });
+    Ok((Controller { proc, sync }, failures))
+}
+
+/// `perf record --call-graph dwarf` on the given processes until [`Perf::stop`] (SIGINT,
+/// so perf writes its file). For `--perf-storm`: where the storm's CPU goes.
+pub struct Perf(Proc);
+
+impl Perf {
+    pub fn start(out: &Path, pids: &[u32]) -> Result<Perf, String> {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let child = Command::new("perf")
+            .args(["record", "--call-graph", "dwarf", "-F", "2999", "-o"])
+            .arg(out)
+            .args(["-p", &pids.join(",")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start perf (apt-get install linux-perf): {e}"))?;
+        let pid = child.id().ok_or("perf exited at once")?;
+        Ok(Perf(Proc { name: "perf", child, pid }))
+    }
+
+    pub async fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe { libc::kill(self.0.pid as i32, libc::SIGINT) };
+        match tokio::time::timeout(Duration::from_secs(60), self.0.child.wait()).await {
+            Ok(Ok(st)) => format!("perf exited: {st}"),
+            _ => self.0.stop(Duration::from_secs(1)).await,
+        }
     }
 }

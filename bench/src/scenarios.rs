@@ -37,12 +37,24 @@ pub async fn clear_sets(c: &mut Conn) -> Result<(), String> {
     if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("DELETE /v1/sets: HTTP {}", r.status)) }
 }
 
-/// The admin-state value a Set wrote to the downlink, if that is what it did.
+/// The admin-state value a Set wrote to the downlink, if that is what it did: as the leaf
+/// (`.../admin-state` = `"disable"`, opergroupd's form) or inside the interface container
+/// (`/interface[name=...]` = `{"admin-state": "disable"}`, the usual pygnmi form).
 pub fn downlink_value(s: &SetRecord) -> Option<String> {
-    let path = opergroupd::paths::admin_state(watch::DOWNLINK);
-    s.updates.iter().chain(&s.replaces).find(|u| u.path == path).map(|u| match &u.value {
-        serde_json::Value::String(v) => v.trim_matches('"').to_string(),
-        other => other.to_string(),
+    let leaf = opergroupd::paths::admin_state(watch::DOWNLINK);
+    let container = leaf.strip_suffix("/admin-state").unwrap_or(&leaf);
+    s.updates.iter().chain(&s.replaces).find_map(|u| {
+        let v = if u.path == leaf {
+            &u.value
+        } else if u.path == container {
+            u.value.get("admin-state")?
+        } else {
+            return None;
+        };
+        Some(match v {
+            serde_json::Value::String(v) => v.trim_matches('"').to_string(),
+            other => other.to_string(),
+        })
     })
 }
 

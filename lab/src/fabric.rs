@@ -212,7 +212,7 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
             )));
         }
     }
-    raise_nofile_limit(cfg.leaves + 256);
+    raise_nofile_limit(3 * cfg.leaves + 256);
 
     let tls = match cfg.tls {
         SimTls::Insecure => None,
@@ -280,20 +280,30 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
     Ok(Fabric { shared, tasks })
 }
 
-/// Thousands of listeners need more descriptors than the usual soft limit of 1024.
+/// Thousands of listeners need more descriptors than the usual soft limit of 1024: one
+/// listener per leaf plus one or two connections per leaf from each collector (10,000
+/// leaves under one controller: > 20,000). The soft limit goes to the hard limit (always
+/// allowed); when even that is short, the hard limit goes up too if this process may
+/// (CAP_SYS_RESOURCE, up to fs.nr_open).
 fn raise_nofile_limit(want: usize) {
+    let want = want as libc::rlim_t;
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur as usize >= want {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
             return;
         }
-        lim.rlim_cur = lim.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-            tracing::warn!(want, "could not raise the open-file limit");
+        let higher = libc::rlimit { rlim_cur: want, rlim_max: want };
+        if lim.rlim_max >= want || libc::setrlimit(libc::RLIMIT_NOFILE, &higher) != 0 {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!(want, "could not raise the open-file limit");
+            }
+        } else {
+            lim = higher;
         }
     }
-    if (lim.rlim_cur as usize) < want {
+    if lim.rlim_cur < want {
         tracing::warn!(limit = lim.rlim_cur, want, "the open-file limit may be too low for this many leaves");
     }
 }

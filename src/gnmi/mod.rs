@@ -7,6 +7,7 @@
 //!   `username`/`password` metadata on every RPC, Capabilities (JSON_IETF required).
 //! * [`source`] — [`spawn_source`]: one task per target producing [`crate::model::SourceEvent`]s.
 //! * [`set`] — one SetRequest per decision; [`Setter`] keeps a channel per target.
+//! * [`channels`] — the one connection per target that its subscription and Sets share.
 //!
 //! **Transport.** Our own connector (TCP + rustls) under tonic: `skip-verify` needs a
 //! custom certificate verifier (it still checks handshake signatures), CA verification
@@ -32,6 +33,7 @@
 //! The password is never formatted: `Secret` and [`connect::Credentials`] hide it in
 //! Debug, and its header value is marked sensitive.
 
+pub mod channels;
 pub mod connect;
 pub mod path;
 pub mod set;

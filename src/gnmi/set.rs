@@ -1,16 +1,15 @@
 //! gNMI Set of downlink admin-states: one SetRequest per call, one `update` per path,
 //! JSON_IETF `"enable"` / `"disable"`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use gnmi_proto::typed_value::Value;
 use gnmi_proto::{SetRequest, TypedValue, Update};
-use tokio::sync::Mutex;
 
 use crate::config::Target;
 use crate::model::AdminState;
 
+use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiClient, GnmiError};
 use super::path;
 
@@ -116,22 +115,28 @@ fn retryable_code(code: tonic::Code) -> bool {
     matches!(code, Unavailable | DeadlineExceeded | Aborted | ResourceExhausted | Internal | Unknown | Cancelled)
 }
 
-/// Sets admin-states on many targets, keeping one lazily opened channel per target.
-/// A channel that failed with a retryable error is dropped, so the next call reconnects.
-/// Sets use their own channel, not the subscription's: a Set is never queued behind a
-/// burst of notifications, and a broken subscription does not take the Set path down.
+/// Sets admin-states on many targets, one channel per target: the one its subscription
+/// published in `channels` when they are shared ([`Setter::sharing`]), else one it opens
+/// lazily. A channel that failed with a retryable error is forgotten, so the next call
+/// reconnects.
 pub struct Setter {
     opts: ConnectOptions,
     timeout: Duration,
     /// Keyed by target name, with the settings the channel was made from: a target whose
     /// address, TLS or credentials changed gets a new channel.
-    clients: Mutex<HashMap<String, (Target, GnmiClient)>>,
+    clients: Channels,
 }
 
 impl Setter {
     /// `timeout` bounds each Set RPC; connecting is bounded by `opts.connect_timeout`.
     pub fn new(opts: ConnectOptions, timeout: Duration) -> Self {
-        Setter { opts, timeout, clients: Mutex::new(HashMap::new()) }
+        Self::sharing(opts, timeout, Channels::default())
+    }
+
+    /// Like [`Setter::new`], sending on the channels the sources publish in `channels`
+    /// (`SourceOptions::channels`): one HTTP/2 connection per target instead of two.
+    pub fn sharing(opts: ConnectOptions, timeout: Duration, channels: Channels) -> Self {
+        Setter { opts, timeout, clients: channels }
     }
 
     /// Sends `changes` in one SetRequest. With a `deadline` (fencing), connecting and the
@@ -186,7 +191,7 @@ impl Setter {
                 e.detail = format!("abandoned at the fencing deadline (Lease act-until): {}", e.detail);
             }
             if e.retryable || e.fenced {
-                self.clients.lock().await.remove(&target.name);
+                self.clients.forget(&target.name);
             }
         }
         result
@@ -202,20 +207,14 @@ impl Setter {
     }
 
     async fn client(&self, target: &Target) -> Result<GnmiClient, GnmiError> {
-        if let Some((made_for, c)) = self.clients.lock().await.get(&target.name)
-            && same_connection(made_for, target)
-        {
-            return Ok(c.clone());
+        if let Some(c) = self.clients.get(target) {
+            return Ok(c);
         }
         // Connect without holding the lock, so one slow target does not block the others.
         let client = connect::connect(target, &self.opts).await?;
-        self.clients.lock().await.insert(target.name.clone(), (target.clone(), client.clone()));
+        self.clients.publish(target, &client);
         Ok(client)
     }
-}
-
-fn same_connection(a: &Target, b: &Target) -> bool {
-    a.address == b.address && a.tls == b.tls && a.username == b.username && a.password == b.password
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use crate::config::Target;
 use crate::model::{Scalar, SourceEvent, TargetName};
 
+use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
 use super::path::{self, PathError};
 use super::value::{self, ValueError};
@@ -36,6 +37,9 @@ pub struct SourceOptions {
     pub stable_after: Duration,
     pub connect_timeout: Duration,
     pub keepalive: KeepAlive,
+    /// Where each session publishes its channel for the target's Sets (one connection
+    /// per target); `None`: Sets open their own.
+    pub channels: Option<Channels>,
 }
 
 impl Default for SourceOptions {
@@ -47,6 +51,7 @@ impl Default for SourceOptions {
             stable_after: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             keepalive: KeepAlive::DEFAULT,
+            channels: None,
         }
     }
 }
@@ -224,6 +229,9 @@ impl Source {
         tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
             r = connect::check_capabilities(&mut client, target, opts.connect_timeout) => if let Err(e) = r { return failed(e) },
+        }
+        if let Some(channels) = &opts.channels {
+            channels.publish(target, &client);
         }
 
         // The request stream sends the SubscriptionList and then stays open for the life of

@@ -61,6 +61,8 @@ pub struct Seen {
     pub sets: Mutex<Vec<SetRequest>>,
     /// Sessions whose request stream ended (half-close or the client went away).
     pub inbound_ended: AtomicUsize,
+    /// TCP connections accepted.
+    pub connections: AtomicUsize,
     sessions: Mutex<Vec<mpsc::Sender<Result<SubscribeResponse, Status>>>>,
 }
 
@@ -183,8 +185,12 @@ impl TestServer {
         let svc = GNmiServer::new(Service { script, seen: seen.clone() });
         let router = builder.add_service(svc);
         let s = stop.clone();
+        let counted = seen.clone();
+        let incoming = futures::StreamExt::inspect(TcpListenerStream::new(listener), move |_| {
+            counted.connections.fetch_add(1, Ordering::Relaxed);
+        });
         tokio::spawn(async move {
-            let _ = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), s.cancelled()).await;
+            let _ = router.serve_with_incoming_shutdown(incoming, s.cancelled()).await;
         });
         TestServer { addr, seen, stop }
     }
