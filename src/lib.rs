@@ -3,18 +3,16 @@
 //! Flow, one direction: sources -> state -> policy -> actuators (see README.md).
 
 pub mod actuate;
+pub mod anycast;
 pub mod app;
 pub mod config;
 pub mod controller;
 pub mod demo;
-pub mod exabgp;
 pub mod gnmi;
 pub mod leader;
 pub mod model;
 pub mod paths;
 pub mod plan;
 pub mod policy;
-pub mod probe;
-pub mod service;
 pub mod state;
 pub mod status;

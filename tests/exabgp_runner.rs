@@ -1,12 +1,12 @@
 //! The ExaBGP actuator end to end inside one process: a fake ExaBGP on in-memory pipes,
 //! exec checks that look at files the test creates and removes. Every wait has a deadline.
 
-use opergroupd::service::Phase;
+use opergroupd::anycast::machine::Phase;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opergroupd::config::services::{RawService, Service, resolve};
-use opergroupd::exabgp::{Exabgp, Exit, Handle, Options};
+use opergroupd::anycast::config::{RawService, Service, resolve};
+use opergroupd::anycast::{Exabgp, Exit, Handle, Options};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -52,7 +52,7 @@ struct FakeExabgp {
     acks: WriteHalf<DuplexStream>,
     handle: Handle,
     stop: Option<oneshot::Sender<()>>,
-    run: JoinHandle<Result<Exit, opergroupd::exabgp::ExabgpError>>,
+    run: JoinHandle<Result<Exit, opergroupd::anycast::ExabgpError>>,
 }
 
 fn start(services: Vec<Service>, opts: Options) -> FakeExabgp {
@@ -280,10 +280,10 @@ async fn group_health_gates_the_announcement_at_once() {
     ));
     let mut x = start(vec![svc], Options::default());
     x.expect(ANNOUNCE).await;
-    x.handle.set_group_health("g", false);
+    x.handle.set_group_decision("g", false);
     x.expect(WITHDRAW).await;
-    assert_eq!(x.handle.snapshot()[0].group_healthy, Some(false));
-    x.handle.set_group_health("g", true);
+    assert_eq!(x.handle.snapshot()[0].group_enabled, Some(false));
+    x.handle.set_group_decision("g", true);
     x.expect(ANNOUNCE).await;
     x.terminate().await;
 }

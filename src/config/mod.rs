@@ -6,7 +6,6 @@ mod error;
 pub mod range;
 mod raw;
 mod resolve;
-pub mod services;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ConfigError;
+pub use raw::Delay;
 pub use resolve::DEFAULT_PORT;
 
 /// Read, parse and validate a config file. Relative paths inside it (password-file,
@@ -71,7 +71,7 @@ pub struct Config {
     /// `leader-election:` — act only while holding a coordination.k8s.io Lease (issue 6).
     pub leader_election: Option<LeaderElection>,
     /// `services:` — anycast services announced through ExaBGP (issue 7), keyed by name.
-    pub services: BTreeMap<String, services::Service>,
+    pub services: BTreeMap<String, crate::anycast::config::Service>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use super::services::RawService;
+use crate::anycast::config::RawService;
 use super::{ClientCert, Secret, Tls, duration, range};
 
 #[derive(Deserialize)]
@@ -93,7 +93,7 @@ pub struct RawLeaderElection {
 }
 
 /// A humane duration (`3s`).
-#[derive(Clone, Copy, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Delay(pub Duration);
 

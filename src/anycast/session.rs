@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use super::protocol;
-use crate::service::{Desired, Route};
+use super::machine::{Desired, Route};
 
 /// What ExaBGP holds for a service, as far as we know.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,7 +232,7 @@ fn backoff(errors: u32, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::services::{Attributes, NextHop};
+    use crate::anycast::config::{Attributes, NextHop};
 
     fn route(med: u32) -> Route {
         Route {
