@@ -269,7 +269,7 @@ async fn disable_file_suspends_the_service() {
 }
 
 #[tokio::test]
-async fn group_health_gates_the_announcement_at_once() {
+async fn group_decision_gates_the_announcement_at_once() {
     let dir = TempDir::new("group");
     let health = dir.file("healthy");
     std::fs::write(&health, "").unwrap();

@@ -12,7 +12,6 @@ use crate::actuate::{Actuator, DryRunSink};
 use crate::config::Config;
 use crate::controller::{self, LoopEvent, RunOptions};
 use crate::model::AdminState;
-use crate::policy::Health;
 use crate::status::{self, Board};
 
 /// A group's decision as the services follow it: the one its downlinks follow, after
@@ -75,13 +74,10 @@ pub async fn run(config: Config) -> Result<(), String> {
         let h = handle.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
-                if let LoopEvent::Verdict { group, health, .. } = ev {
-                    // Stale data says nothing: keep the last verdict until the target re-syncs.
-                    match health {
-                        Health::Healthy => h.set_group_decision(&group, true),
-                        Health::Unhealthy | Health::NotReady => h.set_group_decision(&group, false),
-                        Health::Unknown => {}
-                    }
+                if let LoopEvent::Verdict { group, desired, .. } = ev
+                    && let Some(enabled) = group_decision(desired)
+                {
+                    h.set_group_decision(&group, enabled);
                 }
             }
         }));
