@@ -236,6 +236,31 @@ async fn ack_timeout_holds_commands_until_the_late_ack() {
     x.terminate().await;
 }
 
+/// Issue 10: one missing ACK used to stop the session for good. After `resend_after` the
+/// ACK is given up as lost, the latest desired state is sent again, and commands flow.
+#[tokio::test]
+async fn a_lost_ack_is_given_up_and_the_session_goes_on() {
+    let dir = TempDir::new("lostack");
+    let health = dir.file("healthy");
+    std::fs::write(&health, "").unwrap();
+    let resend_after = Duration::from_millis(400);
+    let opts = Options { ack_timeout: Duration::from_millis(100), resend_after, ..Options::default() };
+    let mut x = start(vec![file_service(&health, "")], opts);
+    let sent = Instant::now();
+    assert_eq!(x.next_command().await, ANNOUNCE); // its ACK is lost: never answered
+    // The service goes down meanwhile: the withdraw waits, then goes out once the ACK is given up.
+    std::fs::remove_file(&health).unwrap();
+    x.expect(WITHDRAW).await;
+    assert!(sent.elapsed() >= resend_after, "sent {:?} after the announce, before resend-after", sent.elapsed());
+    wait_until(|| x.handle.snapshot()[0].in_place == "withdrawn").await;
+    let s = x.handle.session();
+    assert!(s.lost_acks == 1 && !s.unresponsive, "{s:?}");
+    // And the session keeps working.
+    std::fs::write(&health, "").unwrap();
+    x.expect(ANNOUNCE).await;
+    x.terminate().await;
+}
+
 #[tokio::test]
 async fn degraded_mode_announces_worse_med_instead_of_withdrawing() {
     let dir = TempDir::new("degraded");

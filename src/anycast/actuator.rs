@@ -16,7 +16,7 @@ use super::handle::{Handle, ProbeStatus, SessionStatus};
 use super::machine::{self, Desired, State};
 use super::protocol::{self, Incoming};
 use super::service_task::probe_loop;
-use super::session::{AckOutcome, Session};
+use super::session::{AckOutcome, Overdue, Session, Timing};
 use super::{ExabgpError, Exit, Options};
 
 /// A configured, not yet running actuator.
@@ -71,7 +71,9 @@ impl Exabgp {
     {
         let Exabgp { services, opts, probe_tx, in_place_tx, session_tx, handle } = self;
         let templates = services.iter().map(machine::withdraw_template).collect();
-        let mut session = Session::new(templates, opts.ack_timeout, opts.retry_max);
+        let timing =
+            Timing { ack_timeout: opts.ack_timeout, resend_after: opts.resend_after, retry_max: opts.retry_max };
+        let mut session = Session::new(templates, timing);
         let mut neighbor_ups = 0;
 
         // Reader: stdin is drained continuously, whatever the loop is doing.
@@ -136,9 +138,12 @@ impl Exabgp {
                 () = sleep => {}
             }
             let now = std::time::Instant::now();
-            if let Some((slot, waited)) = session.check_ack_timeout(now) {
-                warn!(service = %services[slot].name, ?waited,
-                    "no ACK from exabgp yet; holding further commands (exabgp.api.ack off in exabgp.env? set it in the environment instead)");
+            match session.check_ack_timeout(now) {
+                Some(Overdue::Waiting { slot, waited }) => warn!(service = %services[slot].name, ?waited,
+                    "no ACK from exabgp yet; holding further commands (exabgp.api.ack off in exabgp.env? set it in the environment instead)"),
+                Some(Overdue::GivenUp { slot, waited }) => warn!(service = %services[slot].name, ?waited,
+                    "no ACK from exabgp: taken as lost; sending this service's route again and going on"),
+                None => {}
             }
             while let Some(line) = session.next_command(now) {
                 info!(command = %line, "to exabgp");
@@ -165,6 +170,7 @@ impl Exabgp {
                 commands_sent: session.commands_sent,
                 errors: session.errors,
                 ack_timeouts: session.ack_timeouts,
+                lost_acks: session.lost_acks,
                 unresponsive: session.unresponsive(),
                 neighbor_ups,
             });

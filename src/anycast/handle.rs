@@ -38,6 +38,8 @@ pub struct SessionStatus {
     pub commands_sent: u64,
     pub errors: u64,
     pub ack_timeouts: u64,
+    /// ACKs given up as lost after `resend_after` (their commands were sent again).
+    pub lost_acks: u64,
     /// An ACK is overdue right now.
     pub unresponsive: bool,
     pub neighbor_ups: u64,

@@ -48,6 +48,9 @@ pub struct Options {
     pub ack: bool,
     /// How long an ACK may take before the session is reported unresponsive.
     pub ack_timeout: Duration,
+    /// How long an ACK may take before it is given up as lost: what its command changed
+    /// counts as unknown and is asserted again, so one lost ACK never stops the session.
+    pub resend_after: Duration,
     /// Cap of the retry backoff after `error`.
     pub retry_max: Duration,
     /// On SIGTERM, how long to wait for the withdraws to be acknowledged.
@@ -59,6 +62,7 @@ impl Default for Options {
         Options {
             ack: true,
             ack_timeout: Duration::from_secs(5),
+            resend_after: Duration::from_secs(15),
             retry_max: Duration::from_secs(30),
             // ExaBGP kills its processes about 2 s after SIGTERM; the contract allows 5 s.
             shutdown_grace: Duration::from_secs(3),

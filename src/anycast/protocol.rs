@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::anycast::config::Community;
 use super::machine::Route;
+use crate::anycast::config::Community;
 
 /// `announce route PREFIX next-hop NH [med N] [local-preference N] [as-path [ .. ]]
 /// [community [ .. ]] [large-community [ .. ]]`.

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use crate::anycast::config::RawService;
 use super::{ClientCert, Secret, Tls, duration, range};
+use crate::anycast::config::RawService;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

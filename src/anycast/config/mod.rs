@@ -60,7 +60,6 @@ pub struct RawDegraded {
     pub communities: Vec<Community>,
 }
 
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DownMode {
@@ -226,7 +225,6 @@ pub fn resolve(name: &str, raw: &RawService, groups: &[&str]) -> Result<Service,
         disable_file: raw.disable_file.clone(),
     })
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -12,10 +12,7 @@ fn svc(yaml: &str) -> Result<Service, String> {
 fn defaults_follow_exabgp_healthcheck() {
     let s = svc("prefix: 192.0.2.1/32\nchecks: [{tcp: '127.0.0.1:80'}]").unwrap();
     assert_eq!(s.next_hop, NextHop::SelfAddress);
-    assert_eq!(
-        (s.interval, s.fast_interval, s.timeout),
-        (DEFAULT_INTERVAL, DEFAULT_FAST_INTERVAL, DEFAULT_TIMEOUT)
-    );
+    assert_eq!((s.interval, s.fast_interval, s.timeout), (DEFAULT_INTERVAL, DEFAULT_FAST_INTERVAL, DEFAULT_TIMEOUT));
     assert_eq!((s.rise, s.fall), (3, 3));
     assert_eq!(s.down, Fallback::Withdraw);
     assert_eq!(s.disabled, Fallback::Withdraw);
