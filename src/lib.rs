@@ -5,6 +5,7 @@
 pub mod actuate;
 pub mod anycast;
 pub mod app;
+pub mod backoff;
 pub mod config;
 pub mod controller;
 pub mod demo;
