@@ -7,7 +7,7 @@
 //! * a command is sent only when the desired route differs from what is in place, so an
 //!   announcement already in place is never repeated;
 //! * `error` keeps the old in-place value and retries after a backoff (backon's
-//!   exponential with jitter from 1 s to `retry_max`, configured like the gNMI sources');
+//!   exponential with jitter from 1 s to `retry_max`: `crate::backoff`, as everywhere);
 //! * an ACK that does not come within `ack_timeout` is reported (and the session marked
 //!   unresponsive) but the command stays outstanding: since ExaBGP answers in order, a late
 //!   ACK still belongs to it, whereas sending more would pair later ACKs with the wrong
@@ -134,12 +134,8 @@ impl Session {
                 retry_at: None,
             })
             .collect();
-        // Configured like every other retry in opergroupd (gNMI sources, leader election).
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_secs(1).min(timing.retry_max))
-            .with_max_delay(timing.retry_max)
-            .with_jitter()
-            .without_max_times();
+        // The project's one backoff, as for reconnects and Lease retries.
+        let backoff = crate::backoff::exponential(Duration::from_secs(1).min(timing.retry_max), timing.retry_max);
         Session {
             slots,
             in_flight: None,
