@@ -15,5 +15,6 @@ pub mod model;
 pub mod paths;
 pub mod plan;
 pub mod policy;
+pub mod safety;
 pub mod state;
 pub mod status;
