@@ -3,12 +3,12 @@
 //! Flow, one direction: sources -> state -> policy -> actuators (see README.md).
 
 pub mod actuate;
+pub mod anycast;
 pub mod app;
 pub mod backoff;
 pub mod config;
 pub mod controller;
 pub mod demo;
-pub mod exabgp;
 pub mod fdlimit;
 pub mod gnmi;
 pub mod leader;
@@ -16,8 +16,6 @@ pub mod model;
 pub mod paths;
 pub mod plan;
 pub mod policy;
-pub mod probe;
 pub mod safety;
-pub mod service;
 pub mod state;
 pub mod status;

@@ -117,7 +117,7 @@ fn main() -> ExitCode {
             }
             // stdout is ExaBGP's command channel: logs go to stderr only.
             opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "info");
-            runtime(|| opergroupd::app::exabgp(c))
+            runtime(|| opergroupd::anycast::run(c))
         }
     }
 }

@@ -68,6 +68,6 @@ fn bad_config_exits_1_with_line_and_column() {
 #[test]
 fn shipped_example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/exabgp/services.yaml");
-    let services = opergroupd::exabgp::load_services(std::path::Path::new(path)).expect("example loads");
+    let services = opergroupd::anycast::load_services(std::path::Path::new(path)).expect("example loads");
     assert_eq!(services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["dns-vip", "web-vip"]);
 }

@@ -1,12 +1,12 @@
 //! The ExaBGP actuator end to end inside one process: a fake ExaBGP on in-memory pipes,
 //! exec checks that look at files the test creates and removes. Every wait has a deadline.
 
-use opergroupd::service::Phase;
+use opergroupd::anycast::machine::Phase;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opergroupd::config::services::{RawService, Service, resolve};
-use opergroupd::exabgp::{Exabgp, Exit, Handle, Options};
+use opergroupd::anycast::config::{RawService, Service, resolve};
+use opergroupd::anycast::{Exabgp, Exit, Handle, Options};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -52,7 +52,7 @@ struct FakeExabgp {
     acks: WriteHalf<DuplexStream>,
     handle: Handle,
     stop: Option<oneshot::Sender<()>>,
-    run: JoinHandle<Result<Exit, opergroupd::exabgp::ExabgpError>>,
+    run: JoinHandle<Result<Exit, opergroupd::anycast::ExabgpError>>,
 }
 
 fn start(services: Vec<Service>, opts: Options) -> FakeExabgp {
@@ -236,6 +236,31 @@ async fn ack_timeout_holds_commands_until_the_late_ack() {
     x.terminate().await;
 }
 
+/// Issue 10: one missing ACK used to stop the session for good. After `resend_after` the
+/// ACK is given up as lost, the latest desired state is sent again, and commands flow.
+#[tokio::test]
+async fn a_lost_ack_is_given_up_and_the_session_goes_on() {
+    let dir = TempDir::new("lostack");
+    let health = dir.file("healthy");
+    std::fs::write(&health, "").unwrap();
+    let resend_after = Duration::from_millis(400);
+    let opts = Options { ack_timeout: Duration::from_millis(100), resend_after, ..Options::default() };
+    let mut x = start(vec![file_service(&health, "")], opts);
+    let sent = Instant::now();
+    assert_eq!(x.next_command().await, ANNOUNCE); // its ACK is lost: never answered
+    // The service goes down meanwhile: the withdraw waits, then goes out once the ACK is given up.
+    std::fs::remove_file(&health).unwrap();
+    x.expect(WITHDRAW).await;
+    assert!(sent.elapsed() >= resend_after, "sent {:?} after the announce, before resend-after", sent.elapsed());
+    wait_until(|| x.handle.snapshot()[0].in_place == "withdrawn").await;
+    let s = x.handle.session();
+    assert!(s.lost_acks == 1 && !s.unresponsive, "{s:?}");
+    // And the session keeps working.
+    std::fs::write(&health, "").unwrap();
+    x.expect(ANNOUNCE).await;
+    x.terminate().await;
+}
+
 #[tokio::test]
 async fn degraded_mode_announces_worse_med_instead_of_withdrawing() {
     let dir = TempDir::new("degraded");
@@ -269,7 +294,7 @@ async fn disable_file_suspends_the_service() {
 }
 
 #[tokio::test]
-async fn group_health_gates_the_announcement_at_once() {
+async fn group_decision_gates_the_announcement_at_once() {
     let dir = TempDir::new("group");
     let health = dir.file("healthy");
     std::fs::write(&health, "").unwrap();
@@ -280,10 +305,10 @@ async fn group_health_gates_the_announcement_at_once() {
     ));
     let mut x = start(vec![svc], Options::default());
     x.expect(ANNOUNCE).await;
-    x.handle.set_group_health("g", false);
+    x.handle.set_group_decision("g", false);
     x.expect(WITHDRAW).await;
-    assert_eq!(x.handle.snapshot()[0].group_healthy, Some(false));
-    x.handle.set_group_health("g", true);
+    assert_eq!(x.handle.snapshot()[0].group_enabled, Some(false));
+    x.handle.set_group_decision("g", true);
     x.expect(ANNOUNCE).await;
     x.terminate().await;
 }

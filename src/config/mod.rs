@@ -7,7 +7,6 @@ pub mod range;
 mod raw;
 mod resolve;
 pub mod safety;
-pub mod services;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ConfigError;
+pub use raw::Delay;
 pub use resolve::DEFAULT_PORT;
 
 /// Read, parse and validate a config file. Relative paths inside it (password-file,
@@ -72,7 +72,7 @@ pub struct Config {
     /// `leader-election:` — act only while holding a coordination.k8s.io Lease (issue 6).
     pub leader_election: Option<LeaderElection>,
     /// `services:` — anycast services announced through ExaBGP (issue 7), keyed by name.
-    pub services: BTreeMap<String, services::Service>,
+    pub services: BTreeMap<String, crate::anycast::config::Service>,
     /// `segments:` — Ethernet Segments by name: member group names, each on its own target.
     pub segments: BTreeMap<String, Vec<String>>,
     /// `safety.max-disabled` — the blast-radius cap.

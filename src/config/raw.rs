@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use super::services::RawService;
 use super::{ClientCert, Secret, Tls, duration, range};
+use crate::anycast::config::RawService;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -96,7 +96,7 @@ pub struct RawLeaderElection {
 }
 
 /// A humane duration (`3s`).
-#[derive(Clone, Copy, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Delay(pub Duration);
 

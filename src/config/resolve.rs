@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{Location, Spanned};
 
 use super::raw::{RawAdminState, RawConfig, RawDefaults, RawGroup, RawTarget};
-use super::{Config, ConfigError, Group, LeaderElection, Readiness, Secret, Target, Tls, services};
+use super::{Config, ConfigError, Group, LeaderElection, Readiness, Secret, Target, Tls};
+use crate::anycast::config as services;
 
 /// Used when neither the address nor `defaults.port` gives a port.
 pub const DEFAULT_PORT: u16 = 57400;

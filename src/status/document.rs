@@ -253,7 +253,7 @@ pub struct GroupStatistics {
 }
 
 /// An anycast service's state: the service state machine's type, serialized lowercase.
-pub use crate::service::Phase as ServiceState;
+pub use crate::anycast::machine::Phase as ServiceState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Anycast failover time: from killing the primary's service to the route server's best
 # path for the VIP moving to the secondary (and back after recovery). Same lab as run.sh.
-# Usage: OPERGROUPD=target/release/opergroupd tests/e2e/exabgp/failover-bench.sh [ROUNDS]
+# Usage: OPERGROUPD=target/release/opergroupd bash tests/e2e/exabgp/failover-bench.sh [ROUNDS]
+# (OPERGROUPD may be relative to the working directory; it is made absolute for ExaBGP.)
 # Timer knobs (env): INTERVAL (1s) FAST_INTERVAL (200ms) RISE (2) FALL (2).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +16,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 time_until() { # START_MS DEADLINE_S CONDITION...
   local start=$1 deadline=$(( $(now_ms) + $2 * 1000 )); shift 2
   until "$@"; do
+    if lab_broken; then echo "lab broken"; return 1; fi
     (( $(now_ms) < deadline )) || { echo timeout; return 1; }
   done
   echo $(( $(now_ms) - start ))

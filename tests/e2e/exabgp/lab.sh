@@ -33,11 +33,35 @@ lab_down() {
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
+# The ExaBGP daemons started so far, and those allowed to be gone (run.sh stops one).
+EXABGPS=()
+declare -A EXABGP_MAY_EXIT=()
+
+# Fail fast when the lab itself broke: an ExaBGP that exited (bad config, a program it
+# cannot run) is reported with its own messages instead of a wait running into its timeout.
+lab_broken() {
+  local name var
+  for name in "${EXABGPS[@]}"; do
+    var="EXABGP_PID_$name"
+    [[ -n "${EXABGP_MAY_EXIT[$name]:-}" ]] && continue
+    if ! kill -0 "${!var}" 2>/dev/null; then
+      log "ExaBGP on $name exited; its log ($WORK/$name-exabgp.log) ends with:"
+      tail -n 15 "$WORK/$name-exabgp.log" >&2 || true
+      return 0
+    fi
+  done
+  return 1
+}
+
 # wait_for DESCRIPTION SECONDS COMMAND...: poll every 50 ms until COMMAND succeeds.
 wait_for() {
   local what=$1 secs=$2; shift 2
   local deadline=$(( $(date +%s%N) + secs * 1000000000 ))
   until "$@"; do
+    if lab_broken; then
+      log "lab broken while waiting for: $what"
+      exit 1
+    fi
     if (( $(date +%s%N) > deadline )); then
       log "TIMEOUT after ${secs}s waiting for: $what"
       return 1
@@ -126,6 +150,7 @@ start_exabgp() { # NAME NS
     exabgp "$WORK/$name.conf" >"$WORK/$name-exabgp.log" 2>&1 &
   eval "EXABGP_PID_$name=$!"
   PIDS+=("$!")
+  EXABGPS+=("$name")
 }
 
 # The pid of `opergroupd exabgp` that the host's ExaBGP started.
@@ -146,8 +171,23 @@ stop_gobgpd() {
   kill "$GOBGPD_PID"; wait "$GOBGPD_PID" 2>/dev/null || true
 }
 
+# OPERGROUPD as an absolute path: ExaBGP does not run a `process` given by a relative path
+# ("can not locate the the program"). A bare name is looked up on PATH.
+resolve_opergroupd() {
+  local given=${OPERGROUPD:?set OPERGROUPD to the opergroupd binary, e.g. OPERGROUPD=target/release/opergroupd}
+  local bin=$given
+  if [[ $bin != */* ]]; then
+    bin=$(command -v "$bin") || { log "OPERGROUPD=$given: not found on PATH"; return 1; }
+  fi
+  if [[ ! -f $bin || ! -x $bin ]]; then
+    log "OPERGROUPD=$given: no executable there (build it first: cargo build --release -p opergroupd)"
+    return 1
+  fi
+  OPERGROUPD=$(realpath "$bin")
+}
+
 lab_up() {
-  : "${OPERGROUPD:?set OPERGROUPD to the opergroupd binary}"
+  resolve_opergroupd
   ip netns add "$NS_RS"; ip netns add "$NS_H1"; ip netns add "$NS_H2"
   ip link add "$TAG-r1" type veth peer name "$TAG-h1"
   ip link add "$TAG-r2" type veth peer name "$TAG-h2"

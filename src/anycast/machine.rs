@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use crate::config::services::{Attributes, Fallback, NextHop, Prefix, Service};
+use crate::anycast::config::{Attributes, Fallback, NextHop, Prefix, Service};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -96,11 +96,11 @@ pub struct Step {
     pub next_check: Duration,
 }
 
-/// Advance `state` by one observation. `group_healthy` is the health of the followed
-/// oper-group (`None`: no group, or no verdict fed in).
-pub fn step(state: State, input: Input, svc: &Service, group_healthy: Option<bool>) -> Step {
+/// Advance `state` by one observation. `group_enabled` is the decision of the followed
+/// oper-group, after its delays (`None`: no group, or no decision fed in yet).
+pub fn step(state: State, input: Input, svc: &Service, group_enabled: Option<bool>) -> Step {
     let next = transition(state, input, svc.rise, svc.fall);
-    Step { state: next, desired: desired(next, svc, group_healthy), next_check: next_check(next, svc) }
+    Step { state: next, desired: desired(next, svc, group_enabled), next_check: next_check(next, svc) }
 }
 
 fn transition(s: State, input: Input, rise: u32, fall: u32) -> State {
@@ -137,16 +137,16 @@ pub fn next_check(state: State, svc: &Service) -> Duration {
     }
 }
 
-/// What should be announced in `state`. An unhealthy followed group turns "up" into the
-/// down treatment at once (the group has its own down/up delays).
-pub fn desired(state: State, svc: &Service, group_healthy: Option<bool>) -> Desired {
+/// What should be announced in `state`. A followed group decided "disable" turns "up" into
+/// the down treatment at once (the decision already went through the group's down/up delays).
+pub fn desired(state: State, svc: &Service, group_enabled: Option<bool>) -> Desired {
     let fallback = |f: &Fallback| match f {
         Fallback::Withdraw => Desired::Withdrawn,
         Fallback::Announce(attrs) => Desired::Announced(route(svc, attrs)),
     };
     match state.settled {
         Settled::Nothing => Desired::Undecided,
-        Settled::Up if group_healthy == Some(false) => fallback(&svc.down),
+        Settled::Up if group_enabled == Some(false) => fallback(&svc.down),
         Settled::Up => Desired::Announced(route(svc, &svc.up)),
         Settled::Down => fallback(&svc.down),
         Settled::Disabled => fallback(&svc.disabled),
@@ -166,7 +166,7 @@ pub fn withdraw_template(svc: &Service) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::services::{RawService, resolve};
+    use crate::anycast::config::{RawService, resolve};
 
     fn svc(extra: &str) -> Service {
         let yaml = format!("prefix: 192.0.2.1/32\nmed: 100\ninterval: 5s\nfast-interval: 1s\n{extra}");

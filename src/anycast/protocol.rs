@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::config::services::Community;
-use crate::service::Route;
+use super::machine::Route;
+use crate::anycast::config::Community;
 
 /// `announce route PREFIX next-hop NH [med N] [local-preference N] [as-path [ .. ]]
 /// [community [ .. ]] [large-community [ .. ]]`.
@@ -112,7 +112,7 @@ fn parse_json(line: &str) -> Incoming {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::services::{Attributes, NextHop};
+    use crate::anycast::config::{Attributes, NextHop};
 
     fn route(prefix: &str, nh: NextHop, attrs: Attributes) -> Route {
         Route { prefix: prefix.parse().unwrap(), next_hop: nh, attrs }

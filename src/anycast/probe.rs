@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::timeout;
 
-use crate::config::services::{Check, HostPort, HttpUrl};
+use crate::anycast::config::{Check, HostPort, HttpUrl};
 
 /// The outcome of one round of checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
