@@ -237,7 +237,7 @@ pub async fn exabgp(config: Config) -> Result<(), String> {
                     match health {
                         Health::Healthy => h.set_group_health(&group, true),
                         Health::Unhealthy | Health::NotReady => h.set_group_health(&group, false),
-                        Health::Unknown => {}
+                        Health::Unknown | Health::Misconfigured => {}
                     }
                 }
             }
