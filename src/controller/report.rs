@@ -8,7 +8,7 @@ use tracing::info;
 
 use crate::leader::Role;
 use crate::model::AdminState;
-use crate::policy::{Health, Verdict};
+use crate::policy::Verdict;
 use crate::state::TargetView;
 use crate::status::{self, GroupEval, Override};
 
@@ -98,10 +98,7 @@ pub(super) fn group_eval(
             status::InputValue { value, received, path: path.clone() }
         })
         .collect();
-    let pending = verdict.wake_at.map(|fires_at| status::Pending {
-        action: if verdict.health == Health::Unhealthy { AdminState::Disable } else { AdminState::Enable },
-        fires_at,
-    });
+    let pending = verdict.wake_at.zip(verdict.pending).map(|(fires_at, action)| status::Pending { action, fires_at });
     GroupEval {
         at: now,
         health: verdict.health,
