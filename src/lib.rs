@@ -11,6 +11,7 @@ pub mod exabgp;
 pub mod gnmi;
 pub mod leader;
 pub mod model;
+pub mod online;
 pub mod paths;
 pub mod plan;
 pub mod policy;
