@@ -41,6 +41,11 @@ impl Loop {
                 {
                     self.opts.actuator.warm(&t.spec);
                 }
+                if let Some(t) = self.targets.get(target.as_ref()) {
+                    for &g in &t.groups {
+                        self.groups[g].sets.target_resynced();
+                    }
+                }
                 self.observe(LoopEvent::TargetSynced { target: target.clone(), at: *at });
                 (target.clone(), None)
             }
@@ -61,13 +66,14 @@ impl Loop {
 
     pub(super) fn on_timer(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
         let now = Instant::now();
+        let due_at = |g: &super::runtime::GroupRuntime| {
+            let set_wait = g.pending.as_ref().and(g.sets.wake_at());
+            g.wake_at.into_iter().chain(set_wait).any(|at| at <= now)
+        };
         let due: Vec<TargetName> = self
             .targets
             .values()
-            .filter(|t| {
-                t.retry.not_before().is_some_and(|at| at <= now)
-                    || t.groups.iter().any(|&g| self.groups[g].wake_at.is_some_and(|at| at <= now))
-            })
+            .filter(|t| t.groups.iter().any(|&g| due_at(&self.groups[g])))
             .map(|t| t.name.clone())
             .collect();
         if due.is_empty() {
@@ -75,21 +81,19 @@ impl Loop {
         }
         let ov = self.read_override();
         for target in due {
-            if let Some(t) = self.targets.get_mut(target.as_ref()) {
-                t.retry.clear_deadline();
-            }
             self.evaluate_target(&target, now, None, &ov, done_tx);
         }
     }
 
     pub(super) fn on_set_done(&mut self, done: SetDone, done_tx: &mpsc::UnboundedSender<SetDone>) {
-        let target = done.intent.target.clone();
+        let target = done.target.clone();
         self.finish(done);
         // Whatever happened, decide again from what is known now.
         let ov = self.read_override();
         self.evaluate_target(&target, Instant::now(), None, &ov, done_tx);
     }
 
+    /// Evaluates every group of `target`, then sends in one request what they want changed.
     pub(super) fn evaluate_target(
         &mut self,
         target: &TargetName,
@@ -100,18 +104,12 @@ impl Loop {
     ) {
         let Some(t) = self.targets.get(target.as_ref()) else { return };
         for g in t.groups.clone() {
-            self.evaluate_group(g, now, trigger, ov, done_tx);
+            self.evaluate_group(g, now, trigger, ov);
         }
+        self.dispatch(target, now, done_tx);
     }
 
-    pub(super) fn evaluate_group(
-        &mut self,
-        g: usize,
-        now: Instant,
-        trigger: Option<Instant>,
-        ov: &Override,
-        done_tx: &mpsc::UnboundedSender<SetDone>,
-    ) {
+    fn evaluate_group(&mut self, g: usize, now: Instant, trigger: Option<Instant>, ov: &Override) {
         let group = &self.groups[g];
         let view = self.state.target(&group.spec.target);
         let _span = info_span!("group", group = %group.spec.name, target = %group.spec.target).entered();
@@ -128,11 +126,15 @@ impl Loop {
         } else {
             policy::intent(&group.spec, &verdict, &view)
         };
+        let mut enforcement = status::Enforcement::of(group.spec.enforce, suspended);
+        let mut reason = verdict.reason.clone();
+        if let Some(refused) = intent.as_ref().and_then(|i| group.sets.refused_for(&i.changes, now)) {
+            enforcement = status::Enforcement::SetRefused;
+            reason = format!("{reason}; Set refused by {}: {}", group.spec.target, refused.message);
+        }
         if let Some(board) = &self.opts.board {
-            board.group_evaluated(
-                &group.spec.name,
-                group_eval(group, &verdict, &view, suspended, intent.is_some(), trigger, now),
-            );
+            let eval = group_eval(group, &verdict, &view, enforcement, reason, intent.is_some(), trigger, now);
+            board.group_evaluated(&group.spec.name, eval);
         }
 
         let summary = (verdict.health, verdict.desired, verdict.reason.clone());
@@ -140,13 +142,13 @@ impl Loop {
         let group = &mut self.groups[g];
         group.memory = verdict.memory;
         group.wake_at = verdict.wake_at;
+        group.pending = intent;
         if changed {
             // Field names are documented in doc/operating.md ("Logs"): collectors index them.
             info!(decision = verdict.desired.map_or("hold", AdminState::as_str), health = verdict.health.as_str(),
                   reason = %verdict.reason, uplinks_up = verdict.uplinks_up, uplinks = verdict.uplinks_total,
                   required_up = group.spec.required_up, bgp_established = verdict.established,
-                  evpn_routes = verdict.evpn_routes, enforcement = status::Enforcement::of(group.spec.enforce, suspended).as_str(),
-                  "decision");
+                  evpn_routes = verdict.evpn_routes, enforcement = enforcement.as_str(), "decision");
             if verdict.health == policy::Health::Misconfigured {
                 // The reason names the interfaces and the target; one WARN per change.
                 warn!(reason = %verdict.reason, "misconfigured: a configured interface does not exist on the target; holding");
@@ -161,8 +163,5 @@ impl Loop {
             };
             self.observe(ev);
         }
-
-        let Some(intent) = intent else { return };
-        self.dispatch(intent, now, done_tx);
     }
 }

@@ -16,7 +16,6 @@ mod dry_run;
 mod evaluate;
 mod options;
 mod report;
-mod retry;
 mod runtime;
 
 use std::time::{Duration, Instant};

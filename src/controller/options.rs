@@ -19,6 +19,9 @@ pub struct RunOptions {
     /// Backoff between re-evaluations after a failed Set.
     pub set_backoff_min: Duration,
     pub set_backoff_max: Duration,
+    /// How long a group whose Set the device refused for good waits before the same Set
+    /// is tried again (sooner when what it asks for changes or its target re-syncs).
+    pub set_refused_retry: Duration,
     /// How long shutdown waits for Sets already on the wire.
     pub shutdown_grace: Duration,
     /// Optional tap on what the loop does (demo narration, tests waiting on conditions).
@@ -37,6 +40,7 @@ impl RunOptions {
             source: SourceOptions::default(),
             set_backoff_min: Duration::from_millis(200),
             set_backoff_max: Duration::from_secs(10),
+            set_refused_retry: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(3),
             observer: None,
             board: None,

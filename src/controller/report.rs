@@ -64,11 +64,13 @@ impl Loop {
 }
 
 /// What /status shows of one evaluation.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn group_eval(
     group: &GroupRuntime,
     verdict: &Verdict,
     view: &TargetView<'_>,
-    suspended: bool,
+    enforcement: status::Enforcement,
+    reason: String,
     decided: bool,
     trigger: Option<Instant>,
     now: Instant,
@@ -92,15 +94,5 @@ pub(super) fn group_eval(
         })
         .collect();
     let pending = verdict.wake_at.zip(verdict.pending).map(|(fires_at, action)| status::Pending { action, fires_at });
-    GroupEval {
-        at: now,
-        health: verdict.health,
-        reason: verdict.reason.clone(),
-        enforcement: status::Enforcement::of(spec.enforce, suspended),
-        downlinks,
-        pending,
-        inputs,
-        decided,
-        trigger,
-    }
+    GroupEval { at: now, health: verdict.health, reason, enforcement, downlinks, pending, inputs, decided, trigger }
 }

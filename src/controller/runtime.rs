@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use crate::config::{Config, Group, Target};
 use crate::leader::Elector;
-use crate::model::{AdminState, TargetName};
+use crate::model::{AdminState, SetIntent, TargetName};
 use crate::policy::{GroupMemory, Health};
 use crate::state::State;
 
+use super::dispatch::GroupSets;
 use super::options::{LoopEvent, RunOptions};
-use super::retry::Retry;
 
 pub(super) struct GroupRuntime {
     pub(super) spec: Group,
@@ -20,15 +20,18 @@ pub(super) struct GroupRuntime {
     pub(super) memory: GroupMemory,
     pub(super) last: Option<(Health, Option<AdminState>, String)>,
     pub(super) wake_at: Option<Instant>,
+    /// What the last evaluation wants sent; None when the device matches, or this
+    /// replica may not act on the group now.
+    pub(super) pending: Option<SetIntent>,
+    pub(super) sets: GroupSets,
 }
 
 pub(super) struct TargetRuntime {
     pub(super) name: TargetName,
     pub(super) spec: Arc<Target>,
     pub(super) groups: Vec<usize>,
-    /// At most one Set on the wire per target; the next decision waits for its answer.
+    /// At most one Set on the wire per target; the next one waits for its answer.
     pub(super) in_flight: bool,
-    pub(super) retry: Retry,
 }
 
 pub(super) struct Loop {
@@ -59,7 +62,6 @@ impl Loop {
                     spec: Arc::new(t.clone()),
                     groups: Vec::new(),
                     in_flight: false,
-                    retry: Retry::new(opts.set_backoff_min, opts.set_backoff_max),
                 };
                 (name.clone(), rt)
             })
@@ -76,6 +78,8 @@ impl Loop {
                 memory: GroupMemory::default(),
                 last: None,
                 wake_at: None,
+                pending: None,
+                sets: GroupSets::new(opts.set_backoff_min, opts.set_backoff_max),
             });
         }
         let printed = HashMap::new();
@@ -84,7 +88,7 @@ impl Loop {
 
     pub(super) fn next_wake(&self) -> Option<Instant> {
         let timers = self.groups.iter().filter_map(|g| g.wake_at);
-        let retries = self.targets.values().filter_map(|t| t.retry.not_before());
+        let retries = self.groups.iter().filter(|g| g.pending.is_some()).filter_map(|g| g.sets.wake_at());
         timers.chain(retries).min()
     }
 
