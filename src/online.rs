@@ -93,13 +93,14 @@ pub async fn check(config: &Config, timeout: Duration) -> Report {
     let cancel = CancellationToken::new();
     let opts = SourceOptions { sync_timeout: timeout, connect_timeout: timeout, ..SourceOptions::default() };
     let mut pending: Vec<String> = Vec::new();
+    let mut sources = Vec::new();
     for (name, t) in &config.targets {
         let paths = crate::plan::subscriptions(config, name);
         if paths.is_empty() {
             continue;
         }
         pending.push(name.clone());
-        let _ = spawn_source(Arc::new(t.clone()), paths, tx.clone(), opts.clone(), cancel.clone());
+        sources.push(spawn_source(Arc::new(t.clone()), paths, tx.clone(), opts.clone(), cancel.clone()));
     }
     drop(tx);
     let mut state = State::new();
@@ -128,6 +129,10 @@ pub async fn check(config: &Config, timeout: Duration) -> Report {
         }
     }
     cancel.cancel();
+    drop(rx);
+    for s in sources {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s).await;
+    }
     outcomes.extend(pending.into_iter().map(|n| (n, TargetOutcome::TimedOut(timeout))));
     let order: Vec<&String> = config.targets.keys().collect();
     outcomes.sort_by_key(|(n, _)| order.iter().position(|o| *o == n));
