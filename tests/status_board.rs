@@ -41,6 +41,8 @@ fn config() -> Config {
         leader_election: None,
         services: BTreeMap::new(),
         warnings: Vec::new(),
+        segments: BTreeMap::new(),
+        max_disabled: None,
     }
 }
 

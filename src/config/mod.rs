@@ -6,6 +6,7 @@ mod error;
 pub mod range;
 mod raw;
 mod resolve;
+pub mod safety;
 pub mod services;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,10 @@ pub struct Config {
     pub services: BTreeMap<String, services::Service>,
     /// Legal but risky settings, for one WARN each at startup (and in `check`).
     pub warnings: Vec<String>,
+    /// `segments:` — Ethernet Segments by name: member group names, each on its own target.
+    pub segments: BTreeMap<String, Vec<String>>,
+    /// `safety.max-disabled` — the blast-radius cap.
+    pub max_disabled: Option<safety::Cap>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -178,7 +183,8 @@ pub enum WhenNotReady {
 /// each field, list item and service that carries a position (see `raw.rs`).
 fn key_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
-    const SPANNED: [&str; 12] = [
+    const SPANNED: [&str; 13] = [
+        "max-disabled",
         "address",
         "password",
         "password-env",
@@ -200,7 +206,8 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
             && match i.checked_sub(1).map(|p| segments[p]) {
                 Some(Segment::Seq { .. }) => true,
                 Some(Segment::Map { key }) => {
-                    SPANNED.contains(&key.as_str()) || (i == 2 && is_key(segments[0], "services"))
+                    SPANNED.contains(&key.as_str())
+                        || (i == 2 && (is_key(segments[0], "services") || is_key(segments[0], "segments")))
                 }
                 _ => false,
             };

@@ -135,8 +135,11 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
             plaintext.join(", ")
         ));
     }
+    let (segments, max_disabled) = super::safety::resolve(&raw.segments, raw.safety.as_ref(), &groups, cx)?;
 
     Ok(Config {
+        segments,
+        max_disabled,
         targets,
         groups,
         http: raw.http.map(|h| h.0),
