@@ -27,6 +27,8 @@ fn group() -> Group {
             bgp_neighbors: PEERS.iter().map(|p| p.to_string()).collect(),
             min_established: 1,
             evpn_min_received_routes: Some(1),
+            when_not_ready: opergroupd::config::WhenNotReady::Hold,
+            not_ready_delay: Duration::ZERO,
         }),
         down_delay: Duration::ZERO,
         up_delay: Duration::ZERO,

@@ -117,6 +117,9 @@ pub struct AppOptions {
 pub async fn run(config: Config, app: AppOptions) -> Result<(), String> {
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
 
     let board = Board::from_config(&config, env!("CARGO_PKG_VERSION"), app.dry_run);
     let http = match app.http.or(config.http) {

@@ -13,6 +13,7 @@ pub mod fdlimit;
 pub mod gnmi;
 pub mod leader;
 pub mod model;
+pub mod online;
 pub mod paths;
 pub mod plan;
 pub mod policy;

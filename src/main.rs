@@ -33,6 +33,11 @@ enum Command {
     Check {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Also connect to every target, wait for its initial dump and report interfaces and
+        /// BGP neighbors it does not have, and targets it cannot reach (never Sets). Exit 1
+        /// if any.
+        #[arg(long)]
+        online: bool,
     },
     /// Run the reference fabric in-process with the controller, and narrate the scenarios.
     Demo,
@@ -60,6 +65,8 @@ enum LogFormat {
 
 const EXIT_BAD_INPUT: u8 = 1;
 const EXIT_RUNTIME: u8 = 2;
+/// `check --online`: per target, from connect to the end of the initial dump.
+const ONLINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -72,11 +79,27 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { config } => match opergroupd::config::load(&config) {
+        Command::Check { config, online } => match opergroupd::config::load(&config) {
             Ok(c) => {
                 println!("{}: ok", config.display());
+                for w in &c.warnings {
+                    eprintln!("warning: {w}");
+                }
                 print!("{}", opergroupd::plan::render(&c));
-                ExitCode::SUCCESS
+                if !online {
+                    return ExitCode::SUCCESS;
+                }
+                let rt = match tokio::runtime::Runtime::new() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("error: cannot start the async runtime: {e}");
+                        return ExitCode::from(EXIT_RUNTIME);
+                    }
+                };
+                let report = rt.block_on(opergroupd::online::check(&c, ONLINE_TIMEOUT));
+                rt.shutdown_timeout(std::time::Duration::from_millis(500));
+                print!("{}", report.render(&c));
+                if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_BAD_INPUT) }
             }
             Err(e) => bad_config(&e),
         },

@@ -68,6 +68,16 @@ pub fn render(config: &Config) -> String {
         let password = if t.password.is_some() { "set" } else { "none" };
         let _ =
             writeln!(out, "  {}: {} {tls}{client}{server_name}, user {user}, password {password}", t.name, t.address);
+        let _ = match t.liveness {
+            Some(l) => writeln!(
+                out,
+                "    liveness {} (heartbeat_interval {} on every subscription), reconnect-max {}",
+                duration::format(l),
+                duration::format(crate::gnmi::source::heartbeat_for(l)),
+                duration::format(t.reconnect_max)
+            ),
+            None => writeln!(out, "    liveness off, reconnect-max {}", duration::format(t.reconnect_max)),
+        };
         let subs = subscriptions(config, &t.name);
         if subs.is_empty() {
             let _ = writeln!(out, "    subscribe: nothing (no group uses this target)");
@@ -97,9 +107,15 @@ pub fn render(config: &Config) -> String {
             Some(r) => {
                 let floor =
                     r.evpn_min_received_routes.map_or(String::new(), |n| format!(", evpn received-routes >= {n}"));
+                let when = match r.when_not_ready {
+                    crate::config::WhenNotReady::Hold => "when-not-ready hold".to_string(),
+                    crate::config::WhenNotReady::Disable => {
+                        format!("when-not-ready disable after {}", duration::format(r.not_ready_delay))
+                    }
+                };
                 let _ = writeln!(
                     out,
-                    "    readiness: network-instance {}, {} of {} established{floor}",
+                    "    readiness: network-instance {}, {} of {} established{floor}, {when}",
                     r.network_instance,
                     r.min_established,
                     r.bgp_neighbors.join(", ")
@@ -210,7 +226,8 @@ groups:
             "subscribe (8 paths, STREAM ON_CHANGE):",
             "uplinks: ethernet-1/49, ethernet-1/50 (required-up 1)",
             "b: target leaf1, observe only",
-            "readiness: network-instance ni1, 1 of 10.0.1.1 established",
+            "readiness: network-instance ni1, 1 of 10.0.1.1 established, when-not-ready hold",
+            "liveness 10s (heartbeat_interval 3s333ms on every subscription), reconnect-max 2s",
             "/interface[name=ethernet-1/1]/admin-state = disable | enable",
             "leaf2: 127.0.0.1:57402",
             "subscribe: nothing",

@@ -4,7 +4,7 @@
 //! `Synced` and the next `Stale`; `Stale` drops them, and the resubscription's fresh dump
 //! rebuilds them before the next `Synced`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use crate::model::{Scalar, SourceEvent};
@@ -29,6 +29,8 @@ struct TargetState {
     /// Why it is not synced (the stream error), once it has been stale.
     stale_reason: Option<String>,
     values: BTreeMap<String, Entry>,
+    /// The paths the initial dump held at the last `Synced`: what exists on the device.
+    dump: HashSet<String>,
 }
 
 /// Everything observed, for every target.
@@ -62,6 +64,7 @@ impl State {
                 t.synced = true;
                 t.since = Some(*at);
                 t.stale_reason = None;
+                t.dump = t.values.keys().cloned().collect();
             }
             SourceEvent::Stale { target, at, error } => {
                 let t = self.targets.entry(target.to_string()).or_default();
@@ -69,6 +72,7 @@ impl State {
                 t.since = Some(*at);
                 t.stale_reason = Some(error.clone());
                 t.values.clear();
+                t.dump.clear();
             }
             // A connection attempt changes nothing: the target stays as stale as it was.
             SourceEvent::Connecting { .. } => {}
@@ -152,6 +156,11 @@ impl<'a> TargetView<'a> {
     /// When the target last became synced or stale.
     pub fn since(&self) -> Option<Instant> {
         self.state.and_then(|t| t.since)
+    }
+
+    /// The path was in the initial dump of the current sync (it exists on the device).
+    pub fn in_dump(&self, path: &str) -> bool {
+        self.synced() && self.state.is_some_and(|t| t.dump.contains(path))
     }
 
     pub fn get(&self, path: &str) -> Option<&'a Scalar> {
@@ -238,6 +247,8 @@ mod tests {
         assert!(v.synced());
         assert_eq!(v.since(), Some(t1));
         assert_eq!(v.entry(&up), Some(&Entry { value: s("up"), received: t0, device_ns: 7, acknowledged: false }));
+        assert!(v.in_dump(&up));
+        assert!(!v.in_dump(&paths::oper_state("ethernet-1/50")));
         assert!(!st.target("leaf2").synced());
 
         st.apply(&SourceEvent::Stale { target: "leaf1".into(), at: t1, error: "stream reset".into() });
@@ -245,6 +256,7 @@ mod tests {
         assert!(!v.synced());
         assert_eq!(v.get(&up), None, "stale data is dropped");
         assert_eq!(v.not_synced_reason().as_deref(), Some("stream reset"));
+        assert!(!v.in_dump(&up), "the dump is forgotten with the data");
         // The next dump repopulates, and counts once synced again.
         st.apply(&note(t1, &[(&up, s("down"))], &[]));
         st.apply(&SourceEvent::Synced { target: "leaf1".into(), at: t1 });

@@ -25,6 +25,8 @@ fn target_at(addr: &str, password: &str, tls: Tls) -> Target {
         username: Some(USER.into()),
         password: Some(Secret::new(password.into())),
         tls,
+        liveness: None,
+        reconnect_max: std::time::Duration::from_secs(2),
     }
 }
 

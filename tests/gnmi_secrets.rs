@@ -38,6 +38,8 @@ fn target(addr: &str, password: &str) -> Arc<Target> {
         username: Some(USER.into()),
         password: Some(Secret::new(password.into())),
         tls: Tls::Insecure,
+        liveness: None,
+        reconnect_max: std::time::Duration::from_secs(2),
     })
 }
 

@@ -61,6 +61,18 @@ async fn json_logs_are_one_object_per_line_and_a_decision_names_group_decision_a
     })
     .await;
     std::fs::remove_file(&ov).expect("remove override file");
+    // The file is watched off the event path (every 500 ms): wait until the removal is seen.
+    eventually("the override file's removal in the log", STEP, || async {
+        objects(&proc.stderr_lines())
+            .iter()
+            .any(|o| {
+                o.get("message") == Some(&Value::from("override file"))
+                    && o.get("suspends") == Some(&Value::from("none"))
+            })
+            .then_some(())
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
     ctl.link("leaf1", "ethernet-1/49", false).expect("link");
     ctl.link("leaf1", "ethernet-1/50", false).expect("link");
     ctl.wait_for_sets(1, STEP).await.expect("a Set");

@@ -16,6 +16,8 @@ fn config() -> Config {
         username: None,
         password: None,
         tls: Tls::Insecure,
+        liveness: None,
+        reconnect_max: std::time::Duration::from_secs(2),
     };
     let group = |name: &str, target: &str, enforce: bool| Group {
         name: name.to_string(),
@@ -38,6 +40,7 @@ fn config() -> Config {
         override_file: Some(PathBuf::from("/etc/opergroupd/maintenance")),
         leader_election: None,
         services: BTreeMap::new(),
+        warnings: Vec::new(),
         segments: BTreeMap::new(),
         max_disabled: None,
     }

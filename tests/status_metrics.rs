@@ -230,7 +230,7 @@ fn group_gauges_follow_successive_evaluations() {
     };
     let check = |health: &str, observed: Option<&str>, pending_enable: &str| {
         let text = board.metrics_text();
-        for h in ["healthy", "unhealthy", "not-ready", "unknown"] {
+        for h in ["healthy", "unhealthy", "not-ready", "unknown", "misconfigured"] {
             let want = if h == health { "1" } else { "0" };
             let line = format!("opergroupd_group_state{{group=\"leaf1-es1\",state=\"{h}\"}}");
             assert_eq!(sample(&text, &line).as_deref(), Some(want), "{line} in\n{text}");
@@ -249,6 +249,8 @@ fn group_gauges_follow_successive_evaluations() {
     check("unhealthy", Some("0"), "0");
     board.group_evaluated("leaf1-es1", eval(Health::NotReady, None, Some(AdminState::Enable)));
     check("not-ready", None, "1");
+    board.group_evaluated("leaf1-es1", eval(Health::Misconfigured, Some(AdminState::Enable), None));
+    check("misconfigured", Some("1"), "0");
     board.group_evaluated("leaf1-es1", eval(Health::Healthy, Some(AdminState::Enable), None));
     check("healthy", Some("1"), "0");
 }

@@ -72,6 +72,9 @@ impl Watch {
                 username: Some(USERNAME.into()),
                 password: Some(Secret::new(PASSWORD.into())),
                 tls: Tls::Insecure,
+                // An observer of the benchmark, not a controller: no heartbeat load.
+                liveness: None,
+                reconnect_max: Duration::from_secs(1),
             };
             spawn_source(Arc::new(target), subscribe.clone(), tx.clone(), opts.clone(), cancel.clone());
             map.insert(name.clone(), LeafView::default());

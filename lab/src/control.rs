@@ -85,7 +85,21 @@ pub enum Fault {
         #[serde(default)]
         down_ms: u64,
     },
-    /// Clear refuse-sets, reject-path, delay-sets, stall-sync and module-names.
+    /// A wedged gNMI process: open streams stay open (HTTP/2 pings are still answered) but
+    /// send nothing — no updates, heartbeats, samples or sync_response — until unfrozen.
+    Freeze { frozen: bool },
+    /// An SR Linux leaf rebooting from its startup config: every connection is torn down and
+    /// the gNMI port is closed for `down_ms`; it comes back with the startup state —
+    /// downlinks admin-state enable (whatever was Set before), links as they physically are,
+    /// every BGP session idle — and its iBGP sessions stay down `ibgp_down_ms` longer before
+    /// the model establishes them.
+    Reboot {
+        #[serde(default)]
+        down_ms: u64,
+        #[serde(default)]
+        ibgp_down_ms: u64,
+    },
+    /// Clear refuse-sets, reject-path, delay-sets, stall-sync, module-names and freeze.
     Clear,
 }
 
@@ -215,7 +229,12 @@ impl Control {
                 });
                 return Ok(applied);
             }
+            Fault::Freeze { frozen } => {
+                slot.frozen.send_replace(frozen);
+            }
+            Fault::Reboot { down_ms, ibgp_down_ms } => return Ok(self.reboot(idx, down_ms, ibgp_down_ms)),
             Fault::Clear => {
+                slot.frozen.send_replace(false);
                 let mut st = lock(&slot.state);
                 st.refuse_sets = 0;
                 st.reject_paths.clear();
@@ -226,6 +245,62 @@ impl Control {
             }
         }
         Ok(self.now())
+    }
+
+    fn reboot(&self, idx: usize, down_ms: u64, ibgp_down_ms: u64) -> Applied {
+        let slot = &self.sh.leaves[idx];
+        // A rebooting process is no longer wedged.
+        slot.frozen.send_replace(false);
+        let (ibgp, applied) = self.sh.mutate(idx, |st| {
+            for s in st.subscribers.drain(..) {
+                let _ = s.send(StreamEvent::Kill(tonic::Status::unavailable("fabric-sim fault: leaf rebooting")));
+            }
+            st.model = Leaf::rebooted(&st.startup, &st.model);
+            let ibgp: Vec<String> = st
+                .model
+                .neighbors
+                .iter()
+                .filter(|(_, n)| n.kind == crate::model::Kind::Ibgp)
+                .map(|(p, _)| p.clone())
+                .collect();
+            for peer in &ibgp {
+                st.model.pin_session(peer, Some(SessionState::Idle));
+            }
+            st.unavailable_until = Some(Instant::now() + Duration::from_millis(down_ms));
+            ibgp
+        });
+        // The port closes: clients see their connections end and new ones refused.
+        lock(&slot.server_stop).cancel();
+        let sh = self.sh.clone();
+        self.sh.rt.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(down_ms)).await;
+            let slot = &sh.leaves[idx];
+            let token = sh.cancel.child_token();
+            *lock(&slot.server_stop) = token;
+            // The old server lets go of the port once its connections are gone: retry the bind.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            let listener = loop {
+                match tokio::net::TcpListener::bind(slot.addr).await {
+                    Ok(l) => break l,
+                    Err(e) if tokio::time::Instant::now() > deadline || sh.cancel.is_cancelled() => {
+                        tracing::error!(leaf = %slot.name, error = %e, "reboot: cannot listen again");
+                        return;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            };
+            if let Err(e) = crate::server::serve(sh.clone(), idx, listener, sh.server_cert.as_ref()) {
+                tracing::error!(leaf = %slot.name, error = %e, "reboot: cannot serve again");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(ibgp_down_ms)).await;
+            sh.mutate(idx, |st| {
+                for peer in &ibgp {
+                    st.model.pin_session(peer, None);
+                }
+            });
+        });
+        applied
     }
 
     /// Every Set received since the start (or `clear_sets`), in receive order.

@@ -44,6 +44,11 @@ pub struct LeafSlot {
     pub stall: watch::Sender<bool>,
     /// Emit module-prefixed element names (`srl_nokia-interfaces:interface`).
     pub module_names: AtomicBool,
+    /// Freeze fault: open streams stay open and send nothing (no updates, heartbeats,
+    /// samples or sync_response) while true; HTTP/2 still answers pings.
+    pub frozen: watch::Sender<bool>,
+    /// Stops this leaf's gNMI server (reboot fault); a child of the fabric's token.
+    pub server_stop: Mutex<CancellationToken>,
 }
 
 pub struct LeafState {
@@ -93,8 +98,10 @@ pub struct Shared {
     pub username: String,
     pub password: String,
     pub ca_pem: Option<String>,
+    /// The leaves' certificate, to serve again after a reboot.
+    pub server_cert: Option<crate::tls::ServerCert>,
     pub control_addr: Option<SocketAddr>,
-    rt: tokio::runtime::Handle,
+    pub(crate) rt: tokio::runtime::Handle,
 }
 
 /// Locks a mutex, ignoring poisoning: the state is always left consistent between statements.
@@ -242,6 +249,8 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
             }),
             stall: watch::Sender::new(false),
             module_names: AtomicBool::new(false),
+            frozen: watch::Sender::new(false),
+            server_stop: Mutex::new(CancellationToken::new()),
         });
     }
     let control_listener = match cfg.control {
@@ -252,6 +261,10 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
     };
     let control_addr = control_listener.as_ref().and_then(|l| l.local_addr().ok());
 
+    let cancel = CancellationToken::new();
+    for slot in &slots {
+        *lock(&slot.server_stop) = cancel.child_token();
+    }
     let shared = Arc::new(Shared {
         index: slots.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
         leaves: slots,
@@ -262,10 +275,11 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
         sets_done: watch::Sender::new(0),
         changed: watch::Sender::new(0),
         set_seq: AtomicU64::new(0),
-        cancel: CancellationToken::new(),
+        cancel,
         username: cfg.username,
         password: cfg.password,
         ca_pem: tls.as_ref().map(|t| t.cert_pem.clone()),
+        server_cert: tls.clone(),
         control_addr,
         rt: tokio::runtime::Handle::current(),
     });

@@ -42,7 +42,7 @@ pub fn serve(
             let _ = s.set_nodelay(true);
         })
     });
-    let cancel = sh.cancel.clone();
+    let cancel = lock(&sh.leaves[idx].server_stop).clone();
     let name = sh.leaves[idx].name.clone();
     let svc = GNmiServer::new(LeafService { sh, idx });
     Ok(tokio::spawn(async move {
@@ -424,8 +424,10 @@ async fn run_stream(
     let module_names = || slot.module_names.load(Ordering::Relaxed);
     let ts = || sh.clock.now().unix_ns;
     let mut stall = slot.stall.subscribe();
+    let mut frozen = slot.frozen.subscribe();
     // `Gone` (the client left) ends the stream with nothing more to report.
     let _: Result<(), Gone> = async {
+        thawed(&mut frozen, out).await?;
         if !list.updates_only {
             for s in subs.iter_mut().filter(|s| s.suppress_redundant) {
                 s.last_sent.extend(snapshot.iter().filter(|(p, _)| s.pattern.matches(p)).map(|(p, v)| (p.clone(), v.clone())));
@@ -437,6 +439,15 @@ async fn run_stream(
         let mut synced = false;
         let mut reqs_open = true;
         loop {
+            // A wedged process: what happens meanwhile waits in `events`, due samples and
+            // heartbeats are skipped.
+            if *frozen.borrow() {
+                thawed(&mut frozen, out).await?;
+                let resume = tokio::time::Instant::now();
+                for s in subs.iter_mut() {
+                    s.due = resume + s.period.unwrap_or_default();
+                }
+            }
             if !synced && !*stall.borrow_and_update() {
                 send(out, SubResp::SyncResponse(true)).await?;
                 synced = true;
@@ -462,6 +473,7 @@ async fn run_stream(
                     None => return Ok(()),
                 },
                 Ok(()) = stall.changed(), if !synced => {}
+                Ok(()) = frozen.changed() => {}
                 r = reqs.message(), if reqs_open => match r {
                     Ok(Some(pb::SubscribeRequest { request: Some(SubReq::Poll(_)) })) if mode == ListMode::Poll => {
                         let snap = select(&lock(&slot.state).model.render(), &subs);
@@ -506,6 +518,19 @@ async fn run_stream(
     }
     .await;
     Ok(())
+}
+
+/// Returns once the leaf is not frozen (at once if it is not), or `Gone` if the client left.
+async fn thawed(frozen: &mut tokio::sync::watch::Receiver<bool>, out: &Out) -> Result<(), Gone> {
+    loop {
+        if !*frozen.borrow_and_update() {
+            return Ok(());
+        }
+        tokio::select! {
+            r = frozen.changed() => if r.is_err() { return Err(Gone) },
+            _ = out.closed() => return Err(Gone),
+        }
+    }
 }
 
 /// The leaves any subscription selects, each once.

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use crate::SimError;
 
+#[derive(Clone)]
 pub struct ServerCert {
     pub cert_pem: String,
     pub key_pem: String,

@@ -330,3 +330,67 @@ async fn http_control_api_mirrors_control() {
     assert_eq!(code, 200);
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn freeze_keeps_streams_open_but_silent_heartbeats_included_until_thawed() {
+    let f = fabric().await;
+    let ctl = f.control();
+    let mut c = leaf1(&f).await;
+    let oper49 = "/interface[name=ethernet-1/49]/oper-state";
+    let mut l = stream_list(&[oper49]);
+    l.subscription[0].heartbeat_interval = 20_000_000;
+    let mut s = subscribe(&mut c, l).await.unwrap();
+    s.until_sync().await;
+    s.until_value(oper49, json!("up")).await;
+
+    ctl.fault("leaf1", Fault::Freeze { frozen: true }).unwrap();
+    // Whatever was already queued may still arrive; after that, silence.
+    s.none_within(Duration::from_millis(100), |_| false).await;
+    ctl.link("leaf1", "ethernet-1/49", false).unwrap();
+    s.none_within(Duration::from_millis(300), |_| true).await;
+    // The transport is alive: another RPC on the same connection is answered.
+    c.capabilities(pb::CapabilityRequest {}).await.expect("transport answers");
+
+    ctl.fault("leaf1", Fault::Freeze { frozen: false }).unwrap();
+    s.until_value(oper49, json!("down")).await;
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn reboot_closes_the_port_and_returns_with_downlinks_enabled_and_ibgp_down() {
+    let f = fabric().await;
+    let ctl = f.control();
+    let addr = f.leaf_addr("leaf1").unwrap();
+    let mut c = leaf1(&f).await;
+    set_updates(&mut c, vec![update("/interface[name=ethernet-1/1]/admin-state", json!("disable"))]).await.unwrap();
+    let mut s = subscribe(&mut c, stream_list(&["/interface"])).await.unwrap();
+    s.until_sync().await;
+
+    ctl.fault("leaf1", Fault::Reboot { down_ms: 400, ibgp_down_ms: 600 }).unwrap();
+    assert_eq!(s.end().await.unwrap_err().code(), Code::Unavailable);
+    // Like a device that is down: nothing listens on its port.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "port still open during the reboot");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ctl.admin_state("leaf1", "ethernet-1/1").unwrap().as_deref(), Some("enable"), "startup config");
+
+    // Back: gNMI answers on the same port, downlinks enabled, iBGP still down for a while.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut c = loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break client(addr).await;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "leaf back after its down time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut s = subscribe(&mut c, stream_list(&["/interface[name=ethernet-1/1]/admin-state", &session("10.0.1.1")]))
+        .await
+        .unwrap();
+    let dump = s.until_sync().await;
+    assert_eq!(value_at(&dump, "/interface[name=ethernet-1/1]/admin-state"), Some(json!("enable")));
+    assert_ne!(value_at(&dump, &session("10.0.1.1")), Some(json!("established")), "iBGP down at boot");
+    s.until_value(&session("10.0.1.1"), json!("established")).await;
+    f.shutdown().await;
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use error::ConfigError;
 pub use raw::Delay;
-pub use resolve::DEFAULT_PORT;
+pub use resolve::{DEFAULT_LIVENESS, DEFAULT_PORT, DEFAULT_RECONNECT_MAX};
 
 /// Read, parse and validate a config file. Relative paths inside it (password-file,
 /// ca-file, cert-file, key-file, override-file) are taken from the file's folder.
@@ -73,6 +73,8 @@ pub struct Config {
     pub leader_election: Option<LeaderElection>,
     /// `services:` — anycast services announced through ExaBGP (issue 7), keyed by name.
     pub services: BTreeMap<String, crate::anycast::config::Service>,
+    /// Legal but risky settings, for one WARN each at startup (and in `check`).
+    pub warnings: Vec<String>,
     /// `segments:` — Ethernet Segments by name: member group names, each on its own target.
     pub segments: BTreeMap<String, Vec<String>>,
     /// `safety.max-disabled` — the blast-radius cap.
@@ -97,6 +99,10 @@ pub struct Target {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub tls: Tls,
+    /// A synced target silent this long is stale (contract section 8); `None` (`0s`) = off.
+    pub liveness: Option<Duration>,
+    /// The longest wait between reconnect attempts (contract section 8).
+    pub reconnect_max: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -156,6 +162,20 @@ pub struct Readiness {
     /// Defaults to all listed neighbors.
     pub min_established: usize,
     pub evpn_min_received_routes: Option<u64>,
+    pub when_not_ready: WhenNotReady,
+    /// With `WhenNotReady::Disable`: not ready this long before the downlinks go down.
+    pub not_ready_delay: Duration,
+}
+
+/// `readiness.when-not-ready` (contract section 6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenNotReady {
+    /// Not ready never disables; it only keeps the downlinks as they are.
+    #[default]
+    Hold,
+    /// Downlinks are up only while the group is healthy and ready.
+    Disable,
 }
 
 /// The dotted key path of an error, without the `value` field of `Spanned` wrappers:
@@ -163,7 +183,7 @@ pub struct Readiness {
 /// each field, list item and service that carries a position (see `raw.rs`).
 fn key_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
-    const SPANNED: [&str; 12] = [
+    const SPANNED: [&str; 13] = [
         "max-disabled",
         "address",
         "password",
@@ -176,6 +196,7 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
         "bgp-neighbors",
         "min-established",
         "renew-period",
+        "reconnect-max",
     ];
     let segments: Vec<&Segment> = path.iter().collect();
     let is_key = |seg: &Segment, name: &str| matches!(seg, Segment::Map { key } if key == name);

@@ -43,6 +43,9 @@ pub struct RawDefaults {
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<PathBuf>>,
     pub tls: Option<Tls>,
+    /// Contract section 8.
+    pub liveness: Option<Delay>,
+    pub reconnect_max: Option<Spanned<Delay>>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,8 @@ pub struct RawTarget {
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<PathBuf>>,
     pub tls: Option<Tls>,
+    pub liveness: Option<Delay>,
+    pub reconnect_max: Option<Spanned<Delay>>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +81,9 @@ pub struct RawReadiness {
     pub bgp_neighbors: Spanned<Vec<Spanned<Peer>>>,
     pub min_established: Option<Spanned<usize>>,
     pub evpn_min_received_routes: Option<u64>,
+    /// Contract section 6.
+    pub when_not_ready: Option<super::WhenNotReady>,
+    pub not_ready_delay: Option<Delay>,
 }
 
 #[derive(Clone, Copy, Deserialize)]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
@@ -14,6 +15,9 @@ use crate::anycast::config as services;
 pub const DEFAULT_PORT: u16 = 57400;
 const DEFAULT_LEASE_DURATION: std::time::Duration = std::time::Duration::from_secs(15);
 const DEFAULT_RENEW_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+/// Contract section 8.
+pub const DEFAULT_LIVENESS: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where errors point and relative paths start from.
 pub struct Context<'a> {
@@ -122,6 +126,16 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
         services.insert(name.clone(), service);
     }
 
+    // Plaintext carries the password in the clear: legal (labs), but said once, loudly.
+    let plaintext: Vec<&str> =
+        targets.values().filter(|t| t.tls == Tls::Insecure && t.password.is_some()).map(|t| t.name.as_str()).collect();
+    let mut warnings = Vec::new();
+    if !plaintext.is_empty() {
+        warnings.push(format!(
+            "tls: insecure sends the password in plaintext to target(s) {}; use TLS (skip-verify at least) outside a lab",
+            plaintext.join(", ")
+        ));
+    }
     let (segments, max_disabled) = super::safety::resolve(&raw.segments, raw.safety.as_ref(), &groups, cx)?;
 
     Ok(Config {
@@ -133,6 +147,7 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
         override_file: raw.override_file.map(|p| cx.path(&p)),
         leader_election,
         services,
+        warnings,
     })
 }
 
@@ -199,12 +214,26 @@ fn target(
         client: None,
         server_name: None,
     });
+    let liveness = t.liveness.or(defaults.liveness).map_or(DEFAULT_LIVENESS, |d| d.0);
+    let reconnect_max = t.reconnect_max.as_ref().or(defaults.reconnect_max.as_ref());
+    if let Some(r) = reconnect_max
+        && r.value.0.is_zero()
+    {
+        let owner = if t.reconnect_max.is_some() { key.as_str() } else { "defaults" };
+        return Err(cx.error(
+            format!("{owner}.reconnect-max"),
+            Some(r.referenced),
+            "reconnect-max must be more than 0s",
+        ));
+    }
     Ok(Target {
         name: name.to_string(),
         address,
         username: t.username.clone().or_else(|| defaults.username.clone()),
         password,
         tls: cx.tls(tls),
+        liveness: (!liveness.is_zero()).then_some(liveness),
+        reconnect_max: reconnect_max.map_or(DEFAULT_RECONNECT_MAX, |r| r.value.0),
     })
 }
 
@@ -377,6 +406,11 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
                 bgp_neighbors: neighbors,
                 min_established,
                 evpn_min_received_routes: r.evpn_min_received_routes,
+                when_not_ready: r.when_not_ready.unwrap_or_default(),
+                // The same patience as for lost uplinks unless said otherwise.
+                not_ready_delay: r
+                    .not_ready_delay
+                    .map_or_else(|| g.down_delay.map_or(Duration::ZERO, |d| d.0), |d| d.0),
             })
         }
     };

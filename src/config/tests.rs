@@ -367,6 +367,73 @@ fn key_paths_survive_names_that_look_like_internals() {
 }
 
 #[test]
+fn liveness_and_reconnect_max_default_and_override_per_target() {
+    let yaml = r#"
+defaults: { tls: { insecure: true }, liveness: 4s }
+targets:
+  leaf1: { address: "127.0.0.1:57401" }
+  leaf2: { address: "127.0.0.1:57402", liveness: 0s, reconnect-max: 500ms }
+groups:
+  a: { target: leaf1, uplinks: [ethernet-1/49], downlinks: [ethernet-1/1] }
+"#;
+    let c = parse(yaml, "t").unwrap();
+    assert_eq!(c.targets["leaf1"].liveness, Some(Duration::from_secs(4)));
+    assert_eq!(c.targets["leaf1"].reconnect_max, Duration::from_secs(2));
+    assert_eq!(c.targets["leaf2"].liveness, None, "0s turns liveness off");
+    assert_eq!(c.targets["leaf2"].reconnect_max, Duration::from_millis(500));
+    let plain = parse(&yaml.replace("liveness: 4s", "port: 57400"), "t").unwrap();
+    assert_eq!(plain.targets["leaf1"].liveness, Some(Duration::from_secs(10)));
+    let e = parse(&yaml.replace("reconnect-max: 500ms", "reconnect-max: 0s"), "t").unwrap_err();
+    assert_eq!(e.key, "targets.leaf2.reconnect-max");
+    assert!(e.position.is_some(), "{e}");
+}
+
+#[test]
+fn when_not_ready_and_not_ready_delay() {
+    let yaml = r#"
+defaults: { tls: { insecure: true } }
+targets: { leaf1: { address: "127.0.0.1:57401" } }
+groups:
+  a:
+    target: leaf1
+    uplinks: [ethernet-1/49]
+    downlinks: [ethernet-1/1]
+    down-delay: 3s
+    readiness: { bgp-neighbors: [10.0.1.1], when-not-ready: disable }
+  b:
+    target: leaf1
+    uplinks: [ethernet-1/49]
+    downlinks: [ethernet-1/2]
+    readiness: { bgp-neighbors: [10.0.1.1], not-ready-delay: 2s }
+"#;
+    let c = parse(yaml, "t").unwrap();
+    let a = c.groups["a"].readiness.as_ref().unwrap();
+    assert_eq!((a.when_not_ready, a.not_ready_delay), (WhenNotReady::Disable, Duration::from_secs(3)));
+    let b = c.groups["b"].readiness.as_ref().unwrap();
+    assert_eq!((b.when_not_ready, b.not_ready_delay), (WhenNotReady::Hold, Duration::from_secs(2)));
+    let e = parse(&yaml.replace("when-not-ready: disable", "when-not-ready: drop"), "t").unwrap_err();
+    assert_eq!(e.key, "groups.a.readiness.when-not-ready");
+}
+
+#[test]
+fn plaintext_with_a_password_warns_once_naming_the_targets() {
+    let yaml = r#"
+defaults: { tls: { insecure: true }, password: pw }
+targets:
+  leaf1: { address: "127.0.0.1:57401" }
+  leaf2: { address: "127.0.0.1:57402" }
+  leaf3: { address: "127.0.0.1:57403", tls: { skip-verify: true } }
+groups:
+  a: { target: leaf1, uplinks: [ethernet-1/49], downlinks: [ethernet-1/1] }
+"#;
+    let c = parse(yaml, "t").unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].contains("leaf1, leaf2"), "{}", c.warnings[0]);
+    assert!(!c.warnings[0].contains("leaf3") && !c.warnings[0].contains("pw"), "{}", c.warnings[0]);
+    assert!(parse(&yaml.replace("password: pw", "port: 57400"), "t").unwrap().warnings.is_empty());
+}
+
+#[test]
 fn segments_and_cap_resolve() {
     let text = format!("{GOOD}segments:\n  es1: [leaf1-es1, leaf2-es1]\nsafety:\n  max-disabled: 25%\n");
     let c = parse(&text, "test.yaml").unwrap();

@@ -165,6 +165,10 @@ impl Loop {
                   reason = %verdict.reason, uplinks_up = verdict.uplinks_up, uplinks = verdict.uplinks_total,
                   required_up = group.spec.required_up, bgp_established = verdict.established,
                   evpn_routes = verdict.evpn_routes, enforcement = enforcement.as_str(), "decision");
+            if verdict.health == policy::Health::Misconfigured {
+                // The reason names the interfaces and the target; one WARN per change.
+                warn!(reason = %verdict.reason, "misconfigured: a configured interface does not exist on the target; holding");
+            }
             group.last = Some(summary);
             let ev = LoopEvent::Verdict {
                 group: group.spec.name.clone(),

@@ -42,7 +42,13 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<SetDone>();
     let sources_cancel = cancel.child_token();
 
-    let mut lp = Loop::new(&config, opts);
+    // The override file is an operator's hand on the switch: its watcher reads it off the
+    // event path, and a change re-decides every group at once, even on a quiet fabric.
+    let mut override_rx = config
+        .override_file
+        .clone()
+        .map(|p| crate::status::watch_override(p, crate::status::OVERRIDE_POLL, cancel.child_token()));
+    let mut lp = Loop::new(&config, opts, override_rx.clone());
     let mut sources = Vec::new();
     for (name, t) in &lp.targets {
         let paths = crate::plan::subscriptions(&config, name);
@@ -70,7 +76,8 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
                 None => return Err(RunError::ChannelClosed),
             },
             _ = sleep_until(wake) => lp.on_timer(&done_tx),
-            _ = heartbeat.tick() => lp.on_heartbeat(&done_tx),
+            _ = heartbeat.tick() => lp.on_heartbeat(),
+            Some(()) = override_changed(&mut override_rx) => lp.evaluate_all(&done_tx),
             Some(now_role) = role_change(&mut role) => {
                 lp.role_changed(Some(now_role));
                 // A new leader trusts nothing it did not see: re-decide everything from
@@ -106,6 +113,20 @@ async fn role_change(rx: &mut Option<tokio::sync::watch::Receiver<Role>>) -> Opt
     match rx {
         Some(r) => match r.changed().await {
             Ok(()) => Some(*r.borrow_and_update()),
+            Err(_) => {
+                *rx = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The next change of the override file; pending forever without one (or once its watcher stopped).
+async fn override_changed(rx: &mut Option<tokio::sync::watch::Receiver<crate::status::Override>>) -> Option<()> {
+    match rx {
+        Some(r) => match r.changed().await {
+            Ok(()) => Some(()),
             Err(_) => {
                 *rx = None;
                 None

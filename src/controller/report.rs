@@ -3,20 +3,18 @@
 
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::leader::Role;
 use crate::model::AdminState;
-use crate::policy::{Health, Verdict};
+use crate::policy::Verdict;
 use crate::state::TargetView;
 use crate::status::{self, GroupEval, Override};
 
-use super::dispatch::SetDone;
 use super::runtime::{GroupRuntime, Loop};
 
 impl Loop {
-    pub(super) fn on_heartbeat(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
+    pub(super) fn on_heartbeat(&mut self) {
         if let Some(board) = &self.opts.board {
             board.heartbeat(Instant::now());
             if let Some(elector) = &self.opts.leader {
@@ -28,11 +26,6 @@ impl Loop {
                     role_since: status::rfc3339(s.since),
                 }));
             }
-        }
-        // The override file is an operator's hand on the switch: notice its removal (or a
-        // newly suspended group) within a second even when the fabric is quiet.
-        if self.override_file.is_some() {
-            self.evaluate_all(done_tx);
         }
     }
 
@@ -48,11 +41,11 @@ impl Loop {
         }
     }
 
-    /// The override file as it is now: read once per loop turn, shared by every target
-    /// that turn evaluates, so a change takes effect at the next evaluation.
+    /// The override file as last read by its watcher (no I/O here), taken once per loop
+    /// turn and shared by every target that turn evaluates.
     pub(super) fn read_override(&self) -> Override {
-        let ov = match &self.override_file {
-            Some(path) => status::read_override(path),
+        let ov = match &self.override_rx {
+            Some(rx) => rx.borrow().clone(),
             None => Override::None,
         };
         let changed = match &self.opts.board {
@@ -100,9 +93,6 @@ pub(super) fn group_eval(
             status::InputValue { value, received, path: path.clone() }
         })
         .collect();
-    let pending = verdict.wake_at.map(|fires_at| status::Pending {
-        action: if verdict.health == Health::Unhealthy { AdminState::Disable } else { AdminState::Enable },
-        fires_at,
-    });
+    let pending = verdict.wake_at.zip(verdict.pending).map(|(fires_at, action)| status::Pending { action, fires_at });
     GroupEval { at: now, health: verdict.health, reason, enforcement, downlinks, pending, inputs, decided, trigger }
 }

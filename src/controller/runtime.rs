@@ -40,7 +40,8 @@ pub(super) struct TargetRuntime {
 
 pub(super) struct Loop {
     pub(super) opts: RunOptions,
-    pub(super) override_file: Option<std::path::PathBuf>,
+    /// The override file's latest content, kept current by `status::watch_override`.
+    pub(super) override_rx: Option<tokio::sync::watch::Receiver<crate::status::Override>>,
     pub(super) state: State,
     pub(super) groups: Vec<GroupRuntime>,
     pub(super) targets: BTreeMap<String, TargetRuntime>,
@@ -53,7 +54,11 @@ pub(super) struct Loop {
 }
 
 impl Loop {
-    pub(super) fn new(config: &Config, opts: RunOptions) -> Self {
+    pub(super) fn new(
+        config: &Config,
+        opts: RunOptions,
+        override_rx: Option<tokio::sync::watch::Receiver<crate::status::Override>>,
+    ) -> Self {
         let mut targets: BTreeMap<String, TargetRuntime> = config
             .targets
             .iter()
@@ -87,7 +92,7 @@ impl Loop {
         }
         let printed = HashMap::new();
         let rules = crate::safety::Rules::from_config(config);
-        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, printed, rules }
+        Loop { opts, override_rx, state: State::new(), groups, targets, printed, rules }
     }
 
     pub(super) fn next_wake(&self) -> Option<Instant> {

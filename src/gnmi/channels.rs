@@ -63,7 +63,15 @@ mod tests {
     use crate::config::Tls;
 
     fn target(address: &str) -> Target {
-        Target { name: "leaf1".into(), address: address.into(), username: None, password: None, tls: Tls::Insecure }
+        Target {
+            name: "leaf1".into(),
+            address: address.into(),
+            username: None,
+            password: None,
+            tls: Tls::Insecure,
+            liveness: None,
+            reconnect_max: crate::config::DEFAULT_RECONNECT_MAX,
+        }
     }
 
     #[tokio::test]

@@ -81,6 +81,8 @@ pub enum ErrorKind {
     Stream,
     /// The target sent GOAWAY ENHANCE_YOUR_CALM (`too_many_pings`).
     TooManyPings,
+    /// A synced subscription carried no message for `liveness` (contract section 8).
+    Silent,
     /// Any other gRPC status.
     Rpc(tonic::Code),
 }
@@ -97,6 +99,7 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::NoSync => f.write_str("no sync_response"),
             ErrorKind::Stream => f.write_str("subscription broken"),
             ErrorKind::TooManyPings => f.write_str("target sent GOAWAY too_many_pings"),
+            ErrorKind::Silent => f.write_str("target silent"),
             ErrorKind::Rpc(code) => write!(f, "rpc failed ({code:?})"),
         }
     }
@@ -354,6 +357,8 @@ mod tests {
             username: Some("admin".into()),
             password: Some(Secret::new(password.into())),
             tls: Tls::Insecure,
+            liveness: None,
+            reconnect_max: std::time::Duration::from_secs(2),
         }
     }
 

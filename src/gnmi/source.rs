@@ -1,7 +1,15 @@
 //! One task per target: connect, Capabilities, one Subscribe (STREAM, ON_CHANGE, JSON_IETF)
 //! kept open, decode notifications, report liveness, reconnect with backoff.
+//!
+//! **Liveness** (contract section 8). Every ON_CHANGE subscription asks for a
+//! `heartbeat_interval` of a third of the target's `liveness`, so a live device re-sends its
+//! current values at least twice per liveness period even when nothing changes. Any
+//! SubscribeResponse counts as a sign of life; HTTP/2 PING acks do not (the transport of a
+//! wedged gNMI process still answers them). A synced session silent for `liveness` ends as
+//! `ErrorKind::Silent`: the source reports `Stale` and resubscribes. Re-sent values that did
+//! not change are not passed on: they prove life, not news.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,14 +64,22 @@ impl Default for SourceOptions {
     }
 }
 
-/// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF.
-pub fn subscribe_request(paths: &[String]) -> Result<SubscribeRequest, PathError> {
+/// The heartbeat asked for with a given liveness: three chances per period.
+pub fn heartbeat_for(liveness: Duration) -> Duration {
+    (liveness / 3).max(Duration::from_millis(100))
+}
+
+/// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF,
+/// each with `heartbeat_interval` when given (the device re-sends unchanged values that often).
+pub fn subscribe_request(paths: &[String], heartbeat: Option<Duration>) -> Result<SubscribeRequest, PathError> {
+    let heartbeat_interval = heartbeat.map_or(0, |h| u64::try_from(h.as_nanos()).unwrap_or(u64::MAX));
     let subscription = paths
         .iter()
         .map(|p| {
             Ok(Subscription {
                 path: Some(path::parse(p)?),
                 mode: SubscriptionMode::OnChange as i32,
+                heartbeat_interval,
                 ..Default::default()
             })
         })
@@ -131,7 +147,8 @@ pub fn spawn_source(
         async move {
             let name: TargetName = Arc::from(target.name.as_str());
             let subscribed = paths.iter().cloned().collect();
-            let source = Source { target, name, subscribed, events, cancel };
+            let unsubscribed_warn = std::sync::Mutex::new(RateLimit::new(UNSUBSCRIBED_WARN_EVERY));
+            let source = Source { target, name, subscribed, events, cancel, unsubscribed_warn };
             source.run(paths, opts).await;
         }
         .instrument(span),
@@ -145,6 +162,34 @@ struct Source {
     subscribed: HashSet<String>,
     events: mpsc::Sender<SourceEvent>,
     cancel: CancellationToken,
+    /// A target that keeps sending unasked-for paths gets one WARN per period, not one per update.
+    unsubscribed_warn: std::sync::Mutex<RateLimit>,
+}
+
+const UNSUBSCRIBED_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// At most one event per `every`; counts what it swallowed in between.
+#[derive(Debug)]
+struct RateLimit {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    fn new(every: Duration) -> Self {
+        RateLimit { every, last: None, suppressed: 0 }
+    }
+
+    /// `Some(n)`: go ahead, `n` events were swallowed since the last one allowed.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self.last.is_some_and(|l| now.saturating_duration_since(l) < self.every) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 /// Why a session ended.
@@ -159,7 +204,9 @@ enum End {
 
 impl Source {
     async fn run(&self, paths: Vec<String>, mut opts: SourceOptions) {
-        let request = match subscribe_request(&paths) {
+        opts.backoff_max = opts.backoff_max.min(self.target.reconnect_max);
+        opts.backoff_min = opts.backoff_min.min(opts.backoff_max);
+        let request = match subscribe_request(&paths, self.target.liveness.map(heartbeat_for)) {
             Ok(r) => r,
             Err(e) => {
                 let error = GnmiError::new(&self.target, ErrorKind::Config, e.to_string());
@@ -258,16 +305,32 @@ impl Source {
         tracing::info!(target_name = %self.name, address = %target.address, attempt, "subscribed");
 
         let mut synced_at: Option<Instant> = None;
+        // What this session reported last per path: heartbeat re-sends of the same value are
+        // dropped here (see the module comment).
+        let mut seen: HashMap<String, Scalar> = HashMap::new();
+        let liveness = target.liveness;
+        let mut alive_until = liveness.map(|l| tokio::time::Instant::now() + l);
         loop {
             let next = tokio::select! {
                 _ = self.cancel.cancelled() => return End::Stop,
                 _ = tokio::time::sleep_until(sync_deadline), if synced_at.is_none() => return failed(no_sync()),
+                _ = sleep_until_opt(alive_until), if synced_at.is_some() => {
+                    let l = liveness.unwrap_or_default();
+                    let error = GnmiError::new(target, ErrorKind::Silent, format!(
+                        "no gNMI message (update, heartbeat or sync_response) for {} (liveness)",
+                        crate::config::duration::format(l)
+                    ));
+                    return failed_at(error, synced_at);
+                }
                 next = stream.message() => next,
             };
+            if let (Some(l), Ok(Some(_))) = (liveness, &next) {
+                alive_until = Some(tokio::time::Instant::now() + l);
+            }
             let error = match next {
                 Ok(Some(msg)) => match msg.response {
                     Some(Response::Update(n)) => {
-                        if self.notification(&n).await.is_err() {
+                        if self.notification(&n, &mut seen).await.is_err() {
                             return End::Stop;
                         }
                         continue;
@@ -303,7 +366,7 @@ impl Source {
         }
     }
 
-    async fn notification(&self, n: &Notification) -> Result<(), Stopped> {
+    async fn notification(&self, n: &Notification, seen: &mut HashMap<String, Scalar>) -> Result<(), Stopped> {
         let mut decoded = decode_notification(n);
         for skipped in &decoded.skipped {
             tracing::warn!(target_name = %self.name, error = %skipped, "skipping update");
@@ -313,10 +376,19 @@ impl Source {
         decoded.updates.retain(|(path, _)| {
             let known = is_subscribed(&self.subscribed, path);
             if !known {
-                tracing::warn!(target_name = %self.name, %path, "skipping update for a path not subscribed");
+                let allowed = self.unsubscribed_warn.lock().map(|mut r| r.allow(Instant::now())).unwrap_or(None);
+                if let Some(suppressed) = allowed {
+                    tracing::warn!(target_name = %self.name, %path, suppressed_since_last = suppressed,
+                        every = ?UNSUBSCRIBED_WARN_EVERY, "skipping update for a path not subscribed (one warning per period)");
+                }
             }
             known
         });
+        for d in &decoded.deletes {
+            let d = d.trim_end_matches('/');
+            seen.retain(|p, _| !(p == d || p.starts_with(&format!("{d}/")) || p.starts_with(&format!("{d}["))));
+        }
+        decoded.updates.retain(|(path, value)| seen.insert(path.clone(), value.clone()).as_ref() != Some(value));
         if decoded.updates.is_empty() && decoded.deletes.is_empty() {
             return Ok(());
         }
@@ -345,6 +417,13 @@ fn is_subscribed(subscribed: &HashSet<String>, path: &str) -> bool {
             path.strip_prefix(s.trim_end_matches('/'))
                 .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('['))
         })
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Cancelled, or the receiver is gone.
@@ -424,7 +503,7 @@ mod tests {
 
     #[test]
     fn subscribe_request_is_stream_on_change_json_ietf() {
-        let req = subscribe_request(&[crate::paths::oper_state("ethernet-1/49")]).unwrap();
+        let req = subscribe_request(&[crate::paths::oper_state("ethernet-1/49")], None).unwrap();
         let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
         assert_eq!(list.mode, subscription_list::Mode::Stream as i32);
         assert_eq!(list.encoding, Encoding::JsonIetf as i32);
@@ -432,6 +511,30 @@ mod tests {
         assert_eq!(list.subscription[0].mode, SubscriptionMode::OnChange as i32);
         let path = list.subscription[0].path.as_ref().unwrap();
         assert_eq!(path::to_string(path).unwrap(), "/interface[name=ethernet-1/49]/oper-state");
-        assert!(subscribe_request(&["no-slash".to_string()]).is_err());
+        assert_eq!(list.subscription[0].heartbeat_interval, 0, "no liveness, no heartbeat asked for");
+        assert!(subscribe_request(&["no-slash".to_string()], None).is_err());
+    }
+
+    #[test]
+    fn liveness_asks_for_a_heartbeat_on_every_on_change_subscription() {
+        let paths = [crate::paths::oper_state("ethernet-1/49"), crate::paths::admin_state("ethernet-1/1")];
+        let req = subscribe_request(&paths, Some(heartbeat_for(Duration::from_secs(9)))).unwrap();
+        let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
+        for s in &list.subscription {
+            assert_eq!(s.mode, SubscriptionMode::OnChange as i32);
+            assert_eq!(s.heartbeat_interval, 3_000_000_000);
+        }
+    }
+
+    #[test]
+    fn rate_limit_allows_one_per_period_and_counts_the_rest() {
+        let t0 = Instant::now();
+        let mut r = RateLimit::new(Duration::from_secs(60));
+        assert_eq!(r.allow(t0), Some(0));
+        for i in 1..=1000 {
+            assert_eq!(r.allow(t0 + Duration::from_millis(i)), None);
+        }
+        assert_eq!(r.allow(t0 + Duration::from_secs(60)), Some(1000));
+        assert_eq!(r.allow(t0 + Duration::from_secs(61)), None);
     }
 }

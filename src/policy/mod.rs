@@ -9,14 +9,20 @@
 //! * healthy and ready (readiness: at least `min-established` listed neighbors
 //!   `established`, and the EVPN floor summed over those established neighbors)
 //!   continuously for `up-delay` -> every downlink `enable`;
-//! * readiness only gates re-enabling: healthy but not ready holds, never disables;
+//! * readiness only gates re-enabling: healthy but not ready holds, never disables —
+//!   unless `when-not-ready: disable`: then not ready continuously for `not-ready-delay`
+//!   disables too (downlinks up only while healthy and ready; contract section 6);
+//! * a configured uplink or downlink that was not in the target's initial dump does not
+//!   exist there: the group is Misconfigured and holds (a typo must not disable a healthy
+//!   leaf); re-checked at every sync. A listed BGP neighbor that does not exist only counts
+//!   as not established, with a warning in the reason;
 //! * a target that is not synced is Unknown: hold, and both timers restart from scratch;
 //! * any drop of health or readiness restarts the up timer, so an uplink flapping faster
 //!   than `up-delay` never re-enables.
 
 use std::time::{Duration, Instant};
 
-use crate::config::{Group, duration};
+use crate::config::{Group, WhenNotReady, duration};
 use crate::model::{AdminState, SetIntent};
 use crate::paths;
 use crate::state::TargetView;
@@ -28,6 +34,8 @@ pub struct GroupMemory {
     pub unhealthy_since: Option<Instant>,
     /// Since when the group has been healthy and ready without interruption.
     pub ready_since: Option<Instant>,
+    /// Since when the group has been healthy but not ready (only with `when-not-ready: disable`).
+    pub not_ready_since: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,10 +49,13 @@ pub enum Health {
     NotReady,
     /// The target is not synced: nothing is known.
     Unknown,
+    /// A configured interface does not exist on the target: hold, never Set.
+    Misconfigured,
 }
 
 impl Health {
-    pub const ALL: [Health; 4] = [Health::Healthy, Health::Unhealthy, Health::NotReady, Health::Unknown];
+    pub const ALL: [Health; 5] =
+        [Health::Healthy, Health::Unhealthy, Health::NotReady, Health::Unknown, Health::Misconfigured];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +63,7 @@ impl Health {
             Health::Unhealthy => "unhealthy",
             Health::NotReady => "not-ready",
             Health::Unknown => "unknown",
+            Health::Misconfigured => "misconfigured",
         }
     }
 }
@@ -66,6 +78,8 @@ pub struct Verdict {
     pub reason: String,
     /// When a running timer would change the verdict: evaluate again then.
     pub wake_at: Option<Instant>,
+    /// What happens at `wake_at` unless the inputs change.
+    pub pending: Option<AdminState>,
     /// Pass this to the next evaluation.
     pub memory: GroupMemory,
     pub uplinks_up: usize,
@@ -86,6 +100,27 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
             desired: None,
             reason: format!("target {} not synced: {why}", group.target),
             wake_at: None,
+            pending: None,
+            memory: GroupMemory::default(),
+            uplinks_up: 0,
+            uplinks_total,
+            established: None,
+            evpn_routes: None,
+        };
+    }
+
+    let missing = missing_interfaces(group, view);
+    if !missing.is_empty() {
+        return Verdict {
+            health: Health::Misconfigured,
+            desired: None,
+            reason: format!(
+                "{} not found on target {} (not in its initial dump): holding, never Set; re-checked at the next sync",
+                missing.join(", "),
+                group.target
+            ),
+            wake_at: None,
+            pending: None,
             memory: GroupMemory::default(),
             uplinks_up: 0,
             uplinks_total,
@@ -105,6 +140,7 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
         desired: None,
         reason: String::new(),
         wake_at: None,
+        pending: None,
         memory: GroupMemory::default(),
         uplinks_up,
         uplinks_total,
@@ -113,13 +149,15 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
     };
 
     if uplinks_up < group.required_up {
-        let since = memory.unhealthy_since.unwrap_or(now);
+        // Not ready (with when-not-ready: disable) and then unhealthy is one bad spell.
+        let since = memory.unhealthy_since.or(memory.not_ready_since).unwrap_or(now);
         verdict.memory.unhealthy_since = Some(since);
         verdict.reason = format!("{uplinks}, required {}", group.required_up);
         match remaining(since, group.down_delay, now) {
             None => verdict.desired = Some(AdminState::Disable),
             Some(left) => {
                 verdict.wake_at = Some(since + group.down_delay);
+                verdict.pending = Some(AdminState::Disable);
                 verdict.reason += &format!(
                     "; disabling after down-delay {} ({} left)",
                     duration::format(group.down_delay),
@@ -130,7 +168,7 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
         return verdict;
     }
 
-    let (ready, detail) = match &group.readiness {
+    let (ready, mut detail) = match &group.readiness {
         None => (true, format!("{uplinks}, required {}", group.required_up)),
         Some(r) => {
             let established: Vec<&String> = r
@@ -161,9 +199,44 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
             (ready, detail)
         }
     };
+    if let Some(r) = &group.readiness {
+        let absent: Vec<&str> = r
+            .bgp_neighbors
+            .iter()
+            .filter(|n| !view.in_dump(&paths::session_state(&r.network_instance, n)))
+            .map(String::as_str)
+            .collect();
+        if !absent.is_empty() {
+            detail += &format!(
+                "; warning: BGP neighbor {} not found on target {} (counts as not established)",
+                absent.join(", "),
+                group.target
+            );
+        }
+    }
     verdict.reason = detail;
     if !ready {
         verdict.health = Health::NotReady;
+        let Some(r) = group.readiness.as_ref().filter(|r| r.when_not_ready == WhenNotReady::Disable) else {
+            return verdict;
+        };
+        let since = memory.not_ready_since.or(memory.unhealthy_since).unwrap_or(now);
+        verdict.memory.not_ready_since = Some(since);
+        match remaining(since, r.not_ready_delay, now) {
+            None => {
+                verdict.desired = Some(AdminState::Disable);
+                verdict.reason += "; not ready: downlinks disabled (when-not-ready: disable)";
+            }
+            Some(left) => {
+                verdict.wake_at = Some(since + r.not_ready_delay);
+                verdict.pending = Some(AdminState::Disable);
+                verdict.reason += &format!(
+                    "; disabling after not-ready-delay {} ({} left)",
+                    duration::format(r.not_ready_delay),
+                    duration::format(left)
+                );
+            }
+        }
         return verdict;
     }
 
@@ -174,6 +247,7 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
         None => verdict.desired = Some(AdminState::Enable),
         Some(left) => {
             verdict.wake_at = Some(since + group.up_delay);
+            verdict.pending = Some(AdminState::Enable);
             verdict.reason += &format!(
                 "; enabling after up-delay {} ({} left)",
                 duration::format(group.up_delay),
@@ -182,6 +256,19 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
         }
     }
     verdict
+}
+
+/// Configured uplinks and downlinks the target's initial dump did not hold (`ethernet-1/5O
+/// (uplink)`), in config order. An uplink exists when its oper-state was dumped, a
+/// downlink when its admin-state or oper-state was.
+pub fn missing_interfaces(group: &Group, view: &TargetView<'_>) -> Vec<String> {
+    let uplinks = group.uplinks.iter().filter(|u| !view.in_dump(&paths::oper_state(u))).map(|u| format!("uplink {u}"));
+    let downlinks = group
+        .downlinks
+        .iter()
+        .filter(|d| !view.in_dump(&paths::admin_state(d)) && !view.in_dump(&paths::oper_state(d)))
+        .map(|d| format!("downlink {d}"));
+    uplinks.chain(downlinks).collect()
 }
 
 /// Time left until `since + delay`, or `None` once it has passed.

@@ -31,6 +31,8 @@ fn readiness(min: usize, floor: Option<u64>) -> Option<Readiness> {
         bgp_neighbors: vec![N1.into(), N2.into()],
         min_established: min,
         evpn_min_received_routes: floor,
+        when_not_ready: crate::config::WhenNotReady::Hold,
+        not_ready_delay: Duration::ZERO,
     })
 }
 
@@ -53,6 +55,9 @@ impl Sim {
                 (&paths::oper_state("ethernet-1/50"), s(up50)),
                 (&paths::admin_state("ethernet-1/1"), s("enable")),
                 (&paths::admin_state("ethernet-1/2"), s("enable")),
+                // Both neighbors exist (configured, not up yet).
+                (&paths::session_state(NI, N1), s("active")),
+                (&paths::session_state(NI, N2), s("active")),
             ],
         );
         sim.state.apply(&SourceEvent::Synced { target: "leaf1".into(), at: t0 });
@@ -316,6 +321,10 @@ fn an_unsynced_target_is_unknown_holds_and_resets_timers() {
     assert_eq!(sim.eval(&g, 4000).desired, None);
     // The fresh dump arrives; the down-delay starts from scratch.
     sim.uplinks(4500, "down", "down");
+    sim.set(
+        4500,
+        &[(&paths::admin_state("ethernet-1/1"), s("enable")), (&paths::admin_state("ethernet-1/2"), s("enable"))],
+    );
     assert_eq!(sim.eval(&g, 4500).health, Health::Unknown, "not synced yet");
     sim.state.apply(&SourceEvent::Synced { target: "leaf1".into(), at: sim.at(5000) });
     assert_eq!(sim.eval(&g, 5000).wake_at, Some(sim.at(8000)));
@@ -354,4 +363,109 @@ fn an_observe_only_group_decides_but_never_sets() {
     let v = sim.eval(&g, 0);
     assert_eq!(v.desired, Some(AdminState::Disable), "the decision is still computed for status");
     assert_eq!(intent(&g, &v, &sim.state.target("leaf1")), None);
+}
+
+fn sync(sim: &mut Sim, ms: u64) {
+    sim.state.apply(&SourceEvent::Synced { target: "leaf1".into(), at: sim.at(ms) });
+}
+
+#[test]
+fn a_configured_uplink_missing_from_the_dump_is_misconfigured_and_never_sets() {
+    let mut g = group(0, 0, None);
+    // A typo: letter O instead of zero. The leaf is healthy on ethernet-1/49 alone.
+    g.uplinks = vec!["ethernet-1/49".into(), "ethernet-1/5O".into()];
+    g.required_up = 2;
+    let mut sim = Sim::new("up", "up");
+    let v = sim.eval(&g, 0);
+    assert_eq!((v.health, v.desired, v.wake_at), (Health::Misconfigured, None, None));
+    assert!(v.reason.contains("uplink ethernet-1/5O not found on target leaf1"), "{}", v.reason);
+    assert_eq!(intent(&g, &v, &sim.state.target("leaf1")), None);
+    // An update for the path after the sync does not count: existence is a fact of the dump...
+    sim.set(10, &[(&paths::oper_state("ethernet-1/5O"), s("up"))]);
+    assert_eq!(sim.eval(&g, 10).health, Health::Misconfigured);
+    // ...re-checked at the next sync.
+    sync(&mut sim, 20);
+    assert_eq!(sim.eval(&g, 20).health, Health::Healthy);
+}
+
+#[test]
+fn a_missing_downlink_is_misconfigured_and_named() {
+    let mut g = group(0, 0, None);
+    g.downlinks = vec!["ethernet-1/1".into(), "ethernet-1/9".into()];
+    let v = Sim::new("down", "down").eval(&g, 0);
+    assert_eq!((v.health, v.desired), (Health::Misconfigured, None));
+    assert!(v.reason.starts_with("downlink ethernet-1/9 not found on target leaf1"), "{}", v.reason);
+    assert!(!v.reason.contains("ethernet-1/1 "), "{}", v.reason);
+}
+
+#[test]
+fn a_missing_bgp_neighbor_is_not_established_with_a_warning() {
+    let mut g = group(0, 0, readiness(1, None));
+    g.readiness.as_mut().unwrap().bgp_neighbors.push("10.0.1.9".into());
+    let mut sim = Sim::new("up", "up");
+    sim.neighbor(1, N1, "established", Scalar::Uint(3));
+    let v = sim.eval(&g, 1);
+    assert_eq!((v.health, v.desired, v.established), (Health::Healthy, Some(AdminState::Enable), Some(1)));
+    assert!(v.reason.contains("warning: BGP neighbor 10.0.1.9 not found on target leaf1"), "{}", v.reason);
+}
+
+fn disable_when_not_ready(not_ready_ms: u64, up_ms: u64) -> Group {
+    let mut g = group(0, up_ms, readiness(2, None));
+    let r = g.readiness.as_mut().unwrap();
+    r.when_not_ready = crate::config::WhenNotReady::Disable;
+    r.not_ready_delay = Duration::from_millis(not_ready_ms);
+    g
+}
+
+#[test]
+fn when_not_ready_hold_never_disables_a_booted_leaf() {
+    // A rebooted leaf: downlinks enabled from startup config, uplinks up, iBGP down.
+    let g = group(0, 0, readiness(2, None));
+    let mut sim = Sim::new("up", "up");
+    for ms in [0, 1000, 60_000] {
+        let v = sim.eval(&g, ms);
+        assert_eq!((v.health, v.desired, v.wake_at), (Health::NotReady, None, None));
+    }
+}
+
+#[test]
+fn when_not_ready_disable_disables_after_not_ready_delay_and_enables_once_ready() {
+    let g = disable_when_not_ready(2000, 1000);
+    let mut sim = Sim::new("up", "up");
+    let v = sim.eval(&g, 0);
+    assert_eq!(
+        (v.health, v.desired, v.wake_at, v.pending),
+        (Health::NotReady, None, Some(sim.at(2000)), Some(AdminState::Disable))
+    );
+    assert!(v.reason.ends_with("disabling after not-ready-delay 2s (2s left)"), "{}", v.reason);
+    assert_eq!(sim.eval(&g, 1999).desired, None);
+    let v = sim.eval(&g, 2000);
+    assert_eq!((v.health, v.desired, v.wake_at), (Health::NotReady, Some(AdminState::Disable), None));
+    let intent = intent(&g, &v, &sim.state.target("leaf1")).expect("a Set");
+    assert_eq!(intent.changes.len(), 2);
+    // iBGP comes up: up-delay, then enable.
+    sim.neighbor(3000, N1, "established", Scalar::Uint(1));
+    sim.neighbor(3000, N2, "established", Scalar::Uint(1));
+    let v = sim.eval(&g, 3000);
+    assert_eq!((v.health, v.desired, v.pending), (Health::Healthy, None, Some(AdminState::Enable)));
+    assert_eq!(sim.eval(&g, 4000).desired, Some(AdminState::Enable));
+    // A blip of not-ready shorter than the delay changes nothing; the timer restarts after it.
+    sim.neighbor(5000, N2, "active", Scalar::Uint(0));
+    assert_eq!(sim.eval(&g, 5000).wake_at, Some(sim.at(7000)));
+    sim.neighbor(6000, N2, "established", Scalar::Uint(1));
+    assert_eq!(sim.eval(&g, 6000).health, Health::Healthy);
+    sim.neighbor(6500, N2, "active", Scalar::Uint(0));
+    assert_eq!(sim.eval(&g, 6500).wake_at, Some(sim.at(8500)));
+}
+
+#[test]
+fn not_ready_then_unhealthy_is_one_bad_spell() {
+    let mut g = disable_when_not_ready(2000, 0);
+    g.down_delay = Duration::from_millis(3000);
+    let mut sim = Sim::new("up", "up");
+    assert_eq!(sim.eval(&g, 0).wake_at, Some(sim.at(2000)));
+    sim.uplinks(1000, "down", "down");
+    let v = sim.eval(&g, 1000);
+    assert_eq!((v.health, v.wake_at), (Health::Unhealthy, Some(sim.at(3000))), "the down-delay counts from 0");
+    assert_eq!(sim.eval(&g, 3000).desired, Some(AdminState::Disable));
 }

@@ -21,7 +21,7 @@ pub use client::{fetch_status, http_get, print_status};
 pub use document::{ConnState, Enforcement, Health, LeaderElectionStatus, Role, ServiceState, StatusDocument};
 pub use http::{DEFAULT_LISTEN, router, serve};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
-pub use override_file::{Override, parse_override, read_override};
+pub use override_file::{OVERRIDE_POLL, Override, parse_override, read_override, watch_override};
 pub use table::render as render_table;
 
 use std::time::Duration;

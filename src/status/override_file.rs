@@ -38,7 +38,41 @@ impl Override {
     }
 }
 
-/// Read the override file. Called on every evaluation: one open and a small read.
+/// How often [`watch_override`] looks at the file.
+pub const OVERRIDE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Watches the override file off the controller's event path: reads it now (so nothing is
+/// decided before it is known), then every `every` on the blocking pool, and publishes each
+/// change. The loop only borrows the latest value; stops when `cancel` fires or every
+/// receiver is gone.
+pub fn watch_override(
+    path: std::path::PathBuf,
+    every: std::time::Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) -> tokio::sync::watch::Receiver<Override> {
+    let (tx, rx) = tokio::sync::watch::channel(read_override(&path));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tx.closed() => return,
+                _ = tick.tick() => {}
+            }
+            let p = path.clone();
+            let Ok(now) = tokio::task::spawn_blocking(move || read_override(&p)).await else { return };
+            tx.send_if_modified(|old| {
+                let changed = *old != now;
+                *old = now;
+                changed
+            });
+        }
+    });
+    rx
+}
+
+/// Read the override file: one open and a small read (blocking; see [`watch_override`]).
 ///
 /// A file that exists but cannot be read suspends every group: the operator created it
 /// to stop the controller, and what they meant cannot be told apart.
@@ -91,6 +125,27 @@ mod tests {
         assert!(!ov.suspends("leaf2-es1"));
         assert!(Override::All.suspends("anything"));
         assert!(!Override::None.suspends("leaf1-es1"));
+    }
+
+    #[tokio::test]
+    async fn the_watcher_publishes_each_change_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("opergroupd-override-watch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("maintenance");
+        std::fs::write(&path, "leaf1-es1\n").expect("write override");
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let mut rx = watch_override(path.clone(), std::time::Duration::from_millis(20), cancel.clone());
+        assert_eq!(*rx.borrow_and_update(), groups(&["leaf1-es1"]), "known before the first evaluation");
+        let next = async |rx: &mut tokio::sync::watch::Receiver<Override>| {
+            tokio::time::timeout(std::time::Duration::from_secs(10), rx.changed()).await.expect("a change").unwrap();
+            rx.borrow_and_update().clone()
+        };
+        std::fs::write(&path, "").expect("write override");
+        assert_eq!(next(&mut rx).await, Override::All);
+        std::fs::remove_file(&path).expect("remove override");
+        assert_eq!(next(&mut rx).await, Override::None);
+        cancel.cancel();
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

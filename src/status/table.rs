@@ -170,7 +170,7 @@ enum Tone {
 fn health_tone(h: Health) -> Tone {
     match h {
         Health::Healthy => Tone::Good,
-        Health::Unhealthy => Tone::Bad,
+        Health::Unhealthy | Health::Misconfigured => Tone::Bad,
         Health::NotReady | Health::Unknown => Tone::Warn,
     }
 }
