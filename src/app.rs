@@ -135,10 +135,14 @@ pub async fn run(config: Config, app: AppOptions) -> Result<(), String> {
     let mut opts = RunOptions::new(actuator);
     opts.board = Some(board);
     let mut elector_task = None;
+    // The Lease outlives the loop: on shutdown the loop stops acting and drains (or
+    // abandons) its Sets first; only then is the Lease released, so the next leader never
+    // acts while a Set of this replica can still be on the wire.
+    let lease_cancel = CancellationToken::new();
     if let Some(le) = &config.leader_election {
         // Everything below runs on every replica (subscribe, evaluate, report): a takeover
         // is then a matter of the next Set, not of a cold start.
-        let (elector, task) = crate::leader::start(le, crate::leader::ClientSource::Infer, cancel.clone())
+        let (elector, task) = crate::leader::start(le, crate::leader::ClientSource::Infer, lease_cancel.clone())
             .await
             .map_err(|e| format!("leader-election: {e}"))?;
         info!(lease = %le.lease, namespace = %le.namespace, "leader election: Sets only while holding the Lease");
@@ -148,11 +152,12 @@ pub async fn run(config: Config, app: AppOptions) -> Result<(), String> {
     info!(targets = config.targets.len(), groups = config.groups.len(), dry_run = app.dry_run, "starting");
     let result = controller::run(config, opts, cancel.clone()).await;
     cancel.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    lease_cancel.cancel();
     if let Some(task) = elector_task {
         // Releasing the Lease lets the standby take over without waiting for expiry.
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
     result.map_err(|e| {
         error!(error = %e, "controller stopped");
         e.to_string()

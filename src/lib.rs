@@ -4,6 +4,7 @@
 
 pub mod actuate;
 pub mod app;
+pub mod backoff;
 pub mod config;
 pub mod controller;
 pub mod demo;

@@ -325,7 +325,7 @@ async fn set_sends_one_request_with_exact_json_ietf_bytes() {
         (paths::admin_state("ethernet-1/1"), AdminState::Disable),
         (paths::admin_state("ethernet-1/2"), AdminState::Enable),
     ];
-    let ack = setter.set(&target(&server), &changes).await.expect("set accepted");
+    let ack = setter.set(&target(&server), &changes, None).await.expect("set accepted");
     assert_eq!(ack.timestamp_ns, 42);
     let sets = server.seen.sets.lock().unwrap().clone();
     assert_eq!(sets.len(), 1);
@@ -341,7 +341,7 @@ async fn set_sends_one_request_with_exact_json_ietf_bytes() {
         ]
     );
     // The channel is reused for the next Set.
-    setter.set(&target(&server), &changes[..1]).await.expect("second set");
+    setter.set(&target(&server), &changes[..1], None).await.expect("second set");
     assert_eq!(server.seen.sets.lock().unwrap().len(), 2);
 }
 
@@ -366,7 +366,7 @@ async fn set_errors_say_whether_to_retry_and_name_target_and_paths() {
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
 
     let bad = TestServer::start(Script { set_error: Some(tonic::Code::InvalidArgument), ..Script::default() }).await;
-    let e = setter.set(&target(&bad), &changes).await.unwrap_err();
+    let e = setter.set(&target(&bad), &changes, None).await.unwrap_err();
     assert!(!e.retryable, "{e}");
     let text = e.to_string();
     assert!(
@@ -376,15 +376,15 @@ async fn set_errors_say_whether_to_retry_and_name_target_and_paths() {
     assert!(text.contains("scripted Set failure"), "{text}");
 
     let busy = TestServer::start(Script { set_error: Some(tonic::Code::Unavailable), ..Script::default() }).await;
-    let e = setter.set(&target(&busy), &changes).await.unwrap_err();
+    let e = setter.set(&target(&busy), &changes, None).await.unwrap_err();
     assert!(e.retryable, "{e}");
 
     let auth = TestServer::start(Script { password: "other".into(), ..Script::default() }).await;
-    let e = setter.set(&target(&auth), &changes).await.unwrap_err();
+    let e = setter.set(&target(&auth), &changes, None).await.unwrap_err();
     assert!(!e.retryable, "{e}");
 
     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let e = setter.set(&target_at(&addr.to_string(), PASSWORD, Tls::Insecure), &changes).await.unwrap_err();
+    let e = setter.set(&target_at(&addr.to_string(), PASSWORD, Tls::Insecure), &changes, None).await.unwrap_err();
     assert!(e.retryable, "{e}");
     assert!(e.to_string().to_lowercase().contains("connection refused"), "{e}");
 }
@@ -394,8 +394,10 @@ async fn set_that_gets_no_answer_times_out_as_retryable() {
     let server = TestServer::start(Script { set_stall: true, ..Script::default() }).await;
     let setter = Setter::new(ConnectOptions::default(), Duration::from_millis(300));
     let started = Instant::now();
-    let e =
-        setter.set(&target(&server), &[(paths::admin_state("ethernet-1/1"), AdminState::Enable)]).await.unwrap_err();
+    let e = setter
+        .set(&target(&server), &[(paths::admin_state("ethernet-1/1"), AdminState::Enable)], None)
+        .await
+        .unwrap_err();
     assert!(e.retryable, "{e}");
     assert!(started.elapsed() >= Duration::from_millis(300) && started.elapsed() < WAIT, "{:?}", started.elapsed());
     assert_eq!(server.seen.sets.lock().unwrap().len(), 1, "the request did reach the target");

@@ -80,11 +80,11 @@ fn password_appears_in_no_log_line_at_any_level() {
 
             let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
             setter
-                .set(&target(&addr, PASSWORD), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)])
+                .set(&target(&addr, PASSWORD), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)], None)
                 .await
                 .expect("set");
             setter
-                .set(&target(&addr, WRONG), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)])
+                .set(&target(&addr, WRONG), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)], None)
                 .await
                 .unwrap_err();
 

@@ -334,3 +334,53 @@ async fn in_dry_run_the_leader_prints_the_line_and_the_standby_prints_nothing() 
     drop((a, b));
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_a_set_on_the_wire_finishes_before_the_lease_is_released() {
+    let cluster = Cluster::start("drain").await;
+    let mut a = cluster.replica("replica-a", &[]).await;
+    eventually("replica-a leads", STEP, || async {
+        match role(&status(a.http).await) {
+            Role::Leader => Ok(()),
+            r => Err(format!("{r:?}")),
+        }
+    })
+    .await;
+    wait_groups(&a, "every group healthy", healthy).await;
+
+    // The device holds the Set 400 ms: SIGTERM lands while it is on the wire. (Shorter than
+    // the least act-until window of this 2 s/1 s Lease, 500 ms, so fencing lets it finish.)
+    cluster.ctl.fault("leaf1", fabric_sim::Fault::DelaySets { delay_ms: 400 }).expect("fault");
+    fail_both_uplinks(&cluster.ctl, "leaf1");
+    wait_groups(&a, "a Set for leaf1-es1 in flight", |doc| {
+        group(doc, "leaf1-es1").last_output.as_ref().is_some_and(|o| o.result == "in-flight")
+    })
+    .await;
+    a.proc.sigterm();
+    let exit = a.proc.wait_exit(Duration::from_secs(5)).await;
+    assert!(exit.success(), "{exit:?}");
+
+    let sets = cluster.ctl.sets();
+    let applied = sets
+        .iter()
+        .find(|s| s.node == "leaf1" && s.outcome == SetOutcome::Accepted)
+        .and_then(|s| s.applied)
+        .unwrap_or_else(|| panic!("the Set on the wire finished during shutdown: {sets:#?}"));
+    let applied_at = SystemTime::UNIX_EPOCH + Duration::from_nanos(applied.unix_ns as u64);
+    let released = cluster
+        .fake
+        .history()
+        .into_iter()
+        // The last write that leaves no holder (the first one may be the Lease's creation).
+        .filter(|w| w.client == "replica-a" && fake_lease_api::holder(&w.lease).is_none())
+        .map(|w| w.at)
+        .max()
+        .expect("replica-a released the Lease");
+    assert!(
+        released >= applied_at,
+        "the Lease was released {:?} before the Set on the wire was applied\n{}",
+        applied_at.duration_since(released).unwrap_or_default(),
+        a.proc.stderr_lines().join("\n")
+    );
+    cluster.shutdown().await;
+}

@@ -62,6 +62,10 @@ pub enum Fault {
     DropStreams,
     /// Answer the next `count` Sets with UNAVAILABLE, applying nothing.
     RefuseSets { count: u32 },
+    /// Answer every Set that touches `path` (canonical, e.g. `/interface[name=ethernet-1/1]/admin-state`)
+    /// with INVALID_ARGUMENT, applying nothing, as a device refuses a value it will never
+    /// accept. Repeatable for several paths; `clear` removes them all.
+    RejectPath { path: String },
     /// Hold every Set this long before applying it (0 clears).
     DelaySets { delay_ms: u64 },
     /// New and open streams send their initial dump but hold `sync_response` until cleared.
@@ -84,7 +88,7 @@ pub enum Fault {
         #[serde(default)]
         down_ms: u64,
     },
-    /// Clear refuse-sets, delay-sets, stall-sync and module-names.
+    /// Clear refuse-sets, reject-path, delay-sets, stall-sync and module-names.
     Clear,
 }
 
@@ -187,6 +191,10 @@ impl Control {
                 self.sh.kill_streams(idx, tonic::Status::unavailable("fabric-sim fault: streams dropped"))
             }
             Fault::RefuseSets { count } => lock(&slot.state).refuse_sets = count,
+            Fault::RejectPath { path } => {
+                let path = SPath::parse(&path).map_err(SimError::Invalid)?;
+                lock(&slot.state).reject_paths.push(path);
+            }
             Fault::DelaySets { delay_ms } => lock(&slot.state).set_delay = Duration::from_millis(delay_ms),
             Fault::StallSync { stall } => {
                 slot.stall.send_replace(stall);
@@ -218,6 +226,7 @@ impl Control {
             Fault::Clear => {
                 let mut st = lock(&slot.state);
                 st.refuse_sets = 0;
+                st.reject_paths.clear();
                 st.set_delay = Duration::ZERO;
                 drop(st);
                 slot.stall.send_replace(false);

@@ -55,6 +55,8 @@ pub struct LeafState {
     pub startup: Leaf,
     pub subscribers: Vec<mpsc::UnboundedSender<StreamEvent>>,
     pub refuse_sets: u32,
+    /// Paths every Set touching them is refused for (fault `reject-path`).
+    pub reject_paths: Vec<SPath>,
     pub set_delay: Duration,
     /// After a restart the leaf answers UNAVAILABLE until then.
     pub unavailable_until: Option<Instant>,
@@ -252,6 +254,7 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
                 model,
                 subscribers: Vec::new(),
                 refuse_sets: 0,
+                reject_paths: Vec::new(),
                 set_delay: Duration::ZERO,
                 unavailable_until: None,
             }),

@@ -279,8 +279,10 @@ impl GNmi for LeafService {
             self.record(seq, received, &ops, SetOutcome::Rejected, Some(status.message().to_string()), None);
             return Err(status);
         }
-        let (refuse, delay) = {
+        let (refuse, reject, delay) = {
             let mut st = lock(&self.sh.leaves[self.idx].state);
+            let touched = ops.deletes.iter().chain(ops.replaces.iter().chain(&ops.updates).map(|(p, _)| p));
+            let reject = touched.into_iter().find(|p| st.reject_paths.contains(p)).map(|p| p.to_string());
             let restarting = st.unavailable_until.is_some_and(|t| Instant::now() < t);
             let refuse = if restarting {
                 Some("leaf is restarting")
@@ -290,7 +292,7 @@ impl GNmi for LeafService {
             } else {
                 None
             };
-            (refuse, st.set_delay)
+            (refuse, reject, st.set_delay)
         };
         if let Some(why) = refuse {
             self.record(seq, received, &ops, SetOutcome::Refused, Some(why.into()), None);
@@ -298,6 +300,11 @@ impl GNmi for LeafService {
         }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
+        }
+        if let Some(path) = reject {
+            let why = format!("fabric-sim fault: {path} rejected: value not accepted");
+            self.record(seq, received, &ops, SetOutcome::Rejected, Some(why.clone()), None);
+            return Err(Status::invalid_argument(why));
         }
         if let Some(e) = problem {
             self.record(seq, received, &ops, SetOutcome::Rejected, Some(e.clone()), None);

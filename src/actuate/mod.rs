@@ -4,7 +4,7 @@
 pub mod dry_run;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Target;
 use crate::gnmi::set::{SetError, Setter};
@@ -24,11 +24,27 @@ pub enum Actuator {
 }
 
 impl Actuator {
-    pub async fn apply(&self, target: &Arc<Target>, intent: &SetIntent) -> Result<(), SetError> {
+    /// Applies every intent of one target as one request: one SetRequest carrying all
+    /// their changes, or one dry-run line per path. With a `deadline` (fencing: the instant
+    /// this replica stops being allowed to act) nothing goes out after it.
+    pub async fn apply(
+        &self,
+        target: &Arc<Target>,
+        intents: &[SetIntent],
+        deadline: Option<Instant>,
+    ) -> Result<(), SetError> {
         match self {
-            Actuator::Gnmi(setter) => setter.set(target, &intent.changes).await.map(|_| ()),
+            Actuator::Gnmi(setter) => {
+                let changes: Vec<_> = intents.iter().flat_map(|i| i.changes.iter().cloned()).collect();
+                setter.set(target, &changes, deadline).await.map(|_| ())
+            }
             Actuator::DryRun(sink) => {
-                sink.emit(intent);
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(SetError::fenced(target, intents.iter().flat_map(|i| i.changes.iter())));
+                }
+                for intent in intents {
+                    sink.emit(intent);
+                }
                 Ok(())
             }
         }

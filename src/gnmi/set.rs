@@ -32,7 +32,24 @@ pub struct SetError {
     pub address: String,
     pub paths: Vec<String>,
     pub retryable: bool,
+    /// Not sent, or given up on the wire, because the fencing deadline passed: this replica
+    /// may no longer act. Neither retried nor parked; the next leader decides afresh.
+    pub fenced: bool,
     pub detail: String,
+}
+
+impl SetError {
+    /// A Set that was not (or no longer) allowed on the wire: the fencing deadline passed.
+    pub fn fenced<'a>(target: &Target, changes: impl IntoIterator<Item = &'a (String, AdminState)>) -> SetError {
+        SetError {
+            target: target.name.clone(),
+            address: target.address.clone(),
+            paths: changes.into_iter().map(|(p, _)| p.clone()).collect(),
+            retryable: false,
+            fenced: true,
+            detail: "abandoned: the fencing deadline (Lease act-until) passed before it could be on the wire".into(),
+        }
+    }
 }
 
 /// The SetRequest for `changes`: one update per path, value the JSON string
@@ -67,6 +84,7 @@ pub async fn set_admin_states(
         address: target.address.clone(),
         paths: paths.clone(),
         retryable,
+        fenced: false,
         detail,
     };
     if changes.is_empty() {
@@ -116,11 +134,32 @@ impl Setter {
         Setter { opts, timeout, clients: Mutex::new(HashMap::new()) }
     }
 
-    pub async fn set(&self, target: &Target, changes: &[(String, AdminState)]) -> Result<SetAck, SetError> {
+    /// Sends `changes` in one SetRequest. With a `deadline` (fencing), connecting and the
+    /// RPC are both bounded by it and the RPC carries it as its gRPC timeout, so a target
+    /// that honours `grpc-timeout` drops a Set still queued when the deadline passes; past
+    /// the deadline nothing is sent at all.
+    pub async fn set(
+        &self,
+        target: &Target,
+        changes: &[(String, AdminState)],
+        deadline: Option<Instant>,
+    ) -> Result<SetAck, SetError> {
         if changes.is_empty() {
             return Ok(SetAck { timestamp_ns: 0, elapsed: Duration::ZERO });
         }
-        let mut client = match self.client(target).await {
+        let left = |now: Instant| deadline.map(|d| d.saturating_duration_since(now));
+        if left(Instant::now()).is_some_and(|l| l.is_zero()) {
+            return Err(SetError::fenced(target, changes));
+        }
+        let connecting = self.client(target);
+        let connected = match deadline {
+            Some(d) => match tokio::time::timeout_at(d.into(), connecting).await {
+                Ok(c) => c,
+                Err(_) => return Err(SetError::fenced(target, changes)),
+            },
+            None => connecting.await,
+        };
+        let mut client = match connected {
             Ok(c) => c,
             Err(e) => {
                 return Err(SetError {
@@ -128,15 +167,27 @@ impl Setter {
                     address: target.address.clone(),
                     paths: changes.iter().map(|(p, _)| p.clone()).collect(),
                     retryable: e.is_retryable() && e.kind != ErrorKind::Auth,
+                    fenced: false,
                     detail: format!("{}: {}", e.kind, e.detail),
                 });
             }
         };
-        let result = set_admin_states(&mut client, target, changes, self.timeout).await;
-        if let Err(e) = &result
-            && e.retryable
-        {
-            self.clients.lock().await.remove(&target.name);
+        let timeout = match left(Instant::now()) {
+            Some(l) if l.is_zero() => return Err(SetError::fenced(target, changes)),
+            Some(l) => l.min(self.timeout),
+            None => self.timeout,
+        };
+        let mut result = set_admin_states(&mut client, target, changes, timeout).await;
+        if let Err(e) = &mut result {
+            if e.retryable && left(Instant::now()).is_some_and(|l| l.is_zero()) {
+                // Given up on the wire at the deadline: say so, do not retry.
+                e.retryable = false;
+                e.fenced = true;
+                e.detail = format!("abandoned at the fencing deadline (Lease act-until): {}", e.detail);
+            }
+            if e.retryable || e.fenced {
+                self.clients.lock().await.remove(&target.name);
+            }
         }
         result
     }

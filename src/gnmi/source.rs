@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::BackoffBuilder;
 use futures::StreamExt;
 use gnmi_proto::subscribe_response::Response;
 use gnmi_proto::{
@@ -169,11 +169,7 @@ impl Source {
                 return;
             }
         };
-        let builder = ExponentialBuilder::default()
-            .with_min_delay(opts.backoff_min)
-            .with_max_delay(opts.backoff_max)
-            .with_jitter()
-            .without_max_times();
+        let builder = crate::backoff::exponential(opts.backoff_min, opts.backoff_max);
         let mut backoff = builder.build();
         let mut attempt: u64 = 0;
         loop {

@@ -20,7 +20,7 @@ mod timing;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::BackoffBuilder;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseParams};
@@ -111,6 +111,22 @@ impl Elector {
     /// passed counts even if the timer task has not run yet.
     pub fn is_leader_now(&self) -> bool {
         !self.inner.cancel.is_cancelled() && self.judge().role_at(Instant::now()) == Role::Leader
+    }
+
+    /// Fencing: the instant until which this replica may act, if it may act now. Every
+    /// Set carries it; connect and Set are bounded by it. A standalone elector (no
+    /// election) acts without a deadline: `Some` of a far instant.
+    pub fn act_until(&self) -> Option<Instant> {
+        if self.inner.cancel.is_cancelled() {
+            return None;
+        }
+        let now = Instant::now();
+        let judge = self.judge();
+        match judge.deadline(now) {
+            Some(until) => Some(until),
+            None if judge.role_at(now) == Role::Leader => Some(now + Duration::from_secs(86_400 * 365)),
+            None => None,
+        }
     }
 
     /// Role changes, for re-evaluating on promotion and for status. Starts as Standby.
@@ -263,12 +279,7 @@ async fn hold_lease(
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(timing.renew_period)
-        .with_max_delay(Duration::from_secs(30))
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut delays = crate::backoff::exponential(timing.renew_period, Duration::from_secs(30)).build();
     let manager = loop {
         let build = LeaseManagerBuilder::new(client.clone(), &cfg.lease)
             .with_namespace(&cfg.namespace)

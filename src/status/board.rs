@@ -73,6 +73,8 @@ pub enum SetResult {
     Ok,
     DryRun,
     Failed(String),
+    /// Refused for good by the device (its message); the group is parked.
+    Refused(String),
 }
 
 impl SetResult {
@@ -81,6 +83,7 @@ impl SetResult {
             SetResult::Ok => "ok",
             SetResult::DryRun => "dry-run",
             SetResult::Failed(_) => "failed",
+            SetResult::Refused(_) => "refused",
         }
     }
 }
@@ -446,7 +449,7 @@ impl Board {
         m.sets.get_or_create(&set_labels).inc();
         let mut st = self.state();
         let entry = group_entry(&mut st, m, group);
-        if matches!(result, SetResult::Failed(_)) {
+        if matches!(result, SetResult::Failed(_) | SetResult::Refused(_)) {
             entry.stats.sets_failed += 1;
         } else if let Some(decided) = entry.stats.last_decision {
             let latency = at.saturating_duration_since(decided);
@@ -580,7 +583,7 @@ impl Board {
                     started_at: clock.rfc3339(o.started),
                     result: o.finished.as_ref().map_or("in-flight", |(_, r)| r.as_str()).to_string(),
                     error: match &o.finished {
-                        Some((_, SetResult::Failed(e))) => Some(e.clone()),
+                        Some((_, SetResult::Failed(e) | SetResult::Refused(e))) => Some(e.clone()),
                         _ => None,
                     },
                     finished_at: at(o.finished.as_ref().map(|(i, _)| *i)),

@@ -134,15 +134,28 @@ pub enum Enforcement {
     ObserveOnly,
     /// The override file names this group (or is empty): evaluate and report, never Set.
     Suspended,
+    /// A segment or the blast-radius cap holds a disable back (`reason` says which).
+    Held,
+    /// The device refused the group's Set with a permanent error (`reason` carries its
+    /// message); parked until what it asks for changes, its target re-syncs, or a long wait.
+    SetRefused,
 }
 
 impl Enforcement {
-    pub const ALL: [Enforcement; 3] = [Enforcement::Enforcing, Enforcement::ObserveOnly, Enforcement::Suspended];
+    pub const ALL: [Enforcement; 5] = [
+        Enforcement::Enforcing,
+        Enforcement::ObserveOnly,
+        Enforcement::Suspended,
+        Enforcement::Held,
+        Enforcement::SetRefused,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Enforcement::Enforcing => "enforcing",
             Enforcement::ObserveOnly => "observe-only",
             Enforcement::Suspended => "suspended",
+            Enforcement::Held => "held",
+            Enforcement::SetRefused => "set-refused",
         }
     }
     /// Words for people: why the group is (not) enforcing.
@@ -151,6 +164,8 @@ impl Enforcement {
             Enforcement::Enforcing => "enforcing",
             Enforcement::ObserveOnly => "observe-only (admin-state disable)",
             Enforcement::Suspended => "suspended by override file",
+            Enforcement::Held => "held back by a segment or the blast-radius cap",
+            Enforcement::SetRefused => "Set refused by the device",
         }
     }
     /// Config `admin-state` wins over the override file: a group that never Sets is

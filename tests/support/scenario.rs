@@ -241,12 +241,19 @@ pub struct Ctl {
     cursor: usize,
     pub dry: Option<mpsc::UnboundedReceiver<DryRunLine>>,
     pub config: opergroupd::config::Config,
+    /// What /status would show.
+    pub board: opergroupd::status::Board,
     cancel: CancellationToken,
     task: Option<JoinHandle<Result<(), RunError>>>,
 }
 
 impl Ctl {
     pub fn start(yaml: &str, o: CtlOptions) -> Ctl {
+        Ctl::start_led(yaml, o, None)
+    }
+
+    /// Like `start`, with leader election: Sets only while `leader` may act.
+    pub fn start_led(yaml: &str, o: CtlOptions, leader: Option<opergroupd::leader::Elector>) -> Ctl {
         let config =
             opergroupd::config::parse(yaml, "<scenario>").unwrap_or_else(|e| panic!("scenario config: {e}\n{yaml}"));
         let (dry, actuator) = match o.mode {
@@ -259,6 +266,9 @@ impl Ctl {
         let (obs_tx, events) = mpsc::unbounded_channel();
         let mut opts = RunOptions::new(actuator);
         opts.observer = Some(obs_tx);
+        opts.leader = leader;
+        let board = opergroupd::status::Board::from_config(&config, "scenario", o.mode == Mode::DryRun);
+        opts.board = Some(board.clone());
         opts.set_backoff_min = o.set_backoff_min;
         opts.set_backoff_max = o.set_backoff_max;
         opts.source = SourceOptions {
@@ -270,7 +280,7 @@ impl Ctl {
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(controller::run(config.clone(), opts, cancel.clone()));
-        Ctl { events, seen: Vec::new(), cursor: 0, dry, config, cancel, task: Some(task) }
+        Ctl { events, seen: Vec::new(), cursor: 0, dry, config, board, cancel, task: Some(task) }
     }
 
     /// Stops the controller and waits for it (it must stop cleanly and promptly).
@@ -484,7 +494,7 @@ fn show(e: &LoopEvent) -> String {
 pub async fn manual_set(config: &opergroupd::config::Config, target: &str, value: AdminState) {
     let t = config.targets.get(target).unwrap_or_else(|| panic!("no target {target}"));
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
-    setter.set(t, &[(downlink_path(), value)]).await.unwrap_or_else(|e| panic!("manual Set: {e}"));
+    setter.set(t, &[(downlink_path(), value)], None).await.unwrap_or_else(|e| panic!("manual Set: {e}"));
 }
 
 /// Timings where each BGP step is long enough to tell apart from a prompt reaction

@@ -1,0 +1,163 @@
+//! From events to verdicts: a source event, a timer or a finished Set makes the loop
+//! evaluate the groups of one target (or all), log what changed, and hand intents on.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tracing::{info, info_span, warn};
+
+use crate::model::{AdminState, SourceEvent, TargetName};
+use crate::policy::{self, Verdict};
+use crate::status::{self, Override};
+
+use super::dispatch::SetDone;
+use super::options::LoopEvent;
+use super::report::group_eval;
+use super::runtime::Loop;
+
+impl Loop {
+    pub(super) fn evaluate_all(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
+        let now = Instant::now();
+        let ov = self.read_override();
+        let names: Vec<TargetName> = self.targets.values().map(|t| t.name.clone()).collect();
+        for target in names {
+            self.evaluate_target(&target, now, None, &ov, done_tx);
+        }
+    }
+
+    pub(super) fn on_source_event(&mut self, ev: SourceEvent, done_tx: &mpsc::UnboundedSender<SetDone>) {
+        if let Some(board) = &self.opts.board {
+            board.source_event(&ev);
+        }
+        let (target, trigger) = match &ev {
+            SourceEvent::Connecting { .. } => return,
+            SourceEvent::Notification { target, received, .. } => (target.clone(), Some(*received)),
+            SourceEvent::Synced { target, at } => {
+                info!(target = %target, "synced: data is evidence from now on");
+                // Open the Set channel now rather than at the first failover (measured by
+                // opergroupd-bench: a cold first Set costs a TCP and HTTP/2 handshake).
+                if let Some(t) = self.targets.get(target.as_ref())
+                    && t.groups.iter().any(|&g| self.groups[g].spec.enforce)
+                {
+                    self.opts.actuator.warm(&t.spec);
+                }
+                if let Some(t) = self.targets.get(target.as_ref()) {
+                    for &g in &t.groups {
+                        self.groups[g].sets.target_resynced();
+                    }
+                }
+                self.observe(LoopEvent::TargetSynced { target: target.clone(), at: *at });
+                (target.clone(), None)
+            }
+            SourceEvent::Stale { target, at, error } => {
+                warn!(target = %target, error = %error, "stale: holding every group of this target");
+                self.observe(LoopEvent::TargetStale { target: target.clone(), error: error.clone(), at: *at });
+                (target.clone(), None)
+            }
+        };
+        self.forget_printed(&ev);
+        self.state.apply(&ev);
+        // Before sync the dump is incomplete: evaluating would only say "unknown" again.
+        if self.state.target(&target).synced() || matches!(ev, SourceEvent::Stale { .. }) {
+            let ov = self.read_override();
+            self.evaluate_target(&target, Instant::now(), trigger, &ov, done_tx);
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
+        let now = Instant::now();
+        let due_at = |g: &super::runtime::GroupRuntime| {
+            let set_wait = g.pending.as_ref().and(g.sets.wake_at());
+            g.wake_at.into_iter().chain(set_wait).any(|at| at <= now)
+        };
+        let due: Vec<TargetName> = self
+            .targets
+            .values()
+            .filter(|t| t.groups.iter().any(|&g| due_at(&self.groups[g])))
+            .map(|t| t.name.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let ov = self.read_override();
+        for target in due {
+            self.evaluate_target(&target, now, None, &ov, done_tx);
+        }
+    }
+
+    pub(super) fn on_set_done(&mut self, done: SetDone, done_tx: &mpsc::UnboundedSender<SetDone>) {
+        let target = done.target.clone();
+        self.finish(done);
+        // Whatever happened, decide again from what is known now.
+        let ov = self.read_override();
+        self.evaluate_target(&target, Instant::now(), None, &ov, done_tx);
+    }
+
+    /// Evaluates every group of `target`, then sends in one request what they want changed.
+    pub(super) fn evaluate_target(
+        &mut self,
+        target: &TargetName,
+        now: Instant,
+        trigger: Option<Instant>,
+        ov: &Override,
+        done_tx: &mpsc::UnboundedSender<SetDone>,
+    ) {
+        let Some(t) = self.targets.get(target.as_ref()) else { return };
+        for g in t.groups.clone() {
+            self.evaluate_group(g, now, trigger, ov);
+        }
+        self.dispatch(target, now, done_tx);
+    }
+
+    fn evaluate_group(&mut self, g: usize, now: Instant, trigger: Option<Instant>, ov: &Override) {
+        let group = &self.groups[g];
+        let view = self.state.target(&group.spec.target);
+        let _span = info_span!("group", group = %group.spec.name, target = %group.spec.target).entered();
+        let verdict: Verdict = policy::evaluate(&group.spec, &view, &group.memory, now);
+        let suspended = ov.suspends(&group.spec.name);
+        // A standby decides like the leader (for status) but never counts or makes a Set.
+        let intent = if suspended || !self.acting() {
+            None
+        } else if self.opts.actuator.is_dry_run() {
+            // Decide as if every printed line had been applied: the device itself is untouched.
+            let printed = self.printed.get(group.spec.target.as_str());
+            let as_if = |path: &str| printed.and_then(|p| p.get(path).copied());
+            policy::intent_as_if(&group.spec, &verdict, &view, as_if)
+        } else {
+            policy::intent(&group.spec, &verdict, &view)
+        };
+        let mut enforcement = status::Enforcement::of(group.spec.enforce, suspended);
+        let mut reason = verdict.reason.clone();
+        if let Some(refused) = intent.as_ref().and_then(|i| group.sets.refused_for(&i.changes, now)) {
+            enforcement = status::Enforcement::SetRefused;
+            reason = format!("{reason}; Set refused by {}: {}", group.spec.target, refused.message);
+        }
+        if let Some(board) = &self.opts.board {
+            let eval = group_eval(group, &verdict, &view, enforcement, reason, intent.is_some(), trigger, now);
+            board.group_evaluated(&group.spec.name, eval);
+        }
+
+        let summary = (verdict.health, verdict.desired, verdict.reason.clone());
+        let changed = group.last.as_ref() != Some(&summary);
+        let group = &mut self.groups[g];
+        group.memory = verdict.memory;
+        group.wake_at = verdict.wake_at;
+        group.pending = intent;
+        if changed {
+            // Field names are documented in doc/operating.md ("Logs"): collectors index them.
+            info!(decision = verdict.desired.map_or("hold", AdminState::as_str), health = verdict.health.as_str(),
+                  reason = %verdict.reason, uplinks_up = verdict.uplinks_up, uplinks = verdict.uplinks_total,
+                  required_up = group.spec.required_up, bgp_established = verdict.established,
+                  evpn_routes = verdict.evpn_routes, enforcement = enforcement.as_str(), "decision");
+            group.last = Some(summary);
+            let ev = LoopEvent::Verdict {
+                group: group.spec.name.clone(),
+                health: verdict.health,
+                desired: verdict.desired,
+                reason: verdict.reason.clone(),
+                at: now,
+            };
+            self.observe(ev);
+        }
+    }
+}

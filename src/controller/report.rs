@@ -1,0 +1,108 @@
+//! What the loop tells status and people: leader state, role, the override file, and
+//! the /status view of one evaluation.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tracing::info;
+
+use crate::leader::Role;
+use crate::model::AdminState;
+use crate::policy::{Health, Verdict};
+use crate::state::TargetView;
+use crate::status::{self, GroupEval, Override};
+
+use super::dispatch::SetDone;
+use super::runtime::{GroupRuntime, Loop};
+
+impl Loop {
+    pub(super) fn on_heartbeat(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
+        if let Some(board) = &self.opts.board {
+            board.heartbeat(Instant::now());
+            if let Some(elector) = &self.opts.leader {
+                let s = elector.status();
+                board.set_leader_election(Some(status::LeaderElectionStatus {
+                    lease: s.lease.unwrap_or_default(),
+                    identity: s.identity,
+                    holder: s.holder,
+                    role_since: status::rfc3339(s.since),
+                }));
+            }
+        }
+        // The override file is an operator's hand on the switch: notice its removal (or a
+        // newly suspended group) within a second even when the fabric is quiet.
+        if self.override_file.is_some() {
+            self.evaluate_all(done_tx);
+        }
+    }
+
+    pub(super) fn role_changed(&self, role: Option<Role>) {
+        let shown = match role {
+            None => status::Role::Single,
+            Some(Role::Leader) => status::Role::Leader,
+            Some(Role::Standby) => status::Role::Standby,
+        };
+        info!(role = shown.as_str(), "role changed");
+        if let Some(board) = &self.opts.board {
+            board.set_role(shown);
+        }
+    }
+
+    /// The override file as it is now: read once per loop turn, shared by every target
+    /// that turn evaluates, so a change takes effect at the next evaluation.
+    pub(super) fn read_override(&self) -> Override {
+        let ov = match &self.override_file {
+            Some(path) => status::read_override(path),
+            None => Override::None,
+        };
+        let changed = match &self.opts.board {
+            Some(board) => board.override_seen(&ov),
+            None => false,
+        };
+        if changed {
+            let groups = match &ov {
+                Override::Groups(g) => Some(g.iter().cloned().collect::<Vec<_>>().join(",")),
+                Override::None | Override::All => None,
+            };
+            info!(suspends = ov.as_str(), groups = groups.as_deref(), "override file");
+        }
+        ov
+    }
+}
+
+/// What /status shows of one evaluation.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn group_eval(
+    group: &GroupRuntime,
+    verdict: &Verdict,
+    view: &TargetView<'_>,
+    enforcement: status::Enforcement,
+    reason: String,
+    decided: bool,
+    trigger: Option<Instant>,
+    now: Instant,
+) -> GroupEval {
+    let observed = |ifname: &str| {
+        view.get(&crate::paths::admin_state(ifname)).and_then(|v| v.as_enum()).and_then(AdminState::parse)
+    };
+    let spec = &group.spec;
+    let downlinks = spec
+        .downlinks
+        .iter()
+        .map(|d| status::DownlinkEval { name: d.clone(), desired: verdict.desired, observed: observed(d) })
+        .collect();
+    let inputs = group
+        .inputs
+        .iter()
+        .map(|path| {
+            let entry = view.entry(path);
+            let (value, received) = (entry.map(|e| e.value.to_string()), entry.map(|e| e.received));
+            status::InputValue { value, received, path: path.clone() }
+        })
+        .collect();
+    let pending = verdict.wake_at.map(|fires_at| status::Pending {
+        action: if verdict.health == Health::Unhealthy { AdminState::Disable } else { AdminState::Enable },
+        fires_at,
+    });
+    GroupEval { at: now, health: verdict.health, reason, enforcement, downlinks, pending, inputs, decided, trigger }
+}

@@ -1,0 +1,100 @@
+//! What the loop owns: every group's spec, memory and timer, every target's Set slot.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::{Config, Group, Target};
+use crate::leader::Elector;
+use crate::model::{AdminState, SetIntent, TargetName};
+use crate::policy::{GroupMemory, Health};
+use crate::state::State;
+
+use super::dispatch::GroupSets;
+use super::options::{LoopEvent, RunOptions};
+
+pub(super) struct GroupRuntime {
+    pub(super) spec: Group,
+    /// The paths this group's decisions read (shown as its last input); fixed by the config.
+    pub(super) inputs: Vec<String>,
+    pub(super) memory: GroupMemory,
+    pub(super) last: Option<(Health, Option<AdminState>, String)>,
+    pub(super) wake_at: Option<Instant>,
+    /// What the last evaluation wants sent; None when the device matches, or this
+    /// replica may not act on the group now.
+    pub(super) pending: Option<SetIntent>,
+    pub(super) sets: GroupSets,
+}
+
+pub(super) struct TargetRuntime {
+    pub(super) name: TargetName,
+    pub(super) spec: Arc<Target>,
+    pub(super) groups: Vec<usize>,
+    /// At most one Set on the wire per target; the next one waits for its answer.
+    pub(super) in_flight: bool,
+}
+
+pub(super) struct Loop {
+    pub(super) opts: RunOptions,
+    pub(super) override_file: Option<std::path::PathBuf>,
+    pub(super) state: State,
+    pub(super) groups: Vec<GroupRuntime>,
+    pub(super) targets: BTreeMap<String, TargetRuntime>,
+    /// Dry-run only: what was already printed per target and path, so a line is not printed
+    /// again while nothing changed. Kept apart from `state`, which holds only what devices
+    /// report (status shows the device's real admin-state, not the one we would set).
+    pub(super) printed: HashMap<String, HashMap<String, AdminState>>,
+}
+
+impl Loop {
+    pub(super) fn new(config: &Config, opts: RunOptions) -> Self {
+        let mut targets: BTreeMap<String, TargetRuntime> = config
+            .targets
+            .iter()
+            .map(|(name, t)| {
+                let rt = TargetRuntime {
+                    name: TargetName::from(name.as_str()),
+                    spec: Arc::new(t.clone()),
+                    groups: Vec::new(),
+                    in_flight: false,
+                };
+                (name.clone(), rt)
+            })
+            .collect();
+        let mut groups = Vec::new();
+        for spec in config.groups.values() {
+            if let Some(t) = targets.get_mut(&spec.target) {
+                t.groups.push(groups.len());
+            }
+            let inputs = crate::plan::group_subscriptions(spec);
+            groups.push(GroupRuntime {
+                spec: spec.clone(),
+                inputs,
+                memory: GroupMemory::default(),
+                last: None,
+                wake_at: None,
+                pending: None,
+                sets: GroupSets::new(opts.set_backoff_min, opts.set_backoff_max),
+            });
+        }
+        let printed = HashMap::new();
+        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, printed }
+    }
+
+    pub(super) fn next_wake(&self) -> Option<Instant> {
+        let timers = self.groups.iter().filter_map(|g| g.wake_at);
+        let retries = self.groups.iter().filter(|g| g.pending.is_some()).filter_map(|g| g.sets.wake_at());
+        timers.chain(retries).min()
+    }
+
+    pub(super) fn observe(&self, ev: LoopEvent) {
+        if let Some(tx) = &self.opts.observer {
+            let _ = tx.send(ev);
+        }
+    }
+
+    /// May this replica act right now? Asked at the moment of each Set.
+    pub(super) fn acting(&self) -> bool {
+        self.opts.leader.as_ref().is_none_or(Elector::is_leader_now)
+    }
+}
