@@ -27,10 +27,12 @@ fn group() -> Group {
             bgp_neighbors: PEERS.iter().map(|p| p.to_string()).collect(),
             min_established: 1,
             evpn_min_received_routes: Some(1),
+            protocol_name: "BGP".into(),
         }),
         down_delay: Duration::ZERO,
         up_delay: Duration::ZERO,
         enforce: true,
+        profile: &opergroupd::profile::SRL,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod paths;
 pub mod plan;
 pub mod policy;
 pub mod probe;
+pub mod profile;
 pub mod service;
 pub mod state;
 pub mod status;

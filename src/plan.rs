@@ -5,20 +5,20 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::config::{Config, Group, Tls, duration};
-use crate::paths;
 
 /// The paths one group reads, in a stable order: uplink oper-state, downlink admin-state
 /// and oper-state, then each listed neighbor's session-state and EVPN received-routes.
 pub fn group_subscriptions(group: &Group) -> Vec<String> {
-    let mut out: Vec<String> = group.uplinks.iter().map(|i| paths::oper_state(i)).collect();
+    let p = group.profile;
+    let mut out: Vec<String> = group.uplinks.iter().map(|i| p.oper_state(i)).collect();
     for d in &group.downlinks {
-        out.push(paths::admin_state(d));
-        out.push(paths::oper_state(d));
+        out.push(p.admin_observed(d));
+        out.push(p.oper_state(d));
     }
     if let Some(r) = &group.readiness {
         for n in &r.bgp_neighbors {
-            out.push(paths::session_state(&r.network_instance, n));
-            out.push(paths::evpn_received_routes(&r.network_instance, n));
+            out.push(p.session_state(&r.network_instance, &r.protocol_name, n));
+            out.push(p.evpn_received_routes(&r.network_instance, &r.protocol_name, n));
         }
     }
     out
@@ -38,7 +38,7 @@ pub fn subscriptions(config: &Config, target: &str) -> Vec<String> {
 
 /// The admin-state paths a group may set, in downlink order.
 pub fn set_paths(group: &Group) -> Vec<String> {
-    group.downlinks.iter().map(|d| paths::admin_state(d)).collect()
+    group.downlinks.iter().map(|d| group.profile.admin_set(d)).collect()
 }
 
 /// `check`'s output: targets, groups and the exact paths, for people.
@@ -68,6 +68,9 @@ pub fn render(config: &Config) -> String {
         let password = if t.password.is_some() { "set" } else { "none" };
         let _ =
             writeln!(out, "  {}: {} {tls}{client}{server_name}, user {user}, password {password}", t.name, t.address);
+        if let Some(g) = config.groups.values().find(|g| g.target == t.name) {
+            let _ = writeln!(out, "    profile: {}", g.profile.name);
+        }
         let subs = subscriptions(config, &t.name);
         if subs.is_empty() {
             let _ = writeln!(out, "    subscribe: nothing (no group uses this target)");
@@ -107,8 +110,13 @@ pub fn render(config: &Config) -> String {
             }
         }
         let _ = writeln!(out, "    sets:");
+        let text = |s| match g.profile.admin_json(s) {
+            serde_json::Value::String(s) => s,
+            v => v.to_string(),
+        };
+        let (off, on) = (text(crate::model::AdminState::Disable), text(crate::model::AdminState::Enable));
         for p in set_paths(g) {
-            let _ = writeln!(out, "      {p} = disable | enable");
+            let _ = writeln!(out, "      {p} = {off} | {on}");
         }
     }
     if let Some(http) = config.http {

@@ -142,6 +142,8 @@ pub struct Group {
     pub up_delay: Duration,
     /// `admin-state: enable`; false means observe and report, never Set.
     pub enforce: bool,
+    /// The target's vendor profile (`profile:` of the target, else of `defaults`, else srl).
+    pub profile: &'static crate::profile::Profile,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -151,6 +153,8 @@ pub struct Readiness {
     /// Defaults to all listed neighbors.
     pub min_established: usize,
     pub evpn_min_received_routes: Option<u64>,
+    /// `protocol-name` (OpenConfig's BGP protocol instance), default `BGP`.
+    pub protocol_name: String,
 }
 
 /// The dotted key path of an error, without the `value` field of `Spanned` wrappers:

@@ -83,7 +83,8 @@ pub(super) fn group_eval(
     now: Instant,
 ) -> GroupEval {
     let observed = |ifname: &str| {
-        view.get(&crate::paths::admin_state(ifname)).and_then(|v| v.as_enum()).and_then(AdminState::parse)
+        let p = group.spec.profile;
+        view.get(&p.admin_observed(ifname)).and_then(|v| p.observed_admin(v))
     };
     let spec = &group.spec;
     let downlinks = spec
