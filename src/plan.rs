@@ -203,4 +203,39 @@ groups:
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
     }
+
+    #[test]
+    fn profiles_come_from_the_target_or_defaults_and_check_shows_their_paths() {
+        let yaml = r#"
+defaults: { profile: openconfig, tls: { insecure: true } }
+targets:
+  eos1: { address: "127.0.0.1:6030" }
+  srl1: { address: "127.0.0.1:57401", profile: srl }
+groups:
+  eos-es1:
+    target: eos1
+    uplinks: ["Ethernet{49..50}/1"]
+    downlinks: ["Ethernet1"]
+    readiness: { bgp-neighbors: [10.0.1.1], protocol-name: EVPN-OVERLAY }
+  srl-es1: { target: srl1, uplinks: ["ethernet-1/49"], downlinks: ["ethernet-1/1"] }
+"#;
+        let c = parse(yaml, "t").unwrap();
+        assert_eq!(c.groups["eos-es1"].profile.name, "openconfig");
+        assert_eq!(c.groups["srl-es1"].profile.name, "srl");
+        let text = render(&c);
+        for needle in [
+            "profile: openconfig",
+            "profile: srl",
+            "/interfaces/interface[name=Ethernet49/1]/state/oper-status",
+            "/interfaces/interface[name=Ethernet1]/state/enabled",
+            "/network-instances/network-instance[name=default]/protocols/protocol[identifier=BGP][name=EVPN-OVERLAY]/bgp/neighbors/neighbor[neighbor-address=10.0.1.1]/state/session-state",
+            "/interfaces/interface[name=Ethernet1]/config/enabled = false | true",
+            "/interface[name=ethernet-1/1]/admin-state = disable | enable",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        let bad = parse(&yaml.replace("profile: srl", "profile: junos"), "t").unwrap_err().to_string();
+        assert!(bad.contains("unknown profile \"junos\"") && bad.contains("srl, openconfig"), "{bad}");
+        assert!(bad.contains("targets.srl1.profile"), "{bad}");
+    }
 }
