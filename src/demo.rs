@@ -1,5 +1,5 @@
 //! `opergroupd demo`: the reference fabric in-process (fabric-sim, real gNMI on loopback),
-//! the controller against it, and the tutorial's three scenarios, narrated with
+//! the controller against it, and the tutorial's three scenarios and a fabric-wide fourth, narrated with
 //! millisecond timings. Every step waits on a condition with a deadline; a step that does
 //! not happen in time fails the demo (exit 2) instead of narrating something untrue.
 
@@ -48,6 +48,10 @@ pub fn demo_config_yaml(addrs: &[(String, std::net::SocketAddr)]) -> String {
             y,
             "  {name}-es1:\n    target: {name}\n    uplinks: [\"ethernet-1/{{49..50}}\"]\n    required-up: 1\n    downlinks: [\"ethernet-1/1\"]\n    readiness:\n      bgp-neighbors: [\"10.0.1.1\", \"10.0.1.2\"]\n      min-established: 1\n      evpn-min-received-routes: 1"
         );
+    }
+    // client1 is dual-homed to leaf1 and leaf2: one Ethernet Segment.
+    if addrs.len() >= 2 {
+        let _ = writeln!(y, "segments:\n  es1: [{0}-es1, {1}-es1]", addrs[0].0, addrs[1].0);
     }
     y
 }
@@ -152,14 +156,22 @@ impl Narrator {
                     at.duration_since(*started).as_secs_f64() * 1e3
                 ),
             ),
+            LoopEvent::Held { group, reason: Some(reason), at } => {
+                self.say(*at, &format!("controller: {group} held, no Set: {reason}"))
+            }
+            LoopEvent::Held { group, reason: None, at } => self.say(*at, &format!("controller: {group} hold released")),
             _ => {}
         }
     }
 
     fn link(&self, iface: &str, up: bool) -> Result<Instant, String> {
-        let applied = self.control.link(LEAF, iface, up).map_err(|e| e.to_string())?;
+        self.link_on(LEAF, iface, up)
+    }
+
+    fn link_on(&self, leaf: &str, iface: &str, up: bool) -> Result<Instant, String> {
+        let applied = self.control.link(leaf, iface, up).map_err(|e| e.to_string())?;
         let at = self.sim_instant(applied);
-        self.say(at, &format!("fabric: {LEAF} {iface} link {}", if up { "up" } else { "down" }));
+        self.say(at, &format!("fabric: {leaf} {iface} link {}", if up { "up" } else { "down" }));
         Ok(at)
     }
 
@@ -252,6 +264,35 @@ impl Narrator {
             ms(t, a)
         );
         self.expect_admin("enable")?;
+
+        println!(
+            "\nScenario 4: leaf1 fails again and is disabled; then leaf2, the other leaf of client1's segment es1, fails too.\n  Disabling leaf2 as well would cut client1 off from every leaf: leaf2 must be held and keep its link."
+        );
+        self.link("ethernet-1/49", false)?;
+        self.link("ethernet-1/50", false)?;
+        self.until(
+            "leaf1's disable",
+            |e| matches!(e, LoopEvent::SetFinished { intent, result: Ok(()), .. } if intent.group == GROUP),
+        )
+        .await?;
+        self.expect_admin("disable")?;
+        let sets_before = self.control.sets().len();
+        let t = self.link_on("leaf2", "ethernet-1/49", false)?;
+        self.link_on("leaf2", "ethernet-1/50", false)?;
+        let held = self
+            .until(
+                "leaf2 held",
+                |e| matches!(e, LoopEvent::Held { group, reason: Some(_), .. } if group == "leaf2-es1"),
+            )
+            .await?;
+        if let LoopEvent::Held { at, .. } = held {
+            println!("  -> held {:.1} ms after leaf2's first uplink went down; no Set for leaf2.", ms(t, at));
+        }
+        let leaf2 = self.control.admin_state("leaf2", "ethernet-1/1").map_err(|e| e.to_string())?;
+        if self.control.sets().len() != sets_before || leaf2.as_deref() != Some("enable") {
+            return Err(format!("demo: leaf2 was Set (its downlink is {leaf2:?}) although it is client1's last link"));
+        }
+        self.say(Instant::now(), "fabric: leaf2 ethernet-1/1 admin-state enable: client1 keeps one link");
         println!("\nDone: {} Sets in all, each one decided from synced data.", self.control.sets().len());
         Ok(())
     }

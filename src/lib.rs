@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod probe;
 pub mod profile;
+pub mod safety;
 pub mod service;
 pub mod state;
 pub mod status;

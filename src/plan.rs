@@ -119,6 +119,20 @@ pub fn render(config: &Config) -> String {
             let _ = writeln!(out, "      {p} = {off} | {on}");
         }
     }
+    if !config.segments.is_empty() {
+        let _ = writeln!(out, "segments (a member is disabled only while another can forward):");
+        for (name, members) in &config.segments {
+            let _ = writeln!(out, "  {name}: {}", members.join(", "));
+        }
+    }
+    if let Some(cap) = config.max_disabled {
+        let enforcing = config.groups.values().filter(|g| g.enforce).count();
+        let _ = writeln!(
+            out,
+            "safety: max-disabled {cap} = at most {} of {enforcing} enforcing groups disabled at once",
+            cap.limit(enforcing)
+        );
+    }
     if let Some(http) = config.http {
         let _ = writeln!(out, "http: {http}");
     }
@@ -183,6 +197,15 @@ groups:
         );
         assert!(subscriptions(&c, "leaf2").is_empty());
         assert_eq!(set_paths(&c.groups["b"]), ["/interface[name=ethernet-1/2]/admin-state"]);
+    }
+
+    #[test]
+    fn render_shows_segments_and_the_cap() {
+        let b2 = "  b2:\n    target: leaf2\n    uplinks: [ethernet-1/49]\n    downlinks: [ethernet-1/1]\n";
+        let text = format!("{CFG}{b2}segments:\n  es1: [a, b2]\nsafety:\n  max-disabled: 50%\n");
+        let rendered = render(&parse(&text, "t").unwrap());
+        assert!(rendered.contains("  es1: a, b2"), "{rendered}");
+        assert!(rendered.contains("safety: max-disabled 50% = at most"), "{rendered}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct Entry {
     pub received: Instant,
     /// Device timestamp, nanoseconds since the Unix epoch (0 when absent).
     pub device_ns: i64,
+    /// Written from a Set's acknowledgement, not (yet) reported by the device's stream.
+    pub acknowledged: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -50,7 +52,8 @@ impl State {
                     remove_subtree(&mut t.values, path);
                 }
                 for (path, value) in updates {
-                    let entry = Entry { value: value.clone(), received: *received, device_ns: *device_ns };
+                    let entry =
+                        Entry { value: value.clone(), received: *received, device_ns: *device_ns, acknowledged: false };
                     t.values.insert(path.clone(), entry);
                 }
             }
@@ -85,7 +88,7 @@ impl State {
         if t.values.get(path).is_some_and(|e| e.received > sent) {
             return false;
         }
-        t.values.insert(path.to_string(), Entry { value, received: now, device_ns: 0 });
+        t.values.insert(path.to_string(), Entry { value, received: now, device_ns: 0, acknowledged: true });
         true
     }
 
@@ -231,7 +234,7 @@ mod tests {
         let v = st.target("leaf1");
         assert!(v.synced());
         assert_eq!(v.since(), Some(t1));
-        assert_eq!(v.entry(&up), Some(&Entry { value: s("up"), received: t0, device_ns: 7 }));
+        assert_eq!(v.entry(&up), Some(&Entry { value: s("up"), received: t0, device_ns: 7, acknowledged: false }));
         assert!(!st.target("leaf2").synced());
 
         st.apply(&SourceEvent::Stale { target: "leaf1".into(), at: t1, error: "stream reset".into() });

@@ -1,10 +1,10 @@
 //! `opergroupd demo` is README's first command: it must run to the end, narrate the three
-//! tutorial scenarios and exit 0 (it exits 2 when a step misses its deadline).
+//! tutorial scenarios and the segment hold and exit 0 (it exits 2 when a step misses its deadline).
 
 use std::process::Command;
 
 #[test]
-fn the_demo_plays_the_three_scenarios_and_exits_0() {
+fn the_demo_plays_the_four_scenarios_and_exits_0() {
     let out = Command::new(env!("CARGO_BIN_EXE_opergroupd")).arg("demo").output().expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -17,7 +17,10 @@ fn the_demo_plays_the_three_scenarios_and_exits_0() {
         "not-ready: 2/2 uplinks up; 0/2 iBGP established",
         "Set /interface[name=ethernet-1/1]/admin-state=enable on leaf1",
         "fabric: leaf1 ethernet-1/1 admin-state enable",
-        "Done: 2 Sets in all",
+        "Scenario 4: leaf1 fails again",
+        "controller: leaf2-es1 held, no Set: last member of es1 able to forward: leaf1-es1 is unhealthy",
+        "fabric: leaf2 ethernet-1/1 admin-state enable: client1 keeps one link",
+        "Done: 3 Sets in all",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
@@ -25,4 +28,5 @@ fn the_demo_plays_the_three_scenarios_and_exits_0() {
     let not_ready = stdout.find("not-ready").unwrap();
     let enable = stdout.find("admin-state=enable").unwrap();
     assert!(not_ready < enable, "{stdout}");
+    assert!(!stdout.contains("on leaf2"), "leaf2 must never be Set: {stdout}");
 }

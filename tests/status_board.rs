@@ -39,6 +39,8 @@ fn config() -> Config {
         override_file: Some(PathBuf::from("/etc/opergroupd/maintenance")),
         leader_election: None,
         services: BTreeMap::new(),
+        segments: BTreeMap::new(),
+        max_disabled: None,
     }
 }
 

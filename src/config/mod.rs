@@ -6,6 +6,7 @@ mod error;
 pub mod range;
 mod raw;
 mod resolve;
+pub mod safety;
 pub mod services;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,10 @@ pub struct Config {
     pub leader_election: Option<LeaderElection>,
     /// `services:` — anycast services announced through ExaBGP (issue 7), keyed by name.
     pub services: BTreeMap<String, services::Service>,
+    /// `segments:` — Ethernet Segments by name: member group names, each on its own target.
+    pub segments: BTreeMap<String, Vec<String>>,
+    /// `safety.max-disabled` — the blast-radius cap.
+    pub max_disabled: Option<safety::Cap>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -162,7 +167,8 @@ pub struct Readiness {
 /// each field, list item and service that carries a position (see `raw.rs`).
 fn key_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
-    const SPANNED: [&str; 11] = [
+    const SPANNED: [&str; 12] = [
+        "max-disabled",
         "address",
         "password",
         "password-env",
@@ -183,7 +189,8 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
             && match i.checked_sub(1).map(|p| segments[p]) {
                 Some(Segment::Seq { .. }) => true,
                 Some(Segment::Map { key }) => {
-                    SPANNED.contains(&key.as_str()) || (i == 2 && is_key(segments[0], "services"))
+                    SPANNED.contains(&key.as_str())
+                        || (i == 2 && (is_key(segments[0], "services") || is_key(segments[0], "segments")))
                 }
                 _ => false,
             };

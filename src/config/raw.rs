@@ -28,6 +28,9 @@ pub struct RawConfig {
     pub leader_election: Option<RawLeaderElection>,
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<RawService>>,
+    #[serde(default)]
+    pub segments: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+    pub safety: Option<super::safety::RawSafety>,
 }
 
 /// Connection settings shared by `defaults:` and each target.

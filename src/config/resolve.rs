@@ -123,7 +123,11 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
         services.insert(name.clone(), service);
     }
 
+    let (segments, max_disabled) = super::safety::resolve(&raw.segments, raw.safety.as_ref(), &groups, cx)?;
+
     Ok(Config {
+        segments,
+        max_disabled,
         targets,
         groups,
         http: raw.http.map(|h| h.0),

@@ -365,3 +365,51 @@ fn key_paths_survive_names_that_look_like_internals() {
     assert_eq!(err(&base.replace("uplinks: [u]", "uplinks: [u, \"x{2..1}\"]")).key, "groups.value.uplinks[1]");
     assert_eq!(err(&base.replace("address: a", "address: \"a:0\"")).key, "targets.value.address");
 }
+
+#[test]
+fn segments_and_cap_resolve() {
+    let text = format!("{GOOD}segments:\n  es1: [leaf1-es1, leaf2-es1]\nsafety:\n  max-disabled: 25%\n");
+    let c = parse(&text, "test.yaml").unwrap();
+    assert_eq!(c.segments["es1"], vec!["leaf1-es1".to_string(), "leaf2-es1".to_string()]);
+    assert_eq!(c.max_disabled, Some(safety::Cap::Percent(25.0)));
+    let c = parse(&format!("{GOOD}safety:\n  max-disabled: 3\n"), "test.yaml").unwrap();
+    assert_eq!(c.max_disabled, Some(safety::Cap::Count(3)));
+    assert_eq!(safety::Cap::Percent(25.0).limit(10), 2);
+}
+
+#[test]
+fn bad_segments_and_caps_are_located() {
+    // (addition to GOOD, key, words of the message, the line the error points at)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("segments:\n  es1: [leaf1-es1, leaf9-es1]\n", "segments.es1", "no group named \"leaf9-es1\"", "leaf9-es1"),
+        ("segments:\n  es1: [leaf1-es1]\n", "segments.es1", "at least two", "[leaf1-es1]"),
+        (
+            "segments:\n  es1: [leaf1-es1, leaf2-es1]\n  es2: [leaf2-es1, leaf1-es1]\n",
+            "segments.es2",
+            "already a member of segment es1",
+            "es2: [",
+        ),
+        ("segments:\n  es1: [leaf1-es1, leaf1-es1]\n", "segments.es1", "listed twice", "es1: ["),
+        ("safety:\n  max-disabled: lots\n", "safety.max-disabled", "neither a count", "lots"),
+        ("safety:\n  max-disabled: 120%\n", "safety.max-disabled", "between 0% and 100%", "120%"),
+        ("safety:\n  max-disbled: 1\n", "safety.max-disbled", "unknown field", "max-disbled"),
+    ];
+    for (extra, key, words, at) in cases {
+        let text = format!("{GOOD}{extra}");
+        let e = err(&text);
+        assert_eq!(e.key, *key, "{extra}: {e}");
+        assert!(e.message.contains(words), "{extra}: {e}");
+        let (line, _) = e.position.unwrap_or_else(|| panic!("{extra}: no position in {e}"));
+        assert_eq!(line, line_of(&text, at), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn segment_members_must_be_on_different_targets() {
+    let text = GOOD
+        .replace("  leaf2-es1:\n    target: leaf2", "  leaf2-es1:\n    target: leaf1")
+        .replace("downlinks: [\"ethernet-1/{1,3}\"]", "downlinks: [\"ethernet-1/{2,3}\"]")
+        .replace("uplinks: [ethernet-1/49, ethernet-1/50]", "uplinks: [ethernet-1/51, ethernet-1/52]");
+    let e = err(&format!("{text}segments:\n  es1: [leaf1-es1, leaf2-es1]\n"));
+    assert!(e.message.contains("both on target leaf1"), "{e}");
+}

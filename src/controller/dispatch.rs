@@ -92,6 +92,9 @@ impl Loop {
         for &g in &t.groups {
             let group = &mut self.groups[g];
             let Some(intent) = &group.pending else { continue };
+            if group.hold.is_some() {
+                continue;
+            }
             if group.sets.not_before.is_some_and(|at| at > now) {
                 continue;
             }
@@ -125,7 +128,12 @@ impl Loop {
         let t = self.targets.get_mut(target.as_ref()).expect("looked up above");
         t.in_flight = true;
         let spec = t.spec.clone();
-        for (_, intent) in &parts {
+        for (g, intent) in &parts {
+            // Counted for the blast-radius cap from the moment it is on the wire; the next
+            // evaluation corrects it from what the device reports if the Set fails.
+            if intent.changes.iter().any(|(_, v)| *v == AdminState::Disable) {
+                self.groups[*g].disabled_by_us = true;
+            }
             info!(target = %intent.target, group = %intent.group, changes = ?intent.changes, reason = %intent.reason, "set");
             if let Some(board) = &self.opts.board {
                 let line = DryRunLine::from_intent(intent)

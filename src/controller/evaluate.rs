@@ -106,7 +106,11 @@ impl Loop {
         for g in t.groups.clone() {
             self.evaluate_group(g, now, trigger, ov);
         }
+        let released_elsewhere = self.apply_safety();
         self.dispatch(target, now, done_tx);
+        for other in released_elsewhere.iter().filter(|t| *t != target) {
+            self.dispatch(other, now, done_tx);
+        }
     }
 
     fn evaluate_group(&mut self, g: usize, now: Instant, trigger: Option<Instant>, ov: &Override) {
@@ -128,7 +132,10 @@ impl Loop {
         };
         let mut enforcement = status::Enforcement::of(group.spec.enforce, suspended);
         let mut reason = verdict.reason.clone();
-        if let Some(refused) = intent.as_ref().and_then(|i| group.sets.refused_for(&i.changes, now)) {
+        if let Some(why) = group.hold.as_ref().filter(|_| enforcement == status::Enforcement::Enforcing) {
+            enforcement = status::Enforcement::Held;
+            reason = why.clone();
+        } else if let Some(refused) = intent.as_ref().and_then(|i| group.sets.refused_for(&i.changes, now)) {
             enforcement = status::Enforcement::SetRefused;
             reason = format!("{reason}; Set refused by {}: {}", group.spec.target, refused.message);
         }
@@ -139,7 +146,17 @@ impl Loop {
 
         let summary = (verdict.health, verdict.desired, verdict.reason.clone());
         let changed = group.last.as_ref() != Some(&summary);
+        let keeps_disabled = view.synced().then(|| {
+            let disabled = group.spec.downlinks.iter().all(|d| {
+                let p = group.spec.profile;
+                view.get(&p.admin_observed(d)).and_then(|v| p.observed_admin(v)) == Some(AdminState::Disable)
+            });
+            disabled && (group.disabled_by_us || verdict.desired == Some(AdminState::Disable))
+        });
         let group = &mut self.groups[g];
+        if let Some(keeps) = keeps_disabled {
+            group.disabled_by_us = keeps;
+        }
         group.memory = verdict.memory;
         group.wake_at = verdict.wake_at;
         group.pending = intent;

@@ -14,6 +14,7 @@
 mod dispatch;
 mod dry_run;
 mod evaluate;
+mod holds;
 mod options;
 mod report;
 mod runtime;

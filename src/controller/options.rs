@@ -72,6 +72,12 @@ pub enum LoopEvent {
         started: Instant,
         at: Instant,
     },
+    /// The safety stage held a group's disable back (`reason`), or released it (None).
+    Held {
+        group: String,
+        reason: Option<String>,
+        at: Instant,
+    },
     /// A target's data became evidence, or stopped being.
     TargetSynced {
         target: TargetName,

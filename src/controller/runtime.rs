@@ -24,6 +24,10 @@ pub(super) struct GroupRuntime {
     /// replica may not act on the group now.
     pub(super) pending: Option<SetIntent>,
     pub(super) sets: GroupSets,
+    /// The fabric-wide safety stage holds this group's disable back, and why.
+    pub(super) hold: Option<String>,
+    /// The controller disabled the downlinks and keeps them disabled (for the cap).
+    pub(super) disabled_by_us: bool,
 }
 
 pub(super) struct TargetRuntime {
@@ -44,6 +48,8 @@ pub(super) struct Loop {
     /// again while nothing changed. Kept apart from `state`, which holds only what devices
     /// report (status shows the device's real admin-state, not the one we would set).
     pub(super) printed: HashMap<String, HashMap<String, AdminState>>,
+    /// Segments and the blast-radius cap (see `crate::safety`).
+    pub(super) rules: crate::safety::Rules,
 }
 
 impl Loop {
@@ -75,10 +81,13 @@ impl Loop {
                 wake_at: None,
                 pending: None,
                 sets: GroupSets::new(opts.set_backoff_min, opts.set_backoff_max),
+                hold: None,
+                disabled_by_us: false,
             });
         }
         let printed = HashMap::new();
-        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, printed }
+        let rules = crate::safety::Rules::from_config(config);
+        Loop { opts, override_file: config.override_file.clone(), state: State::new(), groups, targets, printed, rules }
     }
 
     pub(super) fn next_wake(&self) -> Option<Instant> {

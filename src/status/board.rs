@@ -426,6 +426,23 @@ impl Board {
         }
     }
 
+    /// The fabric-wide safety stage held back (or released) `group`'s disable after its last
+    /// evaluation was recorded: show it now rather than at the next evaluation.
+    pub fn group_held(&self, group: &str, hold: Option<&str>, reason_if_released: &str) {
+        let m = self.metrics();
+        let mut st = self.state();
+        let entry = group_entry(&mut st, m, group);
+        let enforcement = if hold.is_some() { Enforcement::Held } else { Enforcement::Enforcing };
+        if entry.enforcement != enforcement {
+            m.set_enforcement(group, enforcement);
+        }
+        entry.enforcement = enforcement;
+        entry.reason = match hold {
+            Some(why) => why.to_string(),
+            None => reason_if_released.to_string(),
+        };
+    }
+
     /// A Set (or its dry-run line) for `group` goes out; `line` says what, for people.
     pub fn set_started(&self, group: &str, line: String, at: Instant) {
         let mut st = self.state();

@@ -493,6 +493,7 @@ fn show(e: &LoopEvent) -> String {
         LoopEvent::SetFinished { intent, result, .. } => format!("set finished {} {result:?}", intent.target),
         LoopEvent::TargetSynced { target, .. } => format!("synced {target}"),
         LoopEvent::TargetStale { target, error, .. } => format!("stale {target}: {error}"),
+        LoopEvent::Held { group, reason, .. } => format!("held {group}: {reason:?}"),
     }
 }
 
