@@ -29,10 +29,12 @@ fn group() -> Group {
             evpn_min_received_routes: Some(1),
             when_not_ready: opergroupd::config::WhenNotReady::Hold,
             not_ready_delay: Duration::ZERO,
+            protocol_name: "BGP".into(),
         }),
         down_delay: Duration::ZERO,
         up_delay: Duration::ZERO,
         enforce: true,
+        profile: &opergroupd::profile::SRL,
     }
 }
 

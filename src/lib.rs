@@ -17,6 +17,7 @@ pub mod online;
 pub mod paths;
 pub mod plan;
 pub mod policy;
+pub mod profile;
 pub mod safety;
 pub mod state;
 pub mod status;

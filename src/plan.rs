@@ -5,20 +5,20 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::config::{Config, Group, Tls, duration};
-use crate::paths;
 
 /// The paths one group reads, in a stable order: uplink oper-state, downlink admin-state
 /// and oper-state, then each listed neighbor's session-state and EVPN received-routes.
 pub fn group_subscriptions(group: &Group) -> Vec<String> {
-    let mut out: Vec<String> = group.uplinks.iter().map(|i| paths::oper_state(i)).collect();
+    let p = group.profile;
+    let mut out: Vec<String> = group.uplinks.iter().map(|i| p.oper_state(i)).collect();
     for d in &group.downlinks {
-        out.push(paths::admin_state(d));
-        out.push(paths::oper_state(d));
+        out.push(p.admin_observed(d));
+        out.push(p.oper_state(d));
     }
     if let Some(r) = &group.readiness {
         for n in &r.bgp_neighbors {
-            out.push(paths::session_state(&r.network_instance, n));
-            out.push(paths::evpn_received_routes(&r.network_instance, n));
+            out.push(p.session_state(&r.network_instance, &r.protocol_name, n));
+            out.push(p.evpn_received_routes(&r.network_instance, &r.protocol_name, n));
         }
     }
     out
@@ -38,7 +38,7 @@ pub fn subscriptions(config: &Config, target: &str) -> Vec<String> {
 
 /// The admin-state paths a group may set, in downlink order.
 pub fn set_paths(group: &Group) -> Vec<String> {
-    group.downlinks.iter().map(|d| paths::admin_state(d)).collect()
+    group.downlinks.iter().map(|d| group.profile.admin_set(d)).collect()
 }
 
 /// `check`'s output: targets, groups and the exact paths, for people.
@@ -78,6 +78,9 @@ pub fn render(config: &Config) -> String {
             ),
             None => writeln!(out, "    liveness off, reconnect-max {}", duration::format(t.reconnect_max)),
         };
+        if let Some(g) = config.groups.values().find(|g| g.target == t.name) {
+            let _ = writeln!(out, "    profile: {}", g.profile.name);
+        }
         let subs = subscriptions(config, &t.name);
         if subs.is_empty() {
             let _ = writeln!(out, "    subscribe: nothing (no group uses this target)");
@@ -123,8 +126,13 @@ pub fn render(config: &Config) -> String {
             }
         }
         let _ = writeln!(out, "    sets:");
+        let text = |s| match g.profile.admin_json(s) {
+            serde_json::Value::String(s) => s,
+            v => v.to_string(),
+        };
+        let (off, on) = (text(crate::model::AdminState::Disable), text(crate::model::AdminState::Enable));
         for p in set_paths(g) {
-            let _ = writeln!(out, "      {p} = disable | enable");
+            let _ = writeln!(out, "      {p} = {off} | {on}");
         }
     }
     if !config.segments.is_empty() {
@@ -234,5 +242,40 @@ groups:
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn profiles_come_from_the_target_or_defaults_and_check_shows_their_paths() {
+        let yaml = r#"
+defaults: { profile: openconfig, tls: { insecure: true } }
+targets:
+  eos1: { address: "127.0.0.1:6030" }
+  srl1: { address: "127.0.0.1:57401", profile: srl }
+groups:
+  eos-es1:
+    target: eos1
+    uplinks: ["Ethernet{49..50}/1"]
+    downlinks: ["Ethernet1"]
+    readiness: { bgp-neighbors: [10.0.1.1], protocol-name: EVPN-OVERLAY }
+  srl-es1: { target: srl1, uplinks: ["ethernet-1/49"], downlinks: ["ethernet-1/1"] }
+"#;
+        let c = parse(yaml, "t").unwrap();
+        assert_eq!(c.groups["eos-es1"].profile.name, "openconfig");
+        assert_eq!(c.groups["srl-es1"].profile.name, "srl");
+        let text = render(&c);
+        for needle in [
+            "profile: openconfig",
+            "profile: srl",
+            "/interfaces/interface[name=Ethernet49/1]/state/oper-status",
+            "/interfaces/interface[name=Ethernet1]/state/enabled",
+            "/network-instances/network-instance[name=default]/protocols/protocol[identifier=BGP][name=EVPN-OVERLAY]/bgp/neighbors/neighbor[neighbor-address=10.0.1.1]/state/session-state",
+            "/interfaces/interface[name=Ethernet1]/config/enabled = false | true",
+            "/interface[name=ethernet-1/1]/admin-state = disable | enable",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        let bad = parse(&yaml.replace("profile: srl", "profile: junos"), "t").unwrap_err().to_string();
+        assert!(bad.contains("unknown profile \"junos\"") && bad.contains("srl, openconfig"), "{bad}");
+        assert!(bad.contains("targets.srl1.profile"), "{bad}");
     }
 }

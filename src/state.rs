@@ -84,7 +84,7 @@ impl State {
     /// again. Never over a value the device reported after the Set was sent (someone may
     /// have changed it since: the device is right), and never into a target that is not
     /// synced or re-synced since (its values are not evidence, or are newer than the Set).
-    pub fn acknowledge(&mut self, target: &str, path: &str, value: &str, sent: Instant, now: Instant) -> bool {
+    pub fn acknowledge(&mut self, target: &str, path: &str, value: Scalar, sent: Instant, now: Instant) -> bool {
         let Some(t) = self.targets.get_mut(target) else { return false };
         if !t.synced || t.since.is_none_or(|since| since > sent) {
             return false;
@@ -92,10 +92,7 @@ impl State {
         if t.values.get(path).is_some_and(|e| e.received > sent) {
             return false;
         }
-        t.values.insert(
-            path.to_string(),
-            Entry { value: Scalar::Str(value.to_string()), received: now, device_ns: 0, acknowledged: true },
-        );
+        t.values.insert(path.to_string(), Entry { value, received: now, device_ns: 0, acknowledged: true });
         true
     }
 
@@ -208,24 +205,24 @@ mod tests {
         st.apply(&SourceEvent::Synced { target: "leaf1".into(), at: ms(1) });
 
         // Sent at 10, acknowledged at 20, nothing newer from the device: counts as observed.
-        assert!(st.acknowledge("leaf1", &admin, "disable", ms(10), ms(20)));
+        assert!(st.acknowledge("leaf1", &admin, Scalar::Str("disable".into()), ms(10), ms(20)));
         assert_eq!(st.target("leaf1").get(&admin), Some(&s("disable")));
 
         // Sent at 30; the device reported `enable` at 35 (someone re-enabled the port);
         // the acknowledgement arriving at 40 must not hide that.
         st.apply(&note(ms(35), &[(&admin, s("enable"))], &[]));
-        assert!(!st.acknowledge("leaf1", &admin, "disable", ms(30), ms(40)));
+        assert!(!st.acknowledge("leaf1", &admin, Scalar::Str("disable".into()), ms(30), ms(40)));
         assert_eq!(st.target("leaf1").get(&admin), Some(&s("enable")));
 
         // A target that went stale, or re-synced after the Set was sent, gets nothing written.
         st.apply(&SourceEvent::Stale { target: "leaf1".into(), at: ms(50), error: "reset".into() });
-        assert!(!st.acknowledge("leaf1", &admin, "disable", ms(45), ms(55)));
+        assert!(!st.acknowledge("leaf1", &admin, Scalar::Str("disable".into()), ms(45), ms(55)));
         assert_eq!(st.target("leaf1").get(&admin), None);
         st.apply(&note(ms(60), &[(&admin, s("enable"))], &[]));
         st.apply(&SourceEvent::Synced { target: "leaf1".into(), at: ms(61) });
-        assert!(!st.acknowledge("leaf1", &admin, "disable", ms(45), ms(70)));
+        assert!(!st.acknowledge("leaf1", &admin, Scalar::Str("disable".into()), ms(45), ms(70)));
         assert_eq!(st.target("leaf1").get(&admin), Some(&s("enable")));
-        assert!(!st.acknowledge("leaf9", &admin, "disable", ms(45), ms(70)), "unknown target");
+        assert!(!st.acknowledge("leaf9", &admin, Scalar::Str("disable".into()), ms(45), ms(70)), "unknown target");
     }
 
     #[test]

@@ -29,6 +29,7 @@ fn config() -> Config {
         down_delay: Duration::ZERO,
         up_delay: Duration::ZERO,
         enforce,
+        profile: &opergroupd::profile::SRL,
     };
     Config {
         targets: BTreeMap::from([("leaf1".into(), target("leaf1")), ("leaf2".into(), target("leaf2"))]),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SimError;
 use crate::fabric::{Shared, StreamEvent, lock};
-use crate::model::{Leaf, SessionState, UPLINKS};
+use crate::model::{Leaf, SessionState};
 use crate::path::SPath;
 
 /// A moment on the sim's clocks: Unix ns and ns since the sim started (monotonic).
@@ -79,6 +79,9 @@ pub enum Fault {
     UnknownPath,
     /// Emit module-prefixed names (`srl_nokia-interfaces:interface`, `srl_nokia-common:evpn`).
     ModuleNames { enabled: bool },
+    /// Offer only PROTO and ASCII in Capabilities and refuse JSON_IETF (Subscribe, Get, Set
+    /// values), like a target without JSON_IETF support. Not cleared by `clear`.
+    ProtoOnly { enabled: bool },
     /// Reboot: streams die, the leaf answers UNAVAILABLE for `down_ms`, its state returns
     /// to the startup config and its BGP sessions re-establish through the model's delays.
     Restart {
@@ -142,9 +145,14 @@ impl Control {
             return Ok((node.to_string(), interface.to_string()));
         };
         let k = interface.strip_prefix("ethernet-1/").and_then(|k| k.parse::<usize>().ok());
-        match (UPLINKS.get(s.wrapping_sub(1)), k) {
-            (Some(up), Some(k)) if k >= 1 && k <= self.sh.leaves.len() => Ok((format!("leaf{k}"), up.to_string())),
-            (None, _) => Err(SimError::UnknownNode(node.into())),
+        if !(1..=2).contains(&s) {
+            return Err(SimError::UnknownNode(node.into()));
+        }
+        match k {
+            // The leaf's own name for its uplink to this spine (`ethernet-1/49`, `Ethernet49/1`).
+            Some(k) if k >= 1 && k <= self.sh.leaves.len() => {
+                Ok((format!("leaf{k}"), self.sh.leaves[k - 1].profile.uplinks()[s - 1].to_string()))
+            }
             _ => Err(SimError::UnknownInterface { node: node.into(), interface: interface.into() }),
         }
     }
@@ -206,10 +214,9 @@ impl Control {
                 slot.stall.send_replace(stall);
             }
             Fault::MalformedValue { path } => {
-                let path = match path {
-                    Some(p) => SPath::parse(&p).map_err(SimError::Invalid)?,
-                    None => SPath::parse("/interface[name=ethernet-1/49]/oper-state").map_err(SimError::Invalid)?,
-                };
+                let up = slot.profile.uplinks()[0];
+                let path = path.unwrap_or_else(|| slot.profile.oper_path(up));
+                let path = SPath::parse(&path).map_err(SimError::Invalid)?;
                 self.sh.send_raw(idx, crate::server::raw_notification(&self.sh, &path, b"{\"up".to_vec()));
             }
             Fault::UnknownPath => {
@@ -218,6 +225,7 @@ impl Control {
                 self.sh.send_raw(idx, crate::server::raw_notification(&self.sh, &path, b"\"surprise\"".to_vec()));
             }
             Fault::ModuleNames { enabled } => slot.module_names.store(enabled, Ordering::Relaxed),
+            Fault::ProtoOnly { enabled } => slot.proto_only.store(enabled, Ordering::Relaxed),
             Fault::Restart { down_ms } => {
                 let (_, applied) = self.sh.mutate(idx, |st| {
                     for s in st.subscribers.drain(..) {
@@ -323,16 +331,36 @@ impl Control {
     }
 
     /// A leaf's current value at a canonical path, as JSON_IETF (`None`: no such leaf).
+    /// Key values may carry a module prefix (`identifier=openconfig-policy-types:BGP`).
     pub fn value(&self, node: &str, path: &str) -> Result<Option<serde_json::Value>, SimError> {
         let idx = self.sh.leaf(node)?;
         let p = SPath::parse(path).map_err(SimError::Invalid)?;
-        Ok(lock(&self.sh.leaves[idx].state).model.render().get(&p).map(|v| v.to_json()))
+        let tree = lock(&self.sh.leaves[idx].state).model.render();
+        if let Some(v) = tree.get(&p) {
+            return Ok(Some(v.to_json()));
+        }
+        Ok(tree.iter().find(|(l, _)| l.0.len() == p.0.len() && p.matches(l)).map(|(_, v)| v.to_json()))
     }
 
-    /// `enable` / `disable`, or `None` for an unknown interface.
+    /// The node's profile (`srl` or `openconfig`).
+    pub fn profile(&self, node: &str) -> Result<crate::Profile, SimError> {
+        Ok(self.sh.leaves[self.sh.leaf(node)?].profile)
+    }
+
+    /// The node's downlink and uplink names, as its profile spells them.
+    pub fn interfaces(&self, node: &str) -> Result<(String, [String; 2]), SimError> {
+        let p = self.profile(node)?;
+        Ok((p.downlink().to_string(), p.uplinks().map(str::to_string)))
+    }
+
+    /// `enable` / `disable`, or `None` for an unknown interface. On an OpenConfig leaf this
+    /// reads `state/enabled`.
     pub fn admin_state(&self, node: &str, interface: &str) -> Result<Option<String>, SimError> {
-        let v = self.value(node, &format!("/interface[name={interface}]/admin-state"))?;
-        Ok(v.and_then(|v| v.as_str().map(str::to_string)))
+        let v = self.value(node, &self.profile(node)?.admin_path(interface))?;
+        Ok(v.and_then(|v| match v {
+            serde_json::Value::Bool(b) => Some(if b { "enable" } else { "disable" }.to_string()),
+            v => v.as_str().map(str::to_string),
+        }))
     }
 
     /// Every leaf value of a node, by canonical path.

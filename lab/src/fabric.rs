@@ -49,6 +49,10 @@ pub struct LeafSlot {
     pub frozen: watch::Sender<bool>,
     /// Stops this leaf's gNMI server (reboot fault); a child of the fabric's token.
     pub server_stop: Mutex<CancellationToken>,
+    /// Which models this leaf serves (fixed for the life of the fabric).
+    pub profile: crate::Profile,
+    /// Proto-only fault: Capabilities offer PROTO and ASCII only; JSON_IETF is refused.
+    pub proto_only: AtomicBool,
 }
 
 pub struct LeafState {
@@ -203,6 +207,16 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
     if cfg.leaves == 0 {
         return Err(SimError::Invalid("--leaves must be at least 1".into()));
     }
+    if let Some(unknown) = cfg.profiles.leaves.keys().find(|n| {
+        n.strip_prefix("leaf")
+            .and_then(|k| k.parse::<usize>().ok())
+            .is_none_or(|k| k == 0 || k > cfg.leaves || format!("leaf{k}") != **n)
+    }) {
+        return Err(SimError::Invalid(format!(
+            "--profile names {unknown}, which is not one of leaf1..leaf{}",
+            cfg.leaves
+        )));
+    }
     if cfg.base_port != 0 && usize::from(cfg.base_port) + cfg.leaves > 65535 {
         return Err(SimError::Invalid(format!(
             "--base-port {} + --leaves {} exceeds port 65535",
@@ -234,9 +248,13 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
         let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
         let addr = l.local_addr().map_err(|source| SimError::Bind { addr, source })?;
         listeners.push(l);
-        let model = Leaf::startup(k, cfg.leaves, cfg.evpn_routes);
+        let name = format!("leaf{k}");
+        let profile = cfg.profiles.of(&name);
+        let model = Leaf::startup_as(profile, k, cfg.leaves, cfg.evpn_routes);
         slots.push(LeafSlot {
-            name: format!("leaf{k}"),
+            name,
+            profile,
+            proto_only: AtomicBool::new(false),
             addr,
             state: Mutex::new(LeafState {
                 startup: model.clone(),

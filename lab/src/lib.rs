@@ -1,4 +1,5 @@
 //! fabric-sim: a gNMI simulator of the SR Linux EVPN reference fabric.
+//! With `Profiles`, some or all leaves serve OpenConfig models instead (Arista EOS style).
 //!
 //! Every leaf serves gNMI (Capabilities, Get, Set, Subscribe) on its own port and
 //! behaves like an SR Linux leaf of the reference fabric: interface admin/oper-state,
@@ -19,7 +20,9 @@ mod control;
 mod fabric;
 mod http;
 mod model;
+mod openconfig;
 mod path;
+mod profile;
 mod server;
 mod tls;
 mod value;
@@ -30,6 +33,7 @@ use std::time::Duration;
 
 pub use control::{Applied, Control, Fault, PathValue, SetOutcome, SetRecord};
 pub use model::{DOWNLINK, SPINE_LOOPBACKS, SessionState, UPLINKS};
+pub use profile::{Profile, Profiles};
 
 /// How the simulated fabric is built and served.
 #[derive(Clone, Debug)]
@@ -46,6 +50,8 @@ pub struct SimConfig {
     pub timings: Timings,
     /// EVPN routes each iBGP neighbor gives once established.
     pub evpn_routes: u32,
+    /// Which vendor each leaf pretends to be (default: every leaf `srl`).
+    pub profiles: Profiles,
 }
 
 impl Default for SimConfig {
@@ -62,6 +68,7 @@ impl Default for SimConfig {
             password: "NokiaSrl1!".into(),
             timings: Timings::realistic(),
             evpn_routes: 10,
+            profiles: Profiles::default(),
         }
     }
 }

@@ -46,6 +46,11 @@ struct Args {
     /// EVPN routes each iBGP neighbor gives once established.
     #[arg(long, default_value_t = 10)]
     evpn_routes: u32,
+    /// Vendor models per leaf: `srl` (SR Linux native), `openconfig` (EOS-style OpenConfig,
+    /// Ethernet1 / Ethernet49/1 / Ethernet50/1), or a mix: `leaf1=srl,leaf2=openconfig`,
+    /// `openconfig,leaf1=srl` (a bare word is every other leaf's profile).
+    #[arg(long, default_value = "srl", value_parser = fabric_sim::Profiles::parse)]
+    profile: fabric_sim::Profiles,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,6 +81,7 @@ async fn main() -> ExitCode {
             TimingsArg::Fast => Timings::fast(),
         },
         evpn_routes: args.evpn_routes,
+        profiles: args.profile.clone(),
     };
     let fabric = match fabric_sim::start(cfg).await {
         Ok(f) => f,
@@ -99,6 +105,7 @@ async fn main() -> ExitCode {
         "leaves": ports,
         "control": fabric.control_addr().map(|a| a.to_string()),
         "tls": if args.self_signed { "self-signed" } else { "insecure" },
+        "profiles": fabric.leaf_names().into_iter().map(|n| (args.profile.of(&n).as_str().to_string(), n)).map(|(p, n)| (n, serde_json::Value::from(p))).collect::<serde_json::Map<_, _>>(),
         "start_ms": started.elapsed().as_millis() as u64,
     });
     println!("{ready}");

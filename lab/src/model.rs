@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timings;
 use crate::path::{Elem, SPath, strip_module};
+use crate::profile::Profile;
 use crate::value::Val;
 
 pub const DOWNLINK: &str = "ethernet-1/1";
@@ -100,6 +101,8 @@ pub struct TimerReq {
 
 #[derive(Clone, Debug)]
 pub struct Leaf {
+    /// Interface names, published tree and Set schema (`srl` or `openconfig`).
+    pub profile: Profile,
     pub interfaces: BTreeMap<String, Interface>,
     pub neighbors: BTreeMap<String, Neighbor>,
     next_token: u64,
@@ -117,9 +120,14 @@ pub fn uplink_peer(k: usize, s: usize) -> Ipv4Addr {
 }
 
 impl Leaf {
-    /// Leaf `k` (1-based) of the reference shape at steady state: everything up,
-    /// sessions established, routes received.
+    /// Leaf `k` (1-based) of the reference shape at steady state, SR Linux profile.
     pub fn startup(k: usize, leaves: usize, evpn_routes: u32) -> Leaf {
+        Leaf::startup_as(Profile::Srl, k, leaves, evpn_routes)
+    }
+
+    /// Leaf `k` (1-based) of the reference shape at steady state: everything up,
+    /// sessions established, routes received; interface names from `profile`.
+    pub fn startup_as(profile: Profile, k: usize, leaves: usize, evpn_routes: u32) -> Leaf {
         let iface = || Interface {
             admin_enabled: true,
             description: None,
@@ -129,10 +137,10 @@ impl Leaf {
             carrier_transitions: 0,
         };
         let mut interfaces = BTreeMap::new();
-        interfaces.insert(DOWNLINK.to_string(), iface());
+        interfaces.insert(profile.downlink().to_string(), iface());
         let mut neighbors = BTreeMap::new();
         let underlay_routes = leaves as u32 + 1;
-        for (i, up) in UPLINKS.iter().enumerate() {
+        for (i, up) in profile.uplinks().iter().enumerate() {
             interfaces.insert(up.to_string(), iface());
             neighbors.insert(
                 uplink_peer(k, i + 1).to_string(),
@@ -142,7 +150,7 @@ impl Leaf {
         for lo in SPINE_LOOPBACKS {
             neighbors.insert(lo.to_string(), Neighbor::established(Kind::Ibgp, OVERLAY_AS, evpn_routes));
         }
-        Leaf { interfaces, neighbors, next_token: 0 }
+        Leaf { profile, interfaces, neighbors, next_token: 0 }
     }
 
     /// The same leaf after a reboot: startup config, the physical links as they are now,
@@ -170,7 +178,7 @@ impl Leaf {
                 i.carrier_transitions += 1;
             }
         }
-        let any_uplink = UPLINKS.iter().any(|u| self.interfaces.get(*u).is_some_and(|i| i.oper_up));
+        let any_uplink = self.profile.uplinks().iter().any(|u| self.interfaces.get(*u).is_some_and(|i| i.oper_up));
         let mut timers = Vec::new();
         for (peer, nb) in self.neighbors.iter_mut() {
             if nb.pinned {
@@ -235,6 +243,11 @@ impl Leaf {
 
     /// The published tree: every leaf value with its canonical path.
     pub fn render(&self) -> Tree {
+        self.profile.render(self)
+    }
+
+    /// The SR Linux tree (`profile: srl`).
+    pub(crate) fn render_srl(&self) -> Tree {
         let mut t = Tree::new();
         for (name, i) in &self.interfaces {
             let base = SPath(vec![Elem::keyed("interface", "name", name)]);
@@ -412,6 +425,9 @@ impl Leaf {
     }
 
     fn write_leaf(&mut self, p: &SPath, v: &serde_json::Value) -> Result<(), SetError> {
+        if self.profile == Profile::OpenConfig {
+            return crate::openconfig::write_leaf(self, p, v);
+        }
         let names = target_checks(p)?;
         if !SCHEMA.iter().any(|(n, w)| *w && *n == names.as_slice()) {
             if SCHEMA.iter().any(|(n, _)| *n == names.as_slice()) {
@@ -450,6 +466,9 @@ impl Leaf {
     }
 
     fn delete(&mut self, p: &SPath) -> Result<(), SetError> {
+        if self.profile == Profile::OpenConfig {
+            return crate::openconfig::delete(self, p);
+        }
         let names = target_checks(p)?;
         match names.as_slice() {
             ["network-instance", "protocols", "bgp", "neighbor"] => {
@@ -464,6 +483,9 @@ impl Leaf {
 
     /// Resets the configuration at or below `p` to its defaults.
     fn delete_config_below(&mut self, p: &SPath) -> Result<(), SetError> {
+        if self.profile == Profile::OpenConfig {
+            return crate::openconfig::reset_config_below(self, p);
+        }
         let names = target_checks(p)?;
         match names.as_slice() {
             ["interface"] => {

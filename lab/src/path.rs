@@ -6,6 +6,8 @@ use std::fmt;
 
 use gnmi_proto as pb;
 
+use crate::profile::Profile;
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Elem {
     pub name: String,
@@ -134,8 +136,19 @@ impl SPath {
 
     /// Prefix + path of a gNMI request, module prefixes stripped; refuses what SR Linux refuses.
     pub fn from_pb(prefix: Option<&pb::Path>, path: Option<&pb::Path>) -> Result<SPath, String> {
+        SPath::from_pb_as(Profile::Srl, prefix, path)
+    }
+
+    /// `from_pb` for a leaf of `profile` (an OpenConfig leaf takes origin `openconfig`).
+    pub fn from_pb_as(profile: Profile, prefix: Option<&pb::Path>, path: Option<&pb::Path>) -> Result<SPath, String> {
         for p in [prefix, path].into_iter().flatten() {
-            if p.origin == "openconfig" {
+            if !profile.accepts_origin(&p.origin) && profile == Profile::OpenConfig {
+                return Err(format!(
+                    "origin {:?} is not supported by this target; use \"openconfig\" or none",
+                    p.origin
+                ));
+            }
+            if !profile.accepts_origin(&p.origin) {
                 return Err(
                     "origin \"openconfig\" is not supported by this target; use the native (srl_nokia) models".into()
                 );
@@ -162,6 +175,16 @@ impl SPath {
     }
 
     pub fn to_pb(&self, module_names: bool) -> pb::Path {
+        self.to_pb_as(Profile::Srl, module_names)
+    }
+
+    /// The wire form for a leaf of `profile`. OpenConfig identity keys always carry their
+    /// module (`openconfig-policy-types:BGP`), as EOS sends them; `module_names` also
+    /// qualifies the first element (`openconfig-interfaces:interfaces`).
+    pub fn to_pb_as(&self, profile: Profile, module_names: bool) -> pb::Path {
+        if profile == Profile::OpenConfig {
+            return self.to_pb_openconfig(module_names);
+        }
         pb::Path {
             elem: self
                 .0
@@ -185,6 +208,38 @@ impl SPath {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    fn to_pb_openconfig(&self, module_names: bool) -> pb::Path {
+        let elem = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, e)| pb::PathElem {
+                name: match (i, e.name.as_str(), module_names) {
+                    (0, "interfaces", true) => "openconfig-interfaces:interfaces".into(),
+                    (0, "network-instances", true) => "openconfig-network-instance:network-instances".into(),
+                    _ => e.name.clone(),
+                },
+                key: e
+                    .keys
+                    .iter()
+                    .map(|(k, v)| {
+                        let module = match k.as_str() {
+                            "identifier" => Some("openconfig-policy-types"),
+                            "afi-safi-name" => Some("openconfig-bgp-types"),
+                            _ => None,
+                        };
+                        let v = match module {
+                            Some(m) if !v.contains(':') => format!("{m}:{v}"),
+                            _ => v.clone(),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            })
+            .collect();
+        pb::Path { elem, ..Default::default() }
     }
 
     /// SR Linux style split: the prefix runs up to the last keyed element before the

@@ -18,10 +18,11 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::SimError;
 use crate::control::{PathValue, SetOutcome, SetRecord};
 use crate::fabric::{Shared, StreamEvent, lock};
-use crate::model::{SetOps, check_schema, is_config};
+use crate::model::SetOps;
 use crate::path::SPath;
+use crate::profile::Profile;
 use crate::tls::ServerCert;
-use crate::value::{ENCODINGS, Val, check_encoding, decode_set_value};
+use crate::value::{ENCODINGS, PROTO_ONLY, Val, check_encoding, decode_set_value};
 
 pub fn serve(
     sh: Arc<Shared>,
@@ -81,6 +82,14 @@ impl LeafService {
         self.sh.leaves[self.idx].module_names.load(Ordering::Relaxed)
     }
 
+    fn profile(&self) -> Profile {
+        self.sh.leaves[self.idx].profile
+    }
+
+    fn proto_only(&self) -> bool {
+        self.sh.leaves[self.idx].proto_only.load(Ordering::Relaxed)
+    }
+
     fn record(
         &self,
         seq: u64,
@@ -108,33 +117,40 @@ impl LeafService {
 }
 
 /// Decodes a SetRequest; the ops are always returned (for the log), the first problem too.
-fn decode_set(req: &pb::SetRequest) -> (SetOps, Option<String>) {
+fn decode_set(req: &pb::SetRequest, profile: Profile, proto_only: bool) -> (SetOps, Option<String>) {
     let pfx = req.prefix.as_ref();
     let mut problems = Vec::new();
-    let deletes = req.delete.iter().map(|p| set_path(pfx, Some(p), &mut problems)).collect();
-    let replaces = set_values(pfx, &req.replace, &mut problems);
-    let updates = set_values(pfx, &req.update, &mut problems);
+    let deletes = req.delete.iter().map(|p| set_path(profile, pfx, Some(p), &mut problems)).collect();
+    let replaces = set_values(profile, pfx, &req.replace, &mut problems);
+    let updates = set_values(profile, pfx, &req.update, &mut problems);
+    let json_ietf = |u: &pb::Update| {
+        matches!(u.val.as_ref().and_then(|v| v.value.as_ref()), Some(pb::typed_value::Value::JsonIetfVal(_)))
+    };
+    if proto_only && req.replace.iter().chain(&req.update).any(json_ietf) {
+        problems.push("unsupported encoding JSON_IETF: this target supports PROTO and ASCII".into());
+    }
     if !req.union_replace.is_empty() {
         problems.push("union_replace is not supported by this target".into());
     }
     (SetOps { deletes, replaces, updates }, problems.into_iter().next())
 }
 
-fn set_path(pfx: Option<&pb::Path>, p: Option<&pb::Path>, problems: &mut Vec<String>) -> SPath {
-    SPath::from_pb(pfx, p).unwrap_or_else(|e| {
+fn set_path(profile: Profile, pfx: Option<&pb::Path>, p: Option<&pb::Path>, problems: &mut Vec<String>) -> SPath {
+    SPath::from_pb_as(profile, pfx, p).unwrap_or_else(|e| {
         problems.push(e);
         SPath::join(pfx, p)
     })
 }
 
 fn set_values(
+    profile: Profile,
     pfx: Option<&pb::Path>,
     ups: &[pb::Update],
     problems: &mut Vec<String>,
 ) -> Vec<(SPath, serde_json::Value)> {
     ups.iter()
         .map(|u| {
-            let p = set_path(pfx, u.path.as_ref(), problems);
+            let p = set_path(profile, pfx, u.path.as_ref(), problems);
             let v = decode_set_value(u.val.as_ref()).unwrap_or_else(|e| {
                 problems.push(format!("Invalid value for {p}: {e}"));
                 serde_json::Value::Null
@@ -150,12 +166,12 @@ fn notifications(
     updates: &[(SPath, Val)],
     deletes: &[SPath],
     enc: pb::Encoding,
-    module_names: bool,
+    (profile, module_names): (Profile, bool),
     target: &str,
 ) -> Vec<pb::Notification> {
     let mut by_prefix: BTreeMap<SPath, pb::Notification> = BTreeMap::new();
     let new_notification = |prefix: &SPath| {
-        let mut p = prefix.to_pb(module_names);
+        let mut p = prefix.to_pb_as(profile, module_names);
         p.target = target.to_string();
         let has_prefix = !prefix.0.is_empty() || !target.is_empty();
         pb::Notification { timestamp: unix_ns, prefix: has_prefix.then_some(p), ..Default::default() }
@@ -164,14 +180,14 @@ fn notifications(
         let (prefix, rel) = path.split_for_notification();
         let n = by_prefix.entry(prefix).or_insert_with_key(new_notification);
         n.update.push(pb::Update {
-            path: Some(rel.to_pb(module_names)),
+            path: Some(rel.to_pb_as(profile, module_names)),
             val: Some(val.encode(enc)),
             ..Default::default()
         });
     }
     for path in deletes {
         let (prefix, rel) = path.split_for_notification();
-        by_prefix.entry(prefix).or_insert_with_key(new_notification).delete.push(rel.to_pb(module_names));
+        by_prefix.entry(prefix).or_insert_with_key(new_notification).delete.push(rel.to_pb_as(profile, module_names));
     }
     by_prefix.into_values().collect()
 }
@@ -203,18 +219,17 @@ impl GNmi for LeafService {
     ) -> Result<Response<pb::CapabilityResponse>, Status> {
         self.check_auth(&req)?;
         self.check_available()?;
-        let model = |name: &str| pb::ModelData {
-            name: name.into(),
-            organization: "Nokia".into(),
-            version: "2024-10-31".into(),
-        };
+        let supported_models = (self.profile().models().iter())
+            .map(|(name, org, version)| pb::ModelData {
+                name: (*name).into(),
+                organization: (*org).into(),
+                version: (*version).into(),
+            })
+            .collect();
+        let encodings: &[pb::Encoding] = if self.proto_only() { &PROTO_ONLY } else { &ENCODINGS };
         Ok(Response::new(pb::CapabilityResponse {
-            supported_models: vec![
-                model("srl_nokia-interfaces"),
-                model("srl_nokia-network-instance"),
-                model("srl_nokia-bgp"),
-            ],
-            supported_encodings: ENCODINGS.iter().map(|e| *e as i32).collect(),
+            supported_models,
+            supported_encodings: encodings.iter().map(|e| *e as i32).collect(),
             g_nmi_version: "0.10.0".into(),
         }))
     }
@@ -223,16 +238,17 @@ impl GNmi for LeafService {
         self.check_auth(&req)?;
         self.check_available()?;
         let req = req.into_inner();
-        let enc = check_encoding(req.encoding)?;
+        let enc = check_encoding(req.encoding, self.proto_only())?;
         let prefix = req.prefix.as_ref();
+        let profile = self.profile();
         let patterns = if req.path.is_empty() {
-            vec![SPath::from_pb(prefix, None)]
+            vec![SPath::from_pb_as(profile, prefix, None)]
         } else {
-            req.path.iter().map(|p| SPath::from_pb(prefix, Some(p))).collect()
+            req.path.iter().map(|p| SPath::from_pb_as(profile, prefix, Some(p))).collect()
         };
         let patterns = patterns.into_iter().collect::<Result<Vec<_>, _>>().map_err(Status::invalid_argument)?;
         for p in &patterns {
-            check_schema(p).map_err(Status::invalid_argument)?;
+            profile.check_schema(p).map_err(Status::invalid_argument)?;
         }
         let config_only = req.r#type() == pb::get_request::DataType::Config;
         let target = prefix.map(|p| p.target.clone()).unwrap_or_default();
@@ -242,13 +258,13 @@ impl GNmi for LeafService {
         for p in &patterns {
             let found: Vec<(SPath, Val)> = tree
                 .iter()
-                .filter(|(l, _)| p.matches(l) && (!config_only || is_config(l)))
+                .filter(|(l, _)| p.matches(l) && (!config_only || profile.is_config(l)))
                 .map(|(l, v)| (l.clone(), v.clone()))
                 .collect();
             if found.is_empty() && !p.has_wildcards() {
                 return Err(Status::not_found(format!("Path not found: {p}")));
             }
-            out.extend(notifications(now, &found, &[], enc, self.module_names(), &target));
+            out.extend(notifications(now, &found, &[], enc, (profile, self.module_names()), &target));
         }
         Ok(Response::new(pb::GetResponse { notification: out, error: None }))
     }
@@ -258,7 +274,7 @@ impl GNmi for LeafService {
         let seq = self.sh.set_seq.fetch_add(1, Ordering::SeqCst);
         let auth = self.check_auth(&req);
         let req = req.into_inner();
-        let (ops, problem) = decode_set(&req);
+        let (ops, problem) = decode_set(&req, self.profile(), self.proto_only());
         if let Err(status) = auth {
             self.record(seq, received, &ops, SetOutcome::Rejected, Some(status.message().to_string()), None);
             return Err(status);
@@ -377,7 +393,9 @@ async fn run_stream(
     let Some(SubReq::Subscribe(list)) = first.request else {
         return Err(invalid("the first SubscribeRequest must carry a SubscriptionList"));
     };
-    let enc = check_encoding(list.encoding)?;
+    let slot = &sh.leaves[idx];
+    let profile = slot.profile;
+    let enc = check_encoding(list.encoding, slot.proto_only.load(Ordering::Relaxed))?;
     let mode = list.mode();
     if list.subscription.is_empty() {
         return Err(invalid("the SubscriptionList has no subscriptions"));
@@ -385,8 +403,9 @@ async fn run_stream(
     let now = tokio::time::Instant::now();
     let mut subs = Vec::new();
     for s in &list.subscription {
-        let pattern = SPath::from_pb(list.prefix.as_ref(), s.path.as_ref()).map_err(Status::invalid_argument)?;
-        check_schema(&pattern).map_err(Status::invalid_argument)?;
+        let pattern =
+            SPath::from_pb_as(profile, list.prefix.as_ref(), s.path.as_ref()).map_err(Status::invalid_argument)?;
+        profile.check_schema(&pattern).map_err(Status::invalid_argument)?;
         let sample = mode == ListMode::Stream && s.mode() == pb::SubscriptionMode::Sample;
         let period = if sample {
             Some(Duration::from_nanos(if s.sample_interval == 0 {
@@ -409,7 +428,6 @@ async fn run_stream(
         });
     }
     let target = list.prefix.as_ref().map(|p| p.target.clone()).unwrap_or_default();
-    let slot = &sh.leaves[idx];
 
     // Register and snapshot under one lock: no change falls between the dump and the stream.
     let (snapshot, mut events) = {
@@ -421,7 +439,7 @@ async fn run_stream(
         st.subscribers.push(tx);
         (select(&st.model.render(), &subs), rx)
     };
-    let module_names = || slot.module_names.load(Ordering::Relaxed);
+    let module_names = || (profile, slot.module_names.load(Ordering::Relaxed));
     let ts = || sh.clock.now().unix_ns;
     let mut stall = slot.stall.subscribe();
     let mut frozen = slot.frozen.subscribe();

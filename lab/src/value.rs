@@ -12,13 +12,23 @@ pub enum Val {
     Uint(u32),
     /// counter64: a JSON string in JSON_IETF (RFC 7951).
     Counter64(u64),
+    /// boolean (OpenConfig `enabled`): `true`/`false` in JSON_IETF, `bool_val` in PROTO.
+    Bool(bool),
 }
 
 /// The encodings this target offers; JSON and BYTES are refused as SR Linux does.
 pub const ENCODINGS: [pb::Encoding; 3] = [pb::Encoding::JsonIetf, pb::Encoding::Proto, pb::Encoding::Ascii];
 
-pub fn check_encoding(raw: i32) -> Result<pb::Encoding, tonic::Status> {
+/// What a leaf under the proto-only fault offers (a target without JSON_IETF).
+pub const PROTO_ONLY: [pb::Encoding; 2] = [pb::Encoding::Proto, pb::Encoding::Ascii];
+
+pub fn check_encoding(raw: i32, proto_only: bool) -> Result<pb::Encoding, tonic::Status> {
     match pb::Encoding::try_from(raw) {
+        Ok(e) if proto_only && PROTO_ONLY.contains(&e) => Ok(e),
+        Ok(e) if proto_only => Err(tonic::Status::unimplemented(format!(
+            "unsupported encoding {}: this target supports PROTO and ASCII",
+            e.as_str_name()
+        ))),
         Ok(e) if ENCODINGS.contains(&e) => Ok(e),
         Ok(e) => Err(tonic::Status::unimplemented(format!(
             "unsupported encoding {}: this target supports JSON_IETF, PROTO and ASCII",
@@ -34,6 +44,7 @@ impl Val {
             Val::Str(s) => serde_json::Value::String(s.clone()),
             Val::Uint(v) => serde_json::Value::from(*v),
             Val::Counter64(v) => serde_json::Value::String(v.to_string()),
+            Val::Bool(v) => serde_json::Value::Bool(*v),
         }
     }
 
@@ -43,11 +54,13 @@ impl Val {
                 Val::Str(s) => Tv::StringVal(s.clone()),
                 Val::Uint(v) => Tv::UintVal(u64::from(*v)),
                 Val::Counter64(v) => Tv::UintVal(*v),
+                Val::Bool(v) => Tv::BoolVal(*v),
             },
             pb::Encoding::Ascii => Tv::AsciiVal(match self {
                 Val::Str(s) => s.clone(),
                 Val::Uint(v) => v.to_string(),
                 Val::Counter64(v) => v.to_string(),
+                Val::Bool(v) => v.to_string(),
             }),
             _ => Tv::JsonIetfVal(self.to_json().to_string().into_bytes()),
         };

@@ -153,6 +153,8 @@ pub struct Group {
     pub up_delay: Duration,
     /// `admin-state: enable`; false means observe and report, never Set.
     pub enforce: bool,
+    /// The target's vendor profile (`profile:` of the target, else of `defaults`, else srl).
+    pub profile: &'static crate::profile::Profile,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -165,6 +167,8 @@ pub struct Readiness {
     pub when_not_ready: WhenNotReady,
     /// With `WhenNotReady::Disable`: not ready this long before the downlinks go down.
     pub not_ready_delay: Duration,
+    /// `protocol-name` (OpenConfig's BGP protocol instance), default `BGP`.
+    pub protocol_name: String,
 }
 
 /// `readiness.when-not-ready` (contract section 6).

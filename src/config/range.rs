@@ -120,6 +120,16 @@ mod tests {
     }
 
     #[test]
+    fn expands_other_vendors_interface_names() {
+        // Arista EOS breakouts, Junos, IOS XR: the range may sit before a '/' or after several.
+        assert_eq!(ok("Ethernet{49..50}/1"), ["Ethernet49/1", "Ethernet50/1"]);
+        assert_eq!(ok("Ethernet{1..2}"), ["Ethernet1", "Ethernet2"]);
+        assert_eq!(ok("et-0/0/{48..49}"), ["et-0/0/48", "et-0/0/49"]);
+        assert_eq!(ok("HundredGigE0/0/0/{1..2}"), ["HundredGigE0/0/0/1", "HundredGigE0/0/0/2"]);
+        assert_eq!(ok("Ethernet49/{1..4}"), ["Ethernet49/1", "Ethernet49/2", "Ethernet49/3", "Ethernet49/4"]);
+    }
+
+    #[test]
     fn rejects_bad_patterns() {
         for (bad, needle) in [
             ("", "empty"),

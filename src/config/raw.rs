@@ -46,6 +46,7 @@ pub struct RawDefaults {
     /// Contract section 8.
     pub liveness: Option<Delay>,
     pub reconnect_max: Option<Spanned<Delay>>,
+    pub profile: Option<ProfileName>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +60,7 @@ pub struct RawTarget {
     pub tls: Option<Tls>,
     pub liveness: Option<Delay>,
     pub reconnect_max: Option<Spanned<Delay>>,
+    pub profile: Option<ProfileName>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +80,8 @@ pub struct RawGroup {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawReadiness {
     pub network_instance: Option<NetworkInstance>,
+    /// OpenConfig: the BGP protocol instance's name (`protocol[identifier=BGP][name=...]`).
+    pub protocol_name: Option<NetworkInstance>,
     pub bgp_neighbors: Spanned<Vec<Spanned<Peer>>>,
     pub min_established: Option<Spanned<usize>>,
     pub evpn_min_received_routes: Option<u64>,
@@ -154,6 +158,21 @@ impl TryFrom<String> for NetworkInstance {
             return Err(format!("invalid network-instance name {s:?}"));
         }
         Ok(NetworkInstance(s))
+    }
+}
+
+/// `profile:` — a vendor profile's name (`srl`, `openconfig`).
+#[derive(Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ProfileName(pub &'static crate::profile::Profile);
+
+impl TryFrom<String> for ProfileName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        crate::profile::by_name(s.trim()).map(ProfileName).ok_or_else(|| {
+            let names: Vec<&str> = crate::profile::ALL.iter().map(|p| p.name).collect();
+            format!("unknown profile {s:?} (profiles: {})", names.join(", "))
+        })
     }
 }
 

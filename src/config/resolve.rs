@@ -87,7 +87,9 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
     let mut claims: HashMap<(String, String), (String, bool)> = HashMap::new();
     for (name, g) in &raw.groups {
         check_name(&format!("groups.{name}"), name, cx)?;
-        let group = group(name, g, &targets, cx)?;
+        let mut group = group(name, g, &targets, cx)?;
+        let profile = raw.targets.get(&group.target).and_then(|t| t.profile).or(defaults.profile);
+        group.profile = profile.map_or(&crate::profile::SRL, |p| p.0);
         claim(&group, g, &mut claims, cx)?;
         groups.insert(name.clone(), group);
     }
@@ -411,6 +413,7 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
                 not_ready_delay: r
                     .not_ready_delay
                     .map_or_else(|| g.down_delay.map_or(Duration::ZERO, |d| d.0), |d| d.0),
+                protocol_name: r.protocol_name.as_ref().map_or_else(|| "BGP".to_string(), |n| n.0.clone()),
             })
         }
     };
@@ -424,6 +427,7 @@ fn group(name: &str, g: &RawGroup, targets: &BTreeMap<String, Target>, cx: &Cont
         down_delay: g.down_delay.map_or(std::time::Duration::ZERO, |d| d.0),
         up_delay: g.up_delay.map_or(std::time::Duration::ZERO, |d| d.0),
         enforce: !matches!(g.admin_state, Some(RawAdminState::Disable)),
+        profile: &crate::profile::SRL,
     })
 }
 

@@ -183,7 +183,10 @@ impl Loop {
                         // The device accepted it: count it as observed so the next evaluation
                         // does not send it again, unless the device already said something newer.
                         for (path, value) in &intent.changes {
-                            self.state.acknowledge(&intent.target, path, value.as_str(), started, now);
+                            let profile = crate::profile::of_set_path(path).unwrap_or(&crate::profile::SRL);
+                            let observed = self.groups[g].spec.downlinks.iter().find(|d| profile.admin_set(d) == *path);
+                            let at = observed.map_or_else(|| path.clone(), |d| profile.admin_observed(d));
+                            self.state.acknowledge(&intent.target, &at, profile.admin_scalar(*value), started, now);
                         }
                         SetResult::Ok
                     }

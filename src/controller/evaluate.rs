@@ -148,7 +148,8 @@ impl Loop {
         let changed = group.last.as_ref() != Some(&summary);
         let keeps_disabled = view.synced().then(|| {
             let disabled = group.spec.downlinks.iter().all(|d| {
-                view.get(&crate::paths::admin_state(d)).and_then(|v| v.as_enum()) == Some(AdminState::Disable.as_str())
+                let p = group.spec.profile;
+                view.get(&p.admin_observed(d)).and_then(|v| p.observed_admin(v)) == Some(AdminState::Disable)
             });
             disabled && (group.disabled_by_us || verdict.desired == Some(AdminState::Disable))
         });

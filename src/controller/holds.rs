@@ -27,8 +27,9 @@ impl Loop {
                 let live = view.synced();
                 // Confirmed by the device's stream, not by our own Set's acknowledgement.
                 let reported_enabled = |d: &String| {
-                    view.entry(&crate::paths::admin_state(d))
-                        .is_some_and(|e| !e.acknowledged && e.value.as_enum() == Some(AdminState::Enable.as_str()))
+                    let p = g.spec.profile;
+                    view.entry(&p.admin_observed(d))
+                        .is_some_and(|e| !e.acknowledged && p.observed_admin(&e.value) == Some(AdminState::Enable))
                 };
                 Member {
                     name: g.spec.name.clone(),

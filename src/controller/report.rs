@@ -6,7 +6,6 @@ use std::time::Instant;
 use tracing::info;
 
 use crate::leader::Role;
-use crate::model::AdminState;
 use crate::policy::Verdict;
 use crate::state::TargetView;
 use crate::status::{self, GroupEval, Override};
@@ -76,7 +75,8 @@ pub(super) fn group_eval(
     now: Instant,
 ) -> GroupEval {
     let observed = |ifname: &str| {
-        view.get(&crate::paths::admin_state(ifname)).and_then(|v| v.as_enum()).and_then(AdminState::parse)
+        let p = group.spec.profile;
+        view.get(&p.admin_observed(ifname)).and_then(|v| p.observed_admin(v))
     };
     let spec = &group.spec;
     let downlinks = spec

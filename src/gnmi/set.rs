@@ -60,13 +60,19 @@ pub fn set_request(changes: &[(String, AdminState)]) -> Result<SetRequest, path:
             Ok(Update {
                 path: Some(path::parse(p)?),
                 val: Some(TypedValue {
-                    value: Some(Value::JsonIetfVal(format!("\"{}\"", state.as_str()).into_bytes())),
+                    value: Some(Value::JsonIetfVal(admin_json(p, *state).to_string().into_bytes())),
                 }),
                 ..Default::default()
             })
         })
         .collect::<Result<Vec<_>, path::PathError>>()?;
     Ok(SetRequest { update, ..Default::default() })
+}
+
+/// The JSON value for an admin-state path, in the form of the profile the path belongs to:
+/// `"disable"` for SR Linux's admin-state, `false` for OpenConfig's config/enabled.
+pub fn admin_json(path: &str, state: AdminState) -> serde_json::Value {
+    crate::profile::of_set_path(path).unwrap_or(&crate::profile::SRL).admin_json(state)
 }
 
 /// Sends one SetRequest carrying every change, bounded by `timeout`.

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Group, WhenNotReady, duration};
 use crate::model::{AdminState, SetIntent};
-use crate::paths;
 use crate::state::TargetView;
 
 /// What a group remembers between evaluations: since when each condition has held.
@@ -132,7 +131,7 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
     let uplinks_up = group
         .uplinks
         .iter()
-        .filter(|u| view.get(&paths::oper_state(u)).and_then(|v| v.as_enum()) == Some("up"))
+        .filter(|u| view.get(&group.profile.oper_state(u)).is_some_and(|v| group.profile.is_up(v)))
         .count();
     let uplinks = format!("{uplinks_up}/{uplinks_total} uplinks up");
     let mut verdict = Verdict {
@@ -175,13 +174,16 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
                 .bgp_neighbors
                 .iter()
                 .filter(|n| {
-                    view.get(&paths::session_state(&r.network_instance, n)).and_then(|v| v.as_enum())
-                        == Some("established")
+                    let path = group.profile.session_state(&r.network_instance, &r.protocol_name, n);
+                    view.get(&path).is_some_and(|v| group.profile.is_established(v))
                 })
                 .collect();
             let routes: u64 = established
                 .iter()
-                .filter_map(|n| view.get(&paths::evpn_received_routes(&r.network_instance, n)).and_then(|v| v.as_u64()))
+                .filter_map(|n| {
+                    let path = group.profile.evpn_received_routes(&r.network_instance, &r.protocol_name, n);
+                    view.get(&path).and_then(|v| v.as_u64())
+                })
                 .fold(0, u64::saturating_add);
             verdict.established = Some(established.len());
             verdict.evpn_routes = Some(routes);
@@ -203,7 +205,7 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
         let absent: Vec<&str> = r
             .bgp_neighbors
             .iter()
-            .filter(|n| !view.in_dump(&paths::session_state(&r.network_instance, n)))
+            .filter(|n| !view.in_dump(&group.profile.session_state(&r.network_instance, &r.protocol_name, n)))
             .map(String::as_str)
             .collect();
         if !absent.is_empty() {
@@ -262,11 +264,12 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
 /// (uplink)`), in config order. An uplink exists when its oper-state was dumped, a
 /// downlink when its admin-state or oper-state was.
 pub fn missing_interfaces(group: &Group, view: &TargetView<'_>) -> Vec<String> {
-    let uplinks = group.uplinks.iter().filter(|u| !view.in_dump(&paths::oper_state(u))).map(|u| format!("uplink {u}"));
+    let uplinks =
+        group.uplinks.iter().filter(|u| !view.in_dump(&group.profile.oper_state(u))).map(|u| format!("uplink {u}"));
     let downlinks = group
         .downlinks
         .iter()
-        .filter(|d| !view.in_dump(&paths::admin_state(d)) && !view.in_dump(&paths::oper_state(d)))
+        .filter(|d| !view.in_dump(&group.profile.admin_observed(d)) && !view.in_dump(&group.profile.oper_state(d)))
         .map(|d| format!("downlink {d}"));
     uplinks.chain(downlinks).collect()
 }
@@ -290,14 +293,15 @@ fn changes_as_if(
     view: &TargetView<'_>,
     as_if: impl Fn(&str) -> Option<AdminState>,
 ) -> Vec<(String, AdminState)> {
+    let p = group.profile;
     group
         .downlinks
         .iter()
-        .map(|d| paths::admin_state(d))
-        .filter(|p| {
-            as_if(p).or_else(|| view.get(p).and_then(|v| v.as_enum()).and_then(AdminState::parse)) != Some(desired)
+        .filter(|d| {
+            let observed = || view.get(&p.admin_observed(d)).and_then(|v| p.observed_admin(v));
+            as_if(&p.admin_set(d)).or_else(observed) != Some(desired)
         })
-        .map(|p| (p, desired))
+        .map(|d| (p.admin_set(d), desired))
         .collect()
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::config::Readiness;
 use crate::model::{Scalar, SourceEvent};
+use crate::paths;
 use crate::state::State;
 
 const NI: &str = "default";
@@ -22,6 +23,7 @@ fn group(down_ms: u64, up_ms: u64, readiness: Option<Readiness>) -> Group {
         down_delay: Duration::from_millis(down_ms),
         up_delay: Duration::from_millis(up_ms),
         enforce: true,
+        profile: &crate::profile::SRL,
     }
 }
 
@@ -33,6 +35,7 @@ fn readiness(min: usize, floor: Option<u64>) -> Option<Readiness> {
         evpn_min_received_routes: floor,
         when_not_ready: crate::config::WhenNotReady::Hold,
         not_ready_delay: Duration::ZERO,
+        protocol_name: "BGP".into(),
     })
 }
 

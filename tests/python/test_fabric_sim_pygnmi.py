@@ -158,3 +158,71 @@ def test_capabilities_over_tls_with_the_self_signed_certificate(tmp_path):
                 gc.capabilities()
     finally:
         stop_sim(proc)
+
+
+# --- OpenConfig profile (leaf2 serves OpenConfig models in a mixed fabric) ---
+
+OC_ENABLED1 = "interfaces/interface[name=Ethernet1]/state/enabled"
+OC_OPER1 = "interfaces/interface[name=Ethernet1]/state/oper-status"
+OC_OPER49 = "interfaces/interface[name=Ethernet49/1]/state/oper-status"
+OC_SESSION = (
+    "network-instances/network-instance[name=default]/protocols/protocol[identifier=BGP][name=BGP]"
+    "/bgp/neighbors/neighbor[neighbor-address=10.0.1.1]/state/session-state"
+)
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    proc, ready = start_sim("--insecure", "--profile", "leaf1=srl,leaf2=openconfig")
+    yield ready
+    stop_sim(proc)
+
+
+def test_openconfig_capabilities_and_get(mixed):
+    assert mixed["profiles"] == {"leaf1": "srl", "leaf2": "openconfig"}
+    with gnmi(mixed, "leaf2") as gc:
+        caps = gc.capabilities()
+        r = gc.get(path=[OC_OPER49, OC_ENABLED1, OC_SESSION], encoding="json_ietf")
+    assert "openconfig-interfaces" in {m["name"] for m in caps["supported_models"]}
+    got = {p: v for n in r["notification"] for p, v in updates({"update": n})}
+    assert got[OC_OPER49] == "UP"
+    assert got[OC_ENABLED1] is True, "a JSON boolean, not a string"
+    # The protocol key arrives module-qualified, as EOS sends it.
+    session = [v for p, v in got.items() if p.endswith("neighbor-address=10.0.1.1]/state/session-state")]
+    assert session == ["ESTABLISHED"], got
+    assert any("identifier=openconfig-policy-types:BGP" in p for p in got), got
+
+
+def test_openconfig_subscribe_proto_typed_values_and_on_change(mixed):
+    sub = {
+        "subscription": [{"path": OC_OPER49, "mode": "on_change"}, {"path": OC_ENABLED1, "mode": "on_change"}],
+        "mode": "stream",
+        "encoding": "proto",
+    }
+    with gnmi(mixed, "leaf2") as gc:
+        stream = gc.subscribe_stream(subscribe=sub)
+        first = stream.get_update(timeout=WAIT_S)
+        assert first.get("sync_response") is True
+        vals = [x["val"] for x in first["update"]["update"]]
+        assert True in vals and "UP" in vals, first  # bool_val and string_val decoded by pygnmi
+        control(mixed, "POST", "/v1/link", {"node": "leaf2", "interface": "Ethernet49/1", "state": "down"})
+        deadline = time.monotonic() + WAIT_S
+        seen = []
+        while ("interfaces/interface[name=Ethernet49/1]/state/oper-status", "LOWER_LAYER_DOWN") not in seen:
+            assert time.monotonic() < deadline, f"no ON_CHANGE update; saw {seen}"
+            seen += updates(stream.get_update(timeout=WAIT_S))
+        control(mixed, "POST", "/v1/link", {"node": "leaf2", "interface": "Ethernet49/1", "state": "up"})
+        stream.close()
+
+
+def test_openconfig_set_config_enabled(mixed):
+    with gnmi(mixed, "leaf2") as gc:
+        gc.set(update=[("interfaces/interface[name=Ethernet1]/config", {"enabled": False})], encoding="json_ietf")
+        got = gc.get(path=[OC_ENABLED1, OC_OPER1], encoding="json_ietf")
+        values = {p: v for n in got["notification"] for p, v in updates({"update": n})}
+        assert values == {OC_ENABLED1: False, OC_OPER1: "DOWN"}
+        gc.set(update=[("interfaces/interface[name=Ethernet1]/config", {"enabled": True})], encoding="json_ietf")
+        got = gc.get(path=[OC_ENABLED1], encoding="json_ietf")
+    assert [v for n in got["notification"] for _, v in updates({"update": n})] == [True]
+    sets = control(mixed, "GET", "/v1/sets")
+    assert sets[-2]["updates"] == [{"path": "/interfaces/interface[name=Ethernet1]/config", "value": {"enabled": False}}]

@@ -47,7 +47,13 @@ pub struct Lab {
 
 impl Lab {
     pub async fn start(leaves: usize, timings: Timings) -> Lab {
-        let cfg = SimConfig { leaves, base_port: 0, timings, ..SimConfig::default() };
+        Lab::start_with(leaves, timings, "srl").await
+    }
+
+    /// A fabric whose leaves serve the given profiles (`openconfig`, `leaf1=srl,leaf2=openconfig`).
+    pub async fn start_with(leaves: usize, timings: Timings, profiles: &str) -> Lab {
+        let profiles = fabric_sim::Profiles::parse(profiles).expect("profiles");
+        let cfg = SimConfig { leaves, base_port: 0, timings, profiles, ..SimConfig::default() };
         let fabric = fabric_sim::start(cfg).await.expect("fabric-sim starts");
         let control = fabric.control();
         let (t0, sim0) = (Instant::now(), control.now());

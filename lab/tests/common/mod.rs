@@ -179,6 +179,7 @@ pub fn decode(v: Option<&pb::TypedValue>) -> serde_json::Value {
         Some(Tv::StringVal(s)) => serde_json::json!({"string": s}),
         Some(Tv::AsciiVal(s)) => serde_json::json!({"ascii": s}),
         Some(Tv::UintVal(u)) => serde_json::json!({"uint": u}),
+        Some(Tv::BoolVal(b)) => serde_json::json!({"bool": b}),
         other => panic!("unexpected value {other:?}"),
     }
 }
