@@ -136,7 +136,9 @@ fn kind(program: &str, args: &[String]) -> Result<Kind, String> {
         "curl" => Kind::Static("talks to the fabric-sim started on the lines above"),
         "docker" | "kubectl" => Kind::Static("needs a container registry or a cluster"),
         "cp" | "echo" | "rm" => Kind::Static("edits files on the operator's system"),
-        "grep" | "less" => Kind::Static("reads the output of the command before it"),
+        "grep" | "less" | "ls" | "wc" => Kind::Static("reads the output of the command before it"),
+        "python3" | ".venv/bin/pip" => Kind::Static("builds the venv scripts/test also builds"),
+        "perf" => Kind::Static("reads a profile recorded by the benchmark above"),
         other => return Err(format!("unknown program `{other}`: add it to `kind` in tests/doc_commands.rs")),
     })
 }
