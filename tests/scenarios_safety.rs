@@ -186,3 +186,28 @@ async fn a_percentage_cap_of_half_the_groups_lets_two_of_four_go() {
     ctl.stop().await;
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn in_dry_run_a_held_disable_prints_nothing() {
+    let lab = Lab::start(2, Timings::fast()).await;
+    let o = CtlOptions { mode: Mode::DryRun, ..CtlOptions::default() };
+    let mut ctl = Ctl::start(&config(&lab, 2, ES1), o);
+    ctl.verdicts(&["leaf1-es1", "leaf2-es1"], Health::Healthy, "2/2 uplinks up").await;
+    lab.uplinks("leaf1", false);
+    let (intent, _) = ctl.set_started("leaf1-es1").await;
+    assert_eq!(intent.changes, vec![(downlink_path(), AdminState::Disable)]);
+    // leaf1's device is untouched in dry-run, so leaf1 is unhealthy with its downlink still
+    // reported enabled: it cannot forward, and leaf2 failing now is held.
+    lab.uplinks("leaf2", false);
+    held(&mut ctl, "leaf2-es1", "leaf1-es1 is unhealthy").await;
+    let mut lines = Vec::new();
+    let dry = ctl.dry.as_mut().expect("dry-run sink");
+    while let Ok(line) = dry.try_recv() {
+        lines.push(line);
+    }
+    assert_eq!(lines.len(), 1, "only leaf1's line: {lines:#?}");
+    assert_eq!(lines[0].target, "leaf1");
+    assert!(lab.control.sets().is_empty(), "dry-run sends nothing");
+    ctl.stop().await;
+    lab.shutdown().await;
+}
