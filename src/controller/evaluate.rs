@@ -66,15 +66,12 @@ impl Loop {
 
     pub(super) fn on_timer(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
         let now = Instant::now();
-        let due_at = |g: &super::runtime::GroupRuntime| {
-            let set_wait = g.pending.as_ref().and(g.sets.wake_at());
-            g.wake_at.into_iter().chain(set_wait).any(|at| at <= now)
-        };
-        let due: Vec<TargetName> = self
-            .targets
-            .values()
-            .filter(|t| t.groups.iter().any(|&g| due_at(&self.groups[g])))
-            .map(|t| t.name.clone())
+        // Targets in name order, as a full scan would visit them.
+        let due: std::collections::BTreeSet<TargetName> = self
+            .timers
+            .take_due(now)
+            .into_iter()
+            .filter_map(|g| self.targets.get(self.groups[g].spec.target.as_str()).map(|t| t.name.clone()))
             .collect();
         if due.is_empty() {
             return;
@@ -108,8 +105,10 @@ impl Loop {
         }
         let released_elsewhere = self.apply_safety();
         self.dispatch(target, now, done_tx);
+        self.reschedule(target);
         for other in released_elsewhere.iter().filter(|t| *t != target) {
             self.dispatch(other, now, done_tx);
+            self.reschedule(other);
         }
     }
 

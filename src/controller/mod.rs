@@ -18,6 +18,7 @@ mod holds;
 mod options;
 mod report;
 mod runtime;
+mod timers;
 
 use std::time::{Duration, Instant};
 

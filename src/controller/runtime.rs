@@ -12,6 +12,7 @@ use crate::state::State;
 
 use super::dispatch::GroupSets;
 use super::options::{LoopEvent, RunOptions};
+use super::timers::Timers;
 
 pub(super) struct GroupRuntime {
     pub(super) spec: Group,
@@ -51,6 +52,8 @@ pub(super) struct Loop {
     pub(super) printed: HashMap<String, HashMap<String, AdminState>>,
     /// Segments and the blast-radius cap (see `crate::safety`).
     pub(super) rules: crate::safety::Rules,
+    /// Every group's next wake-up: its policy timer, or its Set backoff while it has a Set to make.
+    pub(super) timers: Timers,
 }
 
 impl Loop {
@@ -92,13 +95,28 @@ impl Loop {
         }
         let printed = HashMap::new();
         let rules = crate::safety::Rules::from_config(config);
-        Loop { opts, override_rx, state: State::new(), groups, targets, printed, rules }
+        let timers = Timers::new(groups.len());
+        Loop { opts, override_rx, state: State::new(), groups, targets, printed, rules, timers }
     }
 
-    pub(super) fn next_wake(&self) -> Option<Instant> {
-        let timers = self.groups.iter().filter_map(|g| g.wake_at);
-        let retries = self.groups.iter().filter(|g| g.pending.is_some()).filter_map(|g| g.sets.wake_at());
-        timers.chain(retries).min()
+    pub(super) fn next_wake(&mut self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Re-files the wake-ups of `target`'s groups after their memory or Sets changed.
+    pub(super) fn reschedule(&mut self, target: &str) {
+        let Some(t) = self.targets.get(target) else { return };
+        for &g in &t.groups {
+            let group = &self.groups[g];
+            // While a Set is on the wire its answer re-decides the target; waking for a
+            // backoff that ended meanwhile would only find the target busy, again and again.
+            let set_wait = group.pending.as_ref().filter(|_| !t.in_flight).and(group.sets.wake_at());
+            let due = match (group.wake_at, set_wait) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.timers.set(g, due);
+        }
     }
 
     pub(super) fn observe(&self, ev: LoopEvent) {
