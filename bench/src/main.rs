@@ -9,6 +9,7 @@
 //! thread and a subscription per leaf, no readiness), on a fresh fabric-sim of the same
 //! binary, and a second table gives both side by side with the ratios.
 
+mod fleet;
 mod http;
 mod procs;
 mod scenarios;
@@ -37,6 +38,10 @@ struct Cli {
     /// Idle window for CPU and RSS, seconds.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
+    /// Leaves per fabric-sim process: larger fabrics run on several sims, because one sim
+    /// holds a listener and a connection per leaf and the open-file limit may be 20,000.
+    #[arg(long, default_value_t = 5000)]
+    leaves_per_sim: usize,
     /// Parallel keep-alive connections that inject the storm.
     #[arg(long, default_value_t = 8)]
     storm_conns: usize,
@@ -239,29 +244,30 @@ async fn one_run(
     let tag = if under == Under::Opergroupd { "" } else { "-peer" };
     let logs = std::env::temp_dir().join(format!("opergroupd-bench-{}-{n}{tag}", std::process::id()));
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let sim = procs::start_sim(sim_bin, n, &logs).await?;
-    eprintln!("   fabric-sim ready in {:?}, control {}", sim.started_in, sim.ready.control);
+    let sim = fleet::Fleet::start(sim_bin, n, cli.leaves_per_sim, &logs).await?;
+    eprintln!("   {} fabric-sim ready in {:?}, control {}", sim.sims.len(), sim.started_in(), sim.controls());
+    let leaves = sim.leaves();
     let config = logs.join("opergroupd.yaml");
-    std::fs::write(&config, procs::config_yaml(&sim.ready)).map_err(|e| format!("{}: {e}", config.display()))?;
+    std::fs::write(&config, procs::config_yaml(&leaves)).map_err(|e| format!("{}: {e}", config.display()))?;
     let deadline = Duration::from_secs(60) + Duration::from_millis(20 * n as u64);
     let started = match under {
         Under::Opergroupd => procs::start_controller(og, &config, &logs, deadline).await.map(|c| (c, None)),
         Under::Peer(Peer::Pygnmi) => {
             let python = cli.python.clone().unwrap_or_else(procs::venv_python);
-            procs::start_peer(&python, &sim.ready, &logs, deadline).await.map(|(c, f)| (c, Some(f)))
+            procs::start_peer(&python, &leaves, &logs, deadline).await.map(|(c, f)| (c, Some(f)))
         }
     };
     let (ctl, peer_failures) = match started {
         Ok(c) => c,
         Err(e) => {
-            sim.proc.stop(Duration::from_secs(5)).await;
+            sim.stop().await;
             return Err(format!("{e}; logs: {}", logs.display()));
         }
     };
     eprintln!("   {} synced {n} targets in {:?}", under.label(), ctl.sync);
     let result = measure(cli, under, &sim, &ctl, n).await;
     let shutdown = ctl.proc.stop(Duration::from_secs(6)).await;
-    sim.proc.stop(Duration::from_secs(5)).await;
+    sim.stop().await;
     let (mut r, mut problems) = result?;
     // The contract's clean exit is opergroupd's; the baseline makes no such promise (with
     // a thousand threads its signal handler may wait seconds for the GIL).
@@ -291,7 +297,7 @@ fn ms(d: Duration) -> f64 {
 async fn measure(
     cli: &Cli,
     under: Under,
-    sim: &procs::Sim,
+    sim: &fleet::Fleet,
     ctl: &procs::Controller,
     n: usize,
 ) -> Result<(RunResult, Problems), String> {
@@ -314,15 +320,12 @@ async fn measure(
 
     let reaction_leaves = scenarios::spread(n, cli.events);
     let recovery_leaves = scenarios::spread(n, cli.recovery_events);
-    let mut watched: Vec<(String, u16)> = reaction_leaves
-        .iter()
-        .chain(&recovery_leaves)
-        .map(|l| (l.clone(), sim.ready.leaves.get(l).copied().unwrap_or(0)))
-        .collect();
+    let mut watched: Vec<(String, u16)> =
+        reaction_leaves.iter().chain(&recovery_leaves).map(|l| (l.clone(), sim.port(l).unwrap_or(0))).collect();
     watched.sort();
     watched.dedup();
     let w = watch::Watch::start(&watched, Duration::from_secs(30)).await?;
-    let mut c = http::Conn::new(sim.ready.control.clone());
+    let mut c = sim.client();
 
     let t = Instant::now();
     let reaction = Dist::of(scenarios::reaction(&mut c, &w, &reaction_leaves, &mut problems).await?);
@@ -337,13 +340,14 @@ async fn measure(
     eprintln!("   recovery: {} in {:?}", recovery.cell(), t.elapsed());
     w.stop();
 
-    let mut all: Vec<String> = sim.ready.leaves.keys().cloned().collect();
-    all.sort_by_key(|l| procs::leaf_number(l));
+    let all: Vec<String> = sim.leaves().into_iter().map(|(l, _)| l).collect();
     let perf = match &cli.perf_storm {
         Some(dir) => {
             let name = if under == Under::Opergroupd { "opergroupd" } else { "peer" };
             let out = dir.join(format!("perf-{name}-{n}.data"));
-            let p = procs::Perf::start(&out, &[pid, sim.proc.pid])?;
+            let mut pids = vec![pid];
+            pids.extend(sim.pids());
+            let p = procs::Perf::start(&out, &pids)?;
             // perf needs a moment to attach to every thread before the storm starts.
             tokio::time::sleep(Duration::from_millis(500)).await;
             eprintln!("   perf: recording the storm into {}", out.display());
@@ -351,17 +355,18 @@ async fn measure(
         }
         None => None,
     };
-    let (og0, sim0) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
-    let storm =
-        scenarios::storm(&sim.ready.control, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await;
+    let sims_cpu =
+        || -> Result<Duration, String> { sim.pids().into_iter().map(|p| procs::usage(p).map(|u| u.cpu)).sum() };
+    let (og0, sim0) = (procs::usage(pid)?, sims_cpu()?);
+    let storm = scenarios::storm(sim, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await;
     if let Some(p) = perf {
         eprintln!("   {}", p.stop().await);
     }
     let storm = storm?;
     let per_leaf = Dist::of(storm.per_leaf_ns.clone());
-    let (end, sim1) = (procs::usage(pid)?, procs::usage(sim.proc.pid)?);
+    let (end, sim1) = (procs::usage(pid)?, sims_cpu()?);
     // Includes the 1 s quiet window, where both should be idle.
-    let storm_cpu_ms = (ms(end.cpu.saturating_sub(og0.cpu)), ms(sim1.cpu.saturating_sub(sim0.cpu)));
+    let storm_cpu_ms = (ms(end.cpu.saturating_sub(og0.cpu)), ms(sim1.saturating_sub(sim0)));
     eprintln!(
         "   storm: injected in {:?}, all Sets in {:?}, per leaf {}; CPU opergroupd {:.0} ms, fabric-sim {:.0} ms",
         storm.injected_in,
@@ -374,7 +379,7 @@ async fn measure(
         RunResult {
             controller: under.label(),
             leaves: n,
-            sim_ready_ms: ms(sim.started_in),
+            sim_ready_ms: ms(sim.started_in()),
             sync_ms: 0.0,
             idle_rss_mib: b.rss_kib as f64 / 1024.0,
             idle_cpu_pct,
@@ -501,11 +506,12 @@ mod tests {
 
     #[test]
     fn generated_config_is_valid_and_has_readiness_per_leaf() {
-        let ready: procs::Ready =
-            serde_json::from_str(r#"{"leaves":{"leaf2":40002,"leaf10":40010,"leaf1":40001},"control":"127.0.0.1:1"}"#)
-                .unwrap();
+        let leaves: Vec<(String, u16)> = [("leaf1", 40001), ("leaf2", 40002), ("leaf10", 40010)]
+            .into_iter()
+            .map(|(n, p)| (n.to_string(), p))
+            .collect();
         let config =
-            opergroupd::config::parse(&procs::config_yaml(&ready), "generated").expect("the generated config loads");
+            opergroupd::config::parse(&procs::config_yaml(&leaves), "generated").expect("the generated config loads");
         assert_eq!(config.targets.len(), 3);
         assert_eq!(config.targets["leaf10"].address, "127.0.0.1:40010");
         let g = &config.groups["leaf10-es1"];

@@ -52,8 +52,8 @@ pub struct Sim {
 
 /// Starts fabric-sim with `leaves` leaves on ephemeral ports, fast BGP timings and the
 /// control API on an ephemeral port; waits (with a deadline) for its ready line.
-pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path) -> Result<Sim, String> {
-    let log = std::fs::File::create(logs.join("fabric-sim.log")).map_err(|e| format!("fabric-sim log: {e}"))?;
+pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path, log_name: &str) -> Result<Sim, String> {
+    let log = std::fs::File::create(logs.join(log_name)).map_err(|e| format!("fabric-sim log: {e}"))?;
     let t0 = Instant::now();
     let mut child = Command::new(bin)
         .args(["--leaves", &leaves.to_string(), "--base-port", "0", "--control", "127.0.0.1:0", "--insecure"])
@@ -73,7 +73,7 @@ pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path) -> Result<Sim, St
         .await
         .map_err(|_| format!("fabric-sim printed no ready line within {deadline:?}"))?
         .map_err(|e| format!("fabric-sim stdout: {e}"))?
-        .ok_or("fabric-sim exited before its ready line (see fabric-sim.log)")?;
+        .ok_or_else(|| format!("fabric-sim exited before its ready line (see {log_name})"))?;
     let started_in = t0.elapsed();
     let ready: Ready = serde_json::from_str(&line).map_err(|e| format!("fabric-sim ready line {line:?}: {e}"))?;
     if ready.leaves.len() != leaves {
@@ -87,18 +87,16 @@ pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path) -> Result<Sim, St
 /// The config under test: one target per leaf, one group per leaf with readiness
 /// (either spine up is enough; one iBGP neighbor established with at least one EVPN route),
 /// no delays, so every measured millisecond is the controller's and the simulator's.
-pub fn config_yaml(ready: &Ready) -> String {
+pub fn config_yaml(leaves: &[(String, u16)]) -> String {
     let mut y = String::new();
     y += &format!(
         "defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n\ntargets:\n"
     );
-    let mut names: Vec<(&String, &u16)> = ready.leaves.iter().collect();
-    names.sort_by_key(|(n, _)| leaf_number(n));
-    for (name, port) in &names {
+    for (name, port) in leaves {
         y += &format!("  {name}: {{ address: \"127.0.0.1:{port}\" }}\n");
     }
     y += "\ngroups:\n";
-    for (name, _) in &names {
+    for (name, _) in leaves {
         y += &format!(
             "  {name}-es1:\n    target: {name}\n    uplinks: [\"ethernet-1/{{49..50}}\"]\n    required-up: 1\n    downlinks: [\"ethernet-1/1\"]\n    readiness:\n      network-instance: default\n      bgp-neighbors: [\"10.0.1.1\", \"10.0.1.2\"]\n      min-established: 1\n      evpn-min-received-routes: 1\n    down-delay: 0s\n    up-delay: 0s\n"
         );
@@ -239,7 +237,7 @@ pub fn venv_python() -> PathBuf {
 /// those are collected in the returned list for the run's problems.
 pub async fn start_peer(
     python: &Path,
-    ready: &Ready,
+    leaves: &[(String, u16)],
     logs: &Path,
     deadline: Duration,
 ) -> Result<(Controller, std::sync::Arc<std::sync::Mutex<Vec<String>>>), String> {
@@ -250,7 +248,7 @@ pub async fn start_peer(
         ));
     }
     let targets: BTreeMap<&String, String> =
-        ready.leaves.iter().map(|(name, port)| (name, format!("127.0.0.1:{port}"))).collect();
+        leaves.iter().map(|(name, port)| (name, format!("127.0.0.1:{port}"))).collect();
     let file = logs.join("peer-targets.json");
     let text = serde_json::to_string(&targets).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -336,5 +334,18 @@ impl Perf {
             Ok(Ok(st)) => format!("perf exited: {st}"),
             _ => self.0.stop(Duration::from_secs(1)).await,
         }
+    }
+}
+
+/// A sim record without a simulator behind it (a `sleep` child stands in for the process),
+/// for tests of the bench's own bookkeeping.
+#[cfg(test)]
+pub fn fake_sim(leaves: BTreeMap<String, u16>) -> Sim {
+    let child = Command::new("sleep").arg("60").kill_on_drop(true).spawn().expect("spawn sleep");
+    let pid = child.id().unwrap_or(0);
+    Sim {
+        proc: Proc { name: "fake", child, pid },
+        ready: Ready { leaves, control: String::new() },
+        started_in: Duration::ZERO,
     }
 }

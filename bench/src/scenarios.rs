@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Barrier;
 
+use crate::fleet::{Controls, Fleet};
 use crate::http::Conn;
 use crate::watch::{self, UPLINKS, Watch, within};
 
@@ -82,20 +83,25 @@ pub fn spread(leaves: usize, n: usize) -> Vec<String> {
 /// the disable Set's receive time minus t0 is the reaction latency. Then both come back
 /// (before the iBGP hold time expires, so readiness still holds) and the event ends when
 /// the re-enable took effect. Returns latencies in ns.
-pub async fn reaction(c: &mut Conn, w: &Watch, events: &[String], problems: &mut Problems) -> Result<Vec<u64>, String> {
-    clear_sets(c).await?;
+pub async fn reaction(
+    c: &mut Controls,
+    w: &Watch,
+    events: &[String],
+    problems: &mut Problems,
+) -> Result<Vec<u64>, String> {
+    c.clear_sets().await?;
     let mut out = Vec::with_capacity(events.len());
     for leaf in events {
         let disabled = w.when(leaf, watch::admin_is("disable"));
-        link(c, leaf, UPLINKS[0], false).await?;
-        let t0 = link(c, leaf, UPLINKS[1], false).await?;
+        c.link(leaf, UPLINKS[0], false).await?;
+        let t0 = c.link(leaf, UPLINKS[1], false).await?;
         let ok_down = within(disabled, EVENT_DEADLINE, &format!("{leaf}: downlink disabled")).await;
         let enabled = w.when(leaf, watch::admin_is("enable"));
-        link(c, leaf, UPLINKS[0], true).await?;
-        link(c, leaf, UPLINKS[1], true).await?;
+        c.link(leaf, UPLINKS[0], true).await?;
+        c.link(leaf, UPLINKS[1], true).await?;
         let ok_up = within(enabled, EVENT_DEADLINE, &format!("{leaf}: downlink re-enabled")).await;
-        let log = sets(c).await?;
-        clear_sets(c).await?;
+        let log = c.sets().await?;
+        c.clear_sets().await?;
         if let Err(e) = ok_down {
             problems.add("reaction: no disable Set", e);
             continue;
@@ -128,14 +134,19 @@ pub async fn reaction(c: &mut Conn, w: &Watch, events: &[String], problems: &mut
 /// routes. The readiness signal is the notification (sim timestamp, from the bench's own
 /// subscription) that first makes the group ready again; the latency runs from it to the
 /// enable Set's receive time. An enable received before that moment is a violation.
-pub async fn recovery(c: &mut Conn, w: &Watch, events: &[String], problems: &mut Problems) -> Result<Vec<u64>, String> {
-    clear_sets(c).await?;
+pub async fn recovery(
+    c: &mut Controls,
+    w: &Watch,
+    events: &[String],
+    problems: &mut Problems,
+) -> Result<Vec<u64>, String> {
+    c.clear_sets().await?;
     let mut out = Vec::with_capacity(events.len());
     for leaf in events {
         let disabled = w.when(leaf, watch::admin_is("disable"));
         let overlay_down = w.when(leaf, watch::overlay_down());
-        link(c, leaf, UPLINKS[0], false).await?;
-        link(c, leaf, UPLINKS[1], false).await?;
+        c.link(leaf, UPLINKS[0], false).await?;
+        c.link(leaf, UPLINKS[1], false).await?;
         if let Err(e) = within(disabled, EVENT_DEADLINE, &format!("{leaf}: downlink disabled")).await {
             problems.add("recovery: no disable Set", e);
         }
@@ -144,12 +155,12 @@ pub async fn recovery(c: &mut Conn, w: &Watch, events: &[String], problems: &mut
         }
         let ready = w.when(leaf, watch::ready());
         let enabled = w.when(leaf, watch::admin_is("enable"));
-        link(c, leaf, UPLINKS[0], true).await?;
-        link(c, leaf, UPLINKS[1], true).await?;
+        c.link(leaf, UPLINKS[0], true).await?;
+        c.link(leaf, UPLINKS[1], true).await?;
         let ready_ns = within(ready, EVENT_DEADLINE, &format!("{leaf}: readiness back")).await;
         let ok_up = within(enabled, EVENT_DEADLINE, &format!("{leaf}: downlink re-enabled")).await;
-        let log = sets(c).await?;
-        clear_sets(c).await?;
+        let log = c.sets().await?;
+        c.clear_sets().await?;
         let ready_ns = match (ready_ns, ok_up) {
             (Ok(r), Ok(_)) => r,
             (Err(e), _) | (_, Err(e)) => {
@@ -185,39 +196,40 @@ pub struct Storm {
 /// parallel, released together). Waits until every leaf got its disable Set, then watches
 /// a quiet window for duplicates: exactly one Set per leaf is the correctness condition.
 pub async fn storm(
-    control: &str,
+    fleet: &Fleet,
     leaves: &[String],
     conns: usize,
     quiet: Duration,
     problems: &mut Problems,
 ) -> Result<Storm, String> {
-    let mut c = Conn::new(control);
-    clear_sets(&mut c).await?;
+    let mut c = fleet.client();
+    c.clear_sets().await?;
     // Open every connection before the barrier so the storm is not a connect storm.
     let barrier = Arc::new(Barrier::new(conns));
     let mut tasks = Vec::new();
     for k in 0..conns {
         let mine: Vec<String> = leaves.iter().skip(k).step_by(conns).cloned().collect();
-        let mut conn = Conn::new(control);
-        conn.get("/v1/now").await?;
+        let mut conn = fleet.client();
+        conn.warm().await?;
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let mut applied = Vec::with_capacity(mine.len());
             for leaf in mine {
-                let first = link(&mut conn, &leaf, UPLINKS[0], false).await?;
-                let second = link(&mut conn, &leaf, UPLINKS[1], false).await?;
+                let first = conn.link(&leaf, UPLINKS[0], false).await?;
+                let second = conn.link(&leaf, UPLINKS[1], false).await?;
                 applied.push((leaf, first, second));
             }
             Ok::<_, String>(applied)
         }));
     }
     let mut triggers = BTreeMap::new();
-    let (mut first, mut last) = (u64::MAX, 0u64);
+    let (mut first, mut last) = (i64::MAX, 0i64);
+    // Across sims only the unix-ns clocks compare (each sim's monotonic clock starts at its start).
     for t in tasks {
         for (leaf, a, b) in t.await.map_err(|e| format!("storm task: {e}"))?? {
-            first = first.min(a.mono_ns);
-            last = last.max(b.mono_ns);
+            first = first.min(a.unix_ns);
+            last = last.max(b.unix_ns);
             triggers.insert(leaf, b);
         }
     }
@@ -225,7 +237,7 @@ pub async fn storm(
     let t0 = std::time::Instant::now();
     let mut log;
     loop {
-        log = sets(&mut c).await?;
+        log = c.sets().await?;
         if log.len() >= leaves.len() || t0.elapsed() > deadline {
             break;
         }
@@ -233,19 +245,19 @@ pub async fn storm(
     }
     // Sets that arrive after every leaf had one would be duplicates: look for them.
     tokio::time::sleep(quiet).await;
-    log = sets(&mut c).await?;
+    log = c.sets().await?;
     let mut per_node: BTreeMap<&str, Vec<&SetRecord>> = BTreeMap::new();
     for s in &log {
         per_node.entry(&s.node).or_default().push(s);
     }
     let mut per_leaf_ns = Vec::new();
-    let mut last_set = 0u64;
+    let mut last_set = 0i64;
     for leaf in leaves {
         let got = per_node.get(leaf.as_str()).map(Vec::as_slice).unwrap_or_default();
         match got {
             [s] if downlink_value(s).as_deref() == Some("disable") && s.outcome == SetOutcome::Accepted => {
-                per_leaf_ns.push(s.received.mono_ns.saturating_sub(triggers[leaf].mono_ns));
-                last_set = last_set.max(s.received.mono_ns);
+                per_leaf_ns.push(s.received.unix_ns.saturating_sub(triggers[leaf].unix_ns).max(0) as u64);
+                last_set = last_set.max(s.received.unix_ns);
             }
             [s] => problems.add("storm: wrong Set", format!("{leaf}: {:?} {:?}", downlink_value(s), s.outcome)),
             [] => problems.add("storm: leaf got no Set", leaf.clone()),
@@ -253,9 +265,10 @@ pub async fn storm(
         }
     }
     let complete = per_leaf_ns.len() == leaves.len();
+    let span = |a: i64, b: i64| Duration::from_nanos(b.saturating_sub(a).max(0) as u64);
     Ok(Storm {
-        injected_in: Duration::from_nanos(last - first),
-        all_sets_in: complete.then(|| Duration::from_nanos(last_set.saturating_sub(first))),
+        injected_in: span(first, last),
+        all_sets_in: complete.then(|| span(first, last_set)),
         per_leaf_ns,
         sets: log.len(),
     })
