@@ -74,6 +74,27 @@ pub enum SourceEvent {
     /// A connection attempt starts (1 for the first, then one per reconnect). Facts for
     /// status only: it changes nothing about freshness.
     Connecting { target: TargetName, at: Instant, attempt: u64 },
+    /// The target accepted the subscription, in the encoding chosen from its Capabilities.
+    /// Facts for status only, like `Connecting`.
+    Subscribed { target: TargetName, at: Instant, encoding: WireEncoding },
+}
+
+/// The gNMI encoding of a session's values: JSON_IETF when the target offers it, else
+/// PROTO (typed scalars). Sets on that target use the same encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WireEncoding {
+    JsonIetf,
+    Proto,
+}
+
+impl WireEncoding {
+    /// The name gNMI gives it (`JSON_IETF`, `PROTO`), as status shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireEncoding::JsonIetf => "JSON_IETF",
+            WireEncoding::Proto => "PROTO",
+        }
+    }
 }
 
 /// Downlink admin-state, the only thing the controller ever writes.

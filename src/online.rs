@@ -12,15 +12,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::gnmi::source::{SourceOptions, spawn_source};
-use crate::model::SourceEvent;
+use crate::model::{SourceEvent, WireEncoding};
 use crate::policy::{self, GroupMemory, Health};
 use crate::state::State;
 
 /// What one target told us.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TargetOutcome {
-    /// Synced: each of its groups with the verdict on its first dump.
-    Synced(Vec<GroupFinding>),
+    /// Synced in `encoding`: each of its groups with the verdict on its first dump.
+    Synced { encoding: Option<WireEncoding>, groups: Vec<GroupFinding> },
     /// The first session failed (unreachable, TLS, auth, no sync_response...).
     Failed(String),
     /// Nothing within the deadline.
@@ -51,7 +51,7 @@ impl Report {
     /// Every target synced and no group has a problem.
     pub fn ok(&self) -> bool {
         self.targets.iter().all(|(_, o)| match o {
-            TargetOutcome::Synced(groups) => groups.iter().all(|g| !g.is_problem()),
+            TargetOutcome::Synced { groups, .. } => groups.iter().all(|g| !g.is_problem()),
             _ => false,
         })
     }
@@ -61,8 +61,9 @@ impl Report {
         for (name, outcome) in &self.targets {
             let address = config.targets.get(name).map_or("", |t| t.address.as_str());
             match outcome {
-                TargetOutcome::Synced(groups) => {
-                    let _ = writeln!(out, "  {name} ({address}): synced");
+                TargetOutcome::Synced { encoding, groups } => {
+                    let enc = encoding.map_or(String::new(), |e| format!(" ({})", e.as_str()));
+                    let _ = writeln!(out, "  {name} ({address}): synced{enc}");
                     for g in groups {
                         let word = if g.health == Health::Misconfigured {
                             "MISCONFIGURED"
@@ -105,15 +106,19 @@ pub async fn check(config: &Config, timeout: Duration) -> Report {
     drop(tx);
     let mut state = State::new();
     let mut outcomes: Vec<(String, TargetOutcome)> = Vec::new();
+    let mut encodings: std::collections::HashMap<String, WireEncoding> = std::collections::HashMap::new();
     let deadline = tokio::time::Instant::now() + timeout + Duration::from_secs(1);
     while !pending.is_empty() {
         let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(ev)) => ev,
             Ok(None) | Err(_) => break,
         };
+        if let SourceEvent::Subscribed { target, encoding, .. } = &ev {
+            encodings.insert(target.to_string(), *encoding);
+        }
         let done = match &ev {
             SourceEvent::Synced { target, .. } | SourceEvent::Stale { target, .. } => Some(target.to_string()),
-            SourceEvent::Notification { .. } | SourceEvent::Connecting { .. } => None,
+            SourceEvent::Notification { .. } | SourceEvent::Connecting { .. } | SourceEvent::Subscribed { .. } => None,
         };
         // Only the first outcome per target counts (the source would retry forever).
         if let Some(name) = done.filter(|n| pending.contains(n)) {
@@ -121,7 +126,10 @@ pub async fn check(config: &Config, timeout: Duration) -> Report {
             pending.retain(|p| *p != name);
             let outcome = match ev {
                 SourceEvent::Stale { error, .. } => TargetOutcome::Failed(error),
-                _ => TargetOutcome::Synced(findings(config, &state, &name)),
+                _ => TargetOutcome::Synced {
+                    encoding: encodings.get(&name).copied(),
+                    groups: findings(config, &state, &name),
+                },
             };
             outcomes.push((name, outcome));
         } else if matches!(ev, SourceEvent::Notification { .. }) {

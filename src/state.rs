@@ -75,7 +75,7 @@ impl State {
                 t.dump.clear();
             }
             // A connection attempt changes nothing: the target stays as stale as it was.
-            SourceEvent::Connecting { .. } => {}
+            SourceEvent::Connecting { .. } | SourceEvent::Subscribed { .. } => {}
         }
     }
 

@@ -49,6 +49,7 @@ async fn online_check_names_missing_interfaces_neighbors_and_unreachable_targets
         "leaf1-es1: WARNING (healthy)",
         "BGP neighbor 10.0.1.9 not found on target leaf1",
         "leaf2 (127.0.0.1:1): UNREACHABLE: leaf2 (127.0.0.1:1): connection failed",
+        &format!("leaf1 ({leaf1}): synced (JSON_IETF)"),
         "result: problems found",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
@@ -62,5 +63,11 @@ async fn online_check_names_missing_interfaces_neighbors_and_unreachable_targets
     let (code, stdout, stderr) = check_online(&yaml).await;
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("leaf1-es1: ok (healthy): 2/2 uplinks up") && stdout.contains("result: ok"), "{stdout}");
+
+    // A leaf without JSON_IETF: checked in PROTO, and the report says so.
+    fabric.control().fault("leaf1", fabric_sim::Fault::ProtoOnly { enabled: true }).unwrap();
+    let (code, stdout, stderr) = check_online(&yaml).await;
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains(&format!("leaf1 ({leaf1}): synced (PROTO)")), "{stdout}");
     fabric.shutdown().await;
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gnmi_proto::{Encoding, subscribe_request, subscription_list, typed_value::Value};
 use opergroupd::config::{ClientCert, Secret, Target, Tls};
 use opergroupd::gnmi::{self, ConnectOptions, ErrorKind, Setter, SourceOptions, spawn_source};
-use opergroupd::model::{AdminState, Scalar, SourceEvent};
+use opergroupd::model::{AdminState, Scalar, SourceEvent, WireEncoding};
 use opergroupd::paths;
 use support::*;
 use tokio::sync::mpsc;
@@ -266,13 +266,32 @@ async fn wrong_password_gives_a_clear_error_and_retries() {
 }
 
 #[tokio::test]
-async fn missing_json_ietf_is_a_clear_error() {
+async fn without_json_ietf_the_subscription_asks_for_proto_and_says_so() {
     let server =
         TestServer::start(Script { encodings: vec![Encoding::Proto, Encoding::Ascii], ..Script::default() }).await;
     let mut src = run(target(&server), opts());
+    let events = src.until("Subscribed", |e| matches!(e, SourceEvent::Subscribed { .. })).await;
+    assert!(matches!(events.last(), Some(SourceEvent::Subscribed { encoding: WireEncoding::Proto, .. })), "{events:?}");
+    let sent = server.seen.subscribe_requests.lock().unwrap().clone();
+    let encodings: Vec<i32> = sent
+        .iter()
+        .filter_map(|r| match &r.request {
+            Some(subscribe_request::Request::Subscribe(list)) => Some(list.encoding),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(encodings, vec![Encoding::Proto as i32], "the SubscriptionList asks for PROTO");
+    src.stop().await;
+}
+
+#[tokio::test]
+async fn neither_json_ietf_nor_proto_is_a_clear_error() {
+    let server =
+        TestServer::start(Script { encodings: vec![Encoding::Json, Encoding::Ascii], ..Script::default() }).await;
+    let mut src = run(target(&server), opts());
     let events = src.until("Stale", |e| stale_error(e).is_some()).await;
     let err = stale_error(events.last().unwrap()).unwrap();
-    assert!(err.contains("JSON_IETF encoding is not offered (offered: PROTO, ASCII)"), "{err}");
+    assert!(err.contains("neither JSON_IETF nor PROTO encoding is offered (offered: JSON, ASCII)"), "{err}");
     assert_eq!(server.subscribes(), 0);
     src.stop().await;
 }

@@ -1,11 +1,12 @@
 //! The tutorial scenarios (one uplink down, both down, recovery gated by readiness) on
 //! OpenConfig leaves and in a mixed fabric (leaf1 SR Linux, leaf2 OpenConfig), with the
-//! dry-run lines compared Set by Set with what `run` sends.
+//! dry-run lines compared Set by Set with what `run` sends; and the same on leaves that
+//! offer no JSON_IETF (typed PROTO values both ways).
 
 #[path = "support/scenario.rs"]
 mod scenario;
 
-use fabric_sim::{SetOutcome, Timings};
+use fabric_sim::{Fault, SetOutcome, Timings};
 use opergroupd::policy::Health;
 use scenario::*;
 
@@ -53,10 +54,21 @@ const SCRIPT: &[Step] = &[
     Step::Set("leaf1"),
 ];
 
-async fn play(profiles: &str, mode: Mode) -> (Vec<Decision>, Vec<Decision>) {
+/// Plays SCRIPT; the leaves in `proto_only` offer PROTO and ASCII only (no JSON_IETF).
+async fn play(profiles: &str, mode: Mode, proto_only: &[&str]) -> (Vec<Decision>, Vec<Decision>) {
     let lab = Lab::start_with(2, Timings::fast(), profiles).await;
+    for leaf in proto_only {
+        lab.fault(leaf, Fault::ProtoOnly { enabled: true });
+    }
     let mut ctl = Ctl::start(&yaml(&lab), CtlOptions { mode, ..CtlOptions::default() });
     ctl.verdicts(&["leaf1-es1", "leaf2-es1"], Health::Healthy, "2/2 uplinks up").await;
+    // Status says which encoding each subscription uses: the one the target offered.
+    let doc = ctl.board.document(std::time::Instant::now());
+    for leaf in ["leaf1", "leaf2"] {
+        let t = doc.targets.iter().find(|t| t.name == leaf).expect("target in status");
+        let want = if proto_only.contains(&leaf) { "PROTO" } else { "JSON_IETF" };
+        assert_eq!(t.encoding.as_deref(), Some(want), "{mode:?}: {leaf}'s encoding in status");
+    }
     let mut decided = Vec::new();
     for step in SCRIPT {
         match step {
@@ -122,9 +134,9 @@ async fn play(profiles: &str, mode: Mode) -> (Vec<Decision>, Vec<Decision>) {
     (decided, happened)
 }
 
-async fn dry_run_matches_run(profiles: &str) -> Vec<Decision> {
-    let (dry_decided, dry_lines) = play(profiles, Mode::DryRun).await;
-    let (run_decided, run_sets) = play(profiles, Mode::Gnmi).await;
+async fn dry_run_matches_run(profiles: &str, proto_only: &[&str]) -> Vec<Decision> {
+    let (dry_decided, dry_lines) = play(profiles, Mode::DryRun, proto_only).await;
+    let (run_decided, run_sets) = play(profiles, Mode::Gnmi, proto_only).await;
     assert_eq!(dry_lines, dry_decided, "dry-run printed what it decided, in order");
     assert_eq!(run_sets, run_decided, "run sent what it decided, in order");
     assert_eq!(dry_lines, run_sets, "dry-run and run: same targets, paths, values, order");
@@ -133,7 +145,7 @@ async fn dry_run_matches_run(profiles: &str) -> Vec<Decision> {
 
 #[tokio::test]
 async fn openconfig_fabric_one_uplink_both_and_recovery_dry_run_equals_run() {
-    let sets = dry_run_matches_run("openconfig").await;
+    let sets = dry_run_matches_run("openconfig", &[]).await;
     let got: Vec<(&str, &str, &str)> = sets.iter().map(|d| (d.0.as_str(), d.2.as_str(), d.3.as_str())).collect();
     let p = "/interfaces/interface[name=Ethernet1]/config/enabled";
     assert_eq!(got, [("leaf2", p, "false"), ("leaf1", p, "false"), ("leaf2", p, "true"), ("leaf1", p, "true")]);
@@ -141,7 +153,19 @@ async fn openconfig_fabric_one_uplink_both_and_recovery_dry_run_equals_run() {
 
 #[tokio::test]
 async fn mixed_fabric_sets_each_leaf_in_its_own_profile() {
-    let sets = dry_run_matches_run("leaf1=srl,leaf2=openconfig").await;
+    let sets = dry_run_matches_run("leaf1=srl,leaf2=openconfig", &[]).await;
+    assert_mixed(&sets);
+}
+
+/// A target without JSON_IETF (the sim refuses JSON_IETF Subscribes and Sets under this
+/// fault, as such a device would): subscribed in PROTO, Set with string_val / bool_val.
+#[tokio::test]
+async fn leaves_without_json_ietf_subscribe_and_set_in_typed_values() {
+    let sets = dry_run_matches_run("leaf1=srl,leaf2=openconfig", &["leaf1", "leaf2"]).await;
+    assert_mixed(&sets);
+}
+
+fn assert_mixed(sets: &[Decision]) {
     let got: Vec<(&str, &str, &str)> = sets.iter().map(|d| (d.0.as_str(), d.2.as_str(), d.3.as_str())).collect();
     let oc = "/interfaces/interface[name=Ethernet1]/config/enabled";
     let srl = "/interface[name=ethernet-1/1]/admin-state";

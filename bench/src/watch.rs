@@ -139,7 +139,7 @@ impl Watch {
                     leaf.values.clear();
                 }
             }
-            SourceEvent::Connecting { .. } => {}
+            SourceEvent::Connecting { .. } | SourceEvent::Subscribed { .. } => {}
         }
     }
 

@@ -20,7 +20,7 @@ impl Loop {
             SourceEvent::Stale { target, .. } => {
                 self.printed.remove(target.as_ref());
             }
-            SourceEvent::Synced { .. } | SourceEvent::Connecting { .. } => {}
+            SourceEvent::Synced { .. } | SourceEvent::Connecting { .. } | SourceEvent::Subscribed { .. } => {}
         }
     }
 }

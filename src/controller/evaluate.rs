@@ -30,7 +30,7 @@ impl Loop {
             board.source_event(&ev);
         }
         let (target, trigger) = match &ev {
-            SourceEvent::Connecting { .. } => return,
+            SourceEvent::Connecting { .. } | SourceEvent::Subscribed { .. } => return,
             SourceEvent::Notification { target, received, .. } => (target.clone(), Some(*received)),
             SourceEvent::Synced { target, at } => {
                 info!(target = %target, "synced: data is evidence from now on");

@@ -12,24 +12,32 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::Target;
+use crate::model::WireEncoding;
 
 use super::connect::GnmiClient;
 
 #[derive(Clone, Default)]
-pub struct Channels(Arc<Mutex<HashMap<String, (Target, GnmiClient)>>>);
+pub struct Channels(Arc<Mutex<HashMap<String, Channel>>>);
+
+/// An open channel, the settings it was made with, and the encoding its target offered.
+struct Channel {
+    made_for: Target,
+    client: GnmiClient,
+    encoding: WireEncoding,
+}
 
 impl Channels {
     /// The channel open to `target`, if one was made with the same address, TLS and
-    /// credentials.
-    pub fn get(&self, target: &Target) -> Option<GnmiClient> {
+    /// credentials, and the encoding to send on it.
+    pub fn get(&self, target: &Target) -> Option<(GnmiClient, WireEncoding)> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&target.name).filter(|(made_for, _)| same_connection(made_for, target)).map(|(_, c)| c.clone())
+        map.get(&target.name).filter(|c| same_connection(&c.made_for, target)).map(|c| (c.client.clone(), c.encoding))
     }
 
     /// Makes `client` the channel for `target` (replacing any older one).
-    pub fn publish(&self, target: &Target, client: &GnmiClient) {
+    pub fn publish(&self, target: &Target, client: &GnmiClient, encoding: WireEncoding) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(target.name.clone(), (target.clone(), client.clone()));
+        map.insert(target.name.clone(), Channel { made_for: target.clone(), client: client.clone(), encoding });
     }
 
     pub fn forget(&self, target: &str) {
@@ -82,8 +90,8 @@ mod tests {
             crate::gnmi::connect::Credentials::default(),
         );
         let c = Channels::default();
-        c.publish(&target("127.0.0.1:9"), &client);
-        assert!(c.get(&target("127.0.0.1:9")).is_some());
+        c.publish(&target("127.0.0.1:9"), &client, WireEncoding::Proto);
+        assert_eq!(c.get(&target("127.0.0.1:9")).map(|(_, e)| e), Some(WireEncoding::Proto));
         assert!(c.get(&target("127.0.0.1:10")).is_none(), "address changed: a new channel");
         c.forget("leaf1");
         assert!(c.get(&target("127.0.0.1:9")).is_none());

@@ -1,5 +1,6 @@
-//! gNMI Set of downlink admin-states: one SetRequest per call, one `update` per path,
-//! JSON_IETF `"enable"` / `"disable"`.
+//! gNMI Set of downlink admin-states: one SetRequest per call, one `update` per path, in
+//! the encoding the target's Capabilities chose: JSON_IETF (`"disable"`, `false`) or PROTO
+//! typed scalars (`string_val: "disable"`, `bool_val: false`).
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use gnmi_proto::typed_value::Value;
 use gnmi_proto::{SetRequest, TypedValue, Update};
 
 use crate::config::Target;
-use crate::model::AdminState;
+use crate::model::{AdminState, WireEncoding};
 
 use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiClient, GnmiError};
@@ -51,17 +52,21 @@ impl SetError {
     }
 }
 
-/// The SetRequest for `changes`: one update per path, value the JSON string
-/// `"enable"`/`"disable"` (quotes included) as json_ietf_val.
-pub fn set_request(changes: &[(String, AdminState)]) -> Result<SetRequest, path::PathError> {
+/// The SetRequest for `changes`: one update per path, the value in the path's profile form
+/// (`"disable"` for SR Linux's admin-state, `false` for OpenConfig's config/enabled),
+/// as json_ietf_val (quotes included) or as a typed scalar for PROTO.
+pub fn set_request(changes: &[(String, AdminState)], encoding: WireEncoding) -> Result<SetRequest, path::PathError> {
     let update = changes
         .iter()
         .map(|(p, state)| {
+            let profile = crate::profile::of_set_path(p).unwrap_or(&crate::profile::SRL);
+            let value = match encoding {
+                WireEncoding::JsonIetf => Value::JsonIetfVal(profile.admin_json(*state).to_string().into_bytes()),
+                WireEncoding::Proto => super::value::encode(&profile.admin_scalar(*state)),
+            };
             Ok(Update {
                 path: Some(path::parse(p)?),
-                val: Some(TypedValue {
-                    value: Some(Value::JsonIetfVal(admin_json(p, *state).to_string().into_bytes())),
-                }),
+                val: Some(TypedValue { value: Some(value) }),
                 ..Default::default()
             })
         })
@@ -81,6 +86,7 @@ pub async fn set_admin_states(
     client: &mut GnmiClient,
     target: &Target,
     changes: &[(String, AdminState)],
+    encoding: WireEncoding,
     timeout: Duration,
 ) -> Result<SetAck, SetError> {
     let paths: Vec<String> = changes.iter().map(|(p, _)| p.clone()).collect();
@@ -95,7 +101,7 @@ pub async fn set_admin_states(
     if changes.is_empty() {
         return Ok(SetAck { timestamp_ns: 0, elapsed: Duration::ZERO });
     }
-    let req = set_request(changes).map_err(|e| fail(false, e.to_string()))?;
+    let req = set_request(changes, encoding).map_err(|e| fail(false, e.to_string()))?;
     let mut req = tonic::Request::new(req);
     req.set_timeout(timeout);
     let started = Instant::now();
@@ -170,7 +176,7 @@ impl Setter {
             },
             None => connecting.await,
         };
-        let mut client = match connected {
+        let (mut client, encoding) = match connected {
             Ok(c) => c,
             Err(e) => {
                 return Err(SetError {
@@ -188,7 +194,7 @@ impl Setter {
             Some(l) => l.min(self.timeout),
             None => self.timeout,
         };
-        let mut result = set_admin_states(&mut client, target, changes, timeout).await;
+        let mut result = set_admin_states(&mut client, target, changes, encoding, timeout).await;
         if let Err(e) = &mut result {
             if e.retryable && left(Instant::now()).is_some_and(|l| l.is_zero()) {
                 // Given up on the wire at the deadline: say so, do not retry.
@@ -212,14 +218,16 @@ impl Setter {
         }
     }
 
-    async fn client(&self, target: &Target) -> Result<GnmiClient, GnmiError> {
+    async fn client(&self, target: &Target) -> Result<(GnmiClient, WireEncoding), GnmiError> {
         if let Some(c) = self.clients.get(target) {
             return Ok(c);
         }
         // Connect without holding the lock, so one slow target does not block the others.
-        let client = connect::connect(target, &self.opts).await?;
-        self.clients.publish(target, &client);
-        Ok(client)
+        // A channel of our own asks Capabilities too: the encoding to Set in is the target's.
+        let mut client = connect::connect(target, &self.opts).await?;
+        let encoding = connect::check_capabilities(&mut client, target, self.opts.connect_timeout).await?;
+        self.clients.publish(target, &client, encoding);
+        Ok((client, encoding))
     }
 }
 
@@ -233,7 +241,7 @@ mod tests {
             (crate::paths::admin_state("ethernet-1/1"), AdminState::Disable),
             (crate::paths::admin_state("ethernet-1/2"), AdminState::Enable),
         ];
-        let req = set_request(&changes).unwrap();
+        let req = set_request(&changes, WireEncoding::JsonIetf).unwrap();
         assert!(req.replace.is_empty() && req.delete.is_empty());
         assert_eq!(req.update.len(), 2);
         let vals: Vec<&[u8]> = req
@@ -248,6 +256,22 @@ mod tests {
         assert_eq!(
             path::to_string(req.update[1].path.as_ref().unwrap()).unwrap(),
             "/interface[name=ethernet-1/2]/admin-state"
+        );
+    }
+
+    #[test]
+    fn proto_requests_carry_typed_scalars_in_each_profile_form() {
+        let changes = vec![
+            (crate::paths::admin_state("ethernet-1/1"), AdminState::Disable),
+            (crate::profile::OPENCONFIG.admin_set("Ethernet1"), AdminState::Disable),
+            (crate::profile::OPENCONFIG.admin_set("Ethernet2"), AdminState::Enable),
+        ];
+        let req = set_request(&changes, WireEncoding::Proto).unwrap();
+        let vals: Vec<Option<Value>> =
+            req.update.iter().map(|u| u.val.as_ref().and_then(|v| v.value.clone())).collect();
+        assert_eq!(
+            vals,
+            vec![Some(Value::StringVal("disable".into())), Some(Value::BoolVal(false)), Some(Value::BoolVal(true))]
         );
     }
 

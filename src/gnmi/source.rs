@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Target;
-use crate::model::{Scalar, SourceEvent, TargetName};
+use crate::model::{Scalar, SourceEvent, TargetName, WireEncoding};
 
 use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
@@ -69,8 +69,10 @@ pub fn heartbeat_for(liveness: Duration) -> Duration {
     (liveness / 3).max(Duration::from_millis(100))
 }
 
-/// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF,
-/// each with `heartbeat_interval` when given (the device re-sends unchanged values that often).
+/// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF
+/// (each session asks for the encoding the target's Capabilities offer, see
+/// `connect::choose_encoding`), each with `heartbeat_interval` when given (the device
+/// re-sends unchanged values that often).
 pub fn subscribe_request(paths: &[String], heartbeat: Option<Duration>) -> Result<SubscribeRequest, PathError> {
     let heartbeat_interval = heartbeat.map_or(0, |h| u64::try_from(h.as_nanos()).unwrap_or(u64::MAX));
     let subscription = paths
@@ -92,6 +94,15 @@ pub fn subscribe_request(paths: &[String], heartbeat: Option<Duration>) -> Resul
             ..Default::default()
         })),
     })
+}
+
+/// `request` asking for `encoding` (the one chosen from the target's Capabilities).
+fn with_encoding(request: &SubscribeRequest, encoding: WireEncoding) -> SubscribeRequest {
+    let mut request = request.clone();
+    if let Some(subscribe_request::Request::Subscribe(list)) = &mut request.request {
+        list.encoding = connect::wire(encoding) as i32;
+    }
+    request
 }
 
 /// A notification in canonical form, plus what had to be skipped.
@@ -273,13 +284,17 @@ impl Source {
             End::Failed { error, synced_at }
         };
         let failed = |error| failed_at(error, None);
-        tokio::select! {
+        let encoding = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
-            r = connect::check_capabilities(&mut client, target, opts.connect_timeout) => if let Err(e) = r { return failed(e) },
-        }
+            r = connect::check_capabilities(&mut client, target, opts.connect_timeout) => match r {
+                Ok(e) => e,
+                Err(e) => return failed(e),
+            },
+        };
         if let Some(channels) = &opts.channels {
-            channels.publish(target, &client);
+            channels.publish(target, &client, encoding);
         }
+        let request = with_encoding(request, encoding);
 
         // The request stream sends the SubscriptionList and then stays open for the life of
         // the session: half-closing it ends the subscription on some targets. It ends when
@@ -287,7 +302,7 @@ impl Source {
         // connection closes instead of lingering with a stream nobody reads.
         let session_over = CancellationToken::new();
         let _end_requests_on_return = session_over.clone().drop_guard();
-        let requests = futures::stream::once(std::future::ready(request.clone())).chain(
+        let requests = futures::stream::once(std::future::ready(request)).chain(
             futures::stream::once(async move { session_over.cancelled().await })
                 .filter_map(|()| std::future::ready(None)),
         );
@@ -302,7 +317,11 @@ impl Source {
                 Err(status) => return failed(GnmiError::from_status(target, &status)),
             },
         };
-        tracing::info!(target_name = %self.name, address = %target.address, attempt, "subscribed");
+        tracing::info!(target_name = %self.name, address = %target.address, attempt, encoding = encoding.as_str(), "subscribed");
+        let subscribed = SourceEvent::Subscribed { target: self.name.clone(), at: Instant::now(), encoding };
+        if self.emit(subscribed).await.is_err() {
+            return End::Stop;
+        }
 
         let mut synced_at: Option<Instant> = None;
         // What this session reported last per path: heartbeat re-sends of the same value are

@@ -1,4 +1,4 @@
-//! `gnmi.TypedValue` -> leaf values ([`Scalar`]).
+//! `gnmi.TypedValue` <-> leaf values ([`Scalar`]).
 //!
 //! A value addressed to a leaf gives one `(path, Scalar)`. A JSON object (the path stopped
 //! at a container) is flattened into its child leaves, member names losing their module
@@ -20,6 +20,17 @@ use super::path::strip_module;
 pub struct ValueError {
     pub path: String,
     pub reason: String,
+}
+
+/// A leaf value as a PROTO typed scalar (what a target without JSON_IETF is sent).
+pub fn encode(scalar: &Scalar) -> Value {
+    match scalar {
+        Scalar::Str(s) => Value::StringVal(s.clone()),
+        Scalar::Int(v) => Value::IntVal(*v),
+        Scalar::Uint(v) => Value::UintVal(*v),
+        Scalar::Bool(v) => Value::BoolVal(*v),
+        Scalar::Float(v) => Value::DoubleVal(*v),
+    }
 }
 
 /// Decodes the value of an update at canonical `path` into one or more leaves.

@@ -16,7 +16,7 @@ use super::document::*;
 use super::metrics::{DownlinkLabels, GroupLabels, Metrics, SetLabels, TargetLabels};
 use super::override_file::Override;
 use crate::config::Config;
-use crate::model::{AdminState, SourceEvent};
+use crate::model::{AdminState, SourceEvent, WireEncoding};
 
 /// `/healthz` fails when the loop has not called `heartbeat` for this long.
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,6 +124,8 @@ struct TargetEntry {
     ever_synced: bool,
     allow_absent: bool,
     connects: u64,
+    /// The encoding of the current (or last) subscription.
+    encoding: Option<WireEncoding>,
     last_error: Option<(Instant, String)>,
     notifications: u64,
     updates: u64,
@@ -311,6 +313,12 @@ impl Board {
         self.metrics().set_target_state(target, ConnState::Connecting);
     }
 
+    /// The target accepted the subscription in `encoding`.
+    pub fn target_subscribed(&self, target: &str, encoding: WireEncoding) {
+        let mut st = self.state();
+        target_entry(&mut st, self.metrics(), target).encoding = Some(encoding);
+    }
+
     /// `sync_response` arrived: the target's data is evidence from now on.
     pub fn target_synced(&self, target: &str, at: Instant) {
         let mut st = self.state();
@@ -362,6 +370,7 @@ impl Board {
             SourceEvent::Synced { target, at } => self.target_synced(target, *at),
             SourceEvent::Stale { target, at, error } => self.target_stale(target, *at, error),
             SourceEvent::Connecting { target, at, .. } => self.target_connecting(target, *at),
+            SourceEvent::Subscribed { target, encoding, .. } => self.target_subscribed(target, *encoding),
         }
     }
 
@@ -555,6 +564,7 @@ impl Board {
                 last_error: t.last_error.as_ref().map(|(_, e)| e.clone()),
                 last_error_at: at(t.last_error.as_ref().map(|(i, _)| *i)),
                 reconnects: t.connects.saturating_sub(1),
+                encoding: t.encoding.map(|e| e.as_str().to_string()),
                 notifications: t.notifications,
                 updates: t.updates,
                 last_notification_at: at(t.last_notification),
@@ -668,6 +678,7 @@ fn target_entry<'a>(st: &'a mut State, m: &Metrics, name: &str) -> &'a mut Targe
             ever_synced: false,
             allow_absent: false,
             connects: 0,
+            encoding: None,
             last_error: None,
             notifications: 0,
             updates: 0,

@@ -116,6 +116,9 @@ pub struct TargetStatus {
     pub last_error_at: Option<String>,
     /// Connection attempts after the first.
     pub reconnects: u64,
+    /// The gNMI encoding of the current (or last) subscription, chosen from the target's
+    /// Capabilities: `JSON_IETF` when offered, else `PROTO`. Sets use the same.
+    pub encoding: Option<String>,
     /// Notifications received, and the updates and deletes they carried.
     pub notifications: u64,
     pub updates: u64,

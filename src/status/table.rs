@@ -113,7 +113,7 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
     }
 
     out.push('\n');
-    let mut rows = vec![row(&["TARGET", "STATE", "SINCE", "RECONNECTS", "NOTIFICATIONS", "LAST ERROR"])];
+    let mut rows = vec![row(&["TARGET", "STATE", "SINCE", "ENCODING", "RECONNECTS", "NOTIFICATIONS", "LAST ERROR"])];
     for t in &doc.targets {
         let error = match (&t.last_error, &t.last_error_at) {
             (Some(e), at) => format!("{e} ({})", ago(at)),
@@ -128,6 +128,7 @@ pub fn render(doc: &StatusDocument, colour: bool) -> String {
             Cell::plain(&t.name),
             Cell::toned(&state, conn_tone(t.state)),
             Cell::plain(&ago(&t.since)),
+            Cell::plain(t.encoding.as_deref().unwrap_or("-")),
             Cell::plain(&t.reconnects.to_string()),
             Cell::plain(&t.notifications.to_string()),
             Cell::plain(&error),
