@@ -2,6 +2,11 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=gnmi.proto");
     let fds = protox::compile(["gnmi.proto"], ["."])?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    // Small starting buffers per stream (see src/codec.rs).
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .codec_path("crate::codec::GnmiCodec")
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! Shared by the controller and by fabric-sim so both speak exactly one wire shape.
 #![allow(clippy::all, missing_docs)]
 
+pub mod codec;
+
 pub mod gnmi {
     tonic::include_proto!("gnmi");
 }

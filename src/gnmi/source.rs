@@ -407,7 +407,18 @@ impl Source {
             let d = d.trim_end_matches('/');
             seen.retain(|p, _| !(p == d || p.starts_with(&format!("{d}/")) || p.starts_with(&format!("{d}["))));
         }
-        decoded.updates.retain(|(path, value)| seen.insert(path.clone(), value.clone()).as_ref() != Some(value));
+        // Heartbeats repeat every value: compare in place, and copy only what changed.
+        decoded.updates.retain(|(path, value)| match seen.get_mut(path) {
+            Some(known) if known == value => false,
+            Some(known) => {
+                *known = value.clone();
+                true
+            }
+            None => {
+                seen.insert(path.clone(), value.clone());
+                true
+            }
+        });
         if decoded.updates.is_empty() && decoded.deletes.is_empty() {
             return Ok(());
         }
