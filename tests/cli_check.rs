@@ -105,3 +105,21 @@ fn run_refuses_a_bad_config_with_exit_1() {
     assert!(text(&out.stderr).contains("groups.leaf1-es1.updelay"));
     assert!(out.stdout.is_empty(), "dry-run stdout carries only Sets");
 }
+
+/// 12,000 leaves, each a target and a group with readiness: ~350,000 YAML nodes, past the
+/// YAML parser's default budget (250,000), which is for hostile input, not for big fabrics.
+#[test]
+fn a_config_for_twelve_thousand_leaves_parses() {
+    let mut y = String::from("defaults: { username: admin, password: \"x\", tls: { insecure: true } }\ntargets:\n");
+    for i in 1..=12_000 {
+        y += &format!("  leaf{i}: {{ address: \"127.0.0.1:{}\" }}\n", 10_000 + i);
+    }
+    y += "groups:\n";
+    for i in 1..=12_000 {
+        y += &format!(
+            "  leaf{i}-es1:\n    target: leaf{i}\n    uplinks: [\"ethernet-1/{{49..50}}\"]\n    downlinks: [ethernet-1/1]\n    required-up: 1\n    readiness: {{ bgp-neighbors: [10.0.1.1, 10.0.1.2], min-established: 1, evpn-min-received-routes: 1 }}\n"
+        );
+    }
+    let config = opergroupd::config::parse(&y, "big.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((config.targets.len(), config.groups.len()), (12_000, 12_000));
+}

@@ -37,9 +37,17 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     parse_in(text, origin, None)
 }
 
+/// YAML nodes a config may hold: ~30 per group with readiness, so ~300,000 groups.
+const MAX_YAML_NODES: usize = 10_000_000;
+
 fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
     let cx = resolve::Context { origin, base };
-    let options = serde_saphyr::options! { with_snippet: false };
+    // The parser's default budget (250,000 nodes) stops near 9,000 groups; a fabric of
+    // 10,000+ leaves is a legal config. Alias and anchor limits (YAML bombs) stay as they are.
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! { max_nodes: MAX_YAML_NODES, max_events: 2 * MAX_YAML_NODES },
+    };
     let mut key = String::new();
     let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize::<_, raw::RawConfig>(de).map_err(|e| {
