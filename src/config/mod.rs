@@ -3,6 +3,7 @@
 
 pub mod duration;
 mod error;
+pub mod override_file;
 pub mod range;
 mod raw;
 mod resolve;
