@@ -41,11 +41,12 @@ pub fn set_paths(group: &Group) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::parse;
 
-    const CFG: &str = r#"
+    /// Also `check`'s test config (crate::check).
+    pub(crate) const CFG: &str = r#"
 defaults: { username: admin, password: s3cret-value, tls: { insecure: true } }
 targets:
   leaf1: { address: "127.0.0.1:57401" }

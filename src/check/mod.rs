@@ -143,24 +143,8 @@ pub fn render(config: &Config) -> String {
 mod tests {
     use super::*;
     use crate::config::parse;
-
-    const CFG: &str = r#"
-defaults: { username: admin, password: s3cret-value, tls: { insecure: true } }
-targets:
-  leaf1: { address: "127.0.0.1:57401" }
-  leaf2: { address: "127.0.0.1:57402" }
-groups:
-  a:
-    target: leaf1
-    uplinks: ["ethernet-1/{49..50}"]
-    downlinks: ["ethernet-1/1"]
-    readiness: { bgp-neighbors: [10.0.1.1], network-instance: ni1 }
-  b:
-    target: leaf1
-    uplinks: ["ethernet-1/{49..50}"]
-    downlinks: ["ethernet-1/2"]
-    admin-state: disable
-"#;
+    // The plan's test config: two groups on leaf1, one with readiness, one observe-only.
+    use crate::plan::tests::CFG;
 
     #[test]
     fn render_shows_segments_and_the_cap() {
