@@ -639,3 +639,15 @@ fn a_broken_case_is_an_error_not_a_pass() {
     let failures = run("inline.yaml", &no_group).errors;
     assert!(failures.iter().any(|f| f.contains("no group \"leaf9\"")), "{failures:?}");
 }
+
+#[test]
+fn quoted_values_stay_strings() {
+    // `routes: { 10.0.1.1: "3" }` is a counter64 sent as a string, `admin: { Ethernet1: "false" }`
+    // a boolean sent as one: the cases rely on quotes keeping the text.
+    let v: BTreeMap<String, Value> = serde_saphyr::from_str("a: \"3\"\nb: 3\nc: true\nd: \"false\"\ne: up\n").unwrap();
+    assert_eq!(v["a"].scalar(), Scalar::Str("3".into()));
+    assert_eq!(v["b"].scalar(), Scalar::Uint(3));
+    assert_eq!(v["c"].scalar(), Scalar::Bool(true));
+    assert_eq!(v["d"].scalar(), Scalar::Str("false".into()));
+    assert_eq!(v["e"].scalar(), Scalar::Str("up".into()));
+}
