@@ -46,7 +46,8 @@
 //! Comments inside an expectation's braces are lost on BLESS: put them above it.
 //!
 //! With `apply-sets: false` nothing applies a Set: the device reports only what the steps
-//! say, as in the unit tests this replaced. Either way the harness counts a group as
+//! say, as in the unit tests this replaced. The safety stage sees each enforcing group
+//! through `safety::Member::of`. Either way the harness counts a group as
 //! disabled by the controller the way the controller does (`controller/evaluate.rs`,
 //! `dispatch.rs`), for the blast-radius cap: from the moment its disable is sent, for as
 //! long as the device reports all its downlinks disabled.
@@ -428,19 +429,7 @@ fn decide<'c>(
             .map(|(g, (verdict, intent, _))| {
                 let group = &config.groups[*g];
                 let view = state.target(&group.target);
-                let reported_enabled = |d: &String| {
-                    let p = group.profile;
-                    view.entry(&p.admin_observed(d))
-                        .is_some_and(|e| !e.acknowledged && p.observed_admin(&e.value) == Some(AdminState::Enable))
-                };
-                Member {
-                    name: g.to_string(),
-                    wants_disable: intent.as_ref().is_some_and(wants_disable),
-                    healthy: verdict.health == policy::Health::Healthy,
-                    live: view.synced(),
-                    downlinks_enabled: view.synced() && group.downlinks.iter().all(reported_enabled),
-                    disabled_by_us: kept[*g].disabled_by_us,
-                }
+                Member::of(group, &view, verdict.health, intent.as_ref(), kept[*g].disabled_by_us)
             })
             .collect();
         for (g, why) in safety::holds(rules, &members) {
