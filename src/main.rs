@@ -85,7 +85,7 @@ fn main() -> ExitCode {
                 for w in &c.warnings {
                     eprintln!("warning: {w}");
                 }
-                print!("{}", opergroupd::plan::render(&c));
+                print!("{}", opergroupd::check::render(&c));
                 if !online {
                     return ExitCode::SUCCESS;
                 }
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
                         return ExitCode::from(EXIT_RUNTIME);
                     }
                 };
-                let report = rt.block_on(opergroupd::online::check(&c, ONLINE_TIMEOUT));
+                let report = rt.block_on(opergroupd::check::online::check(&c, ONLINE_TIMEOUT));
                 rt.shutdown_timeout(std::time::Duration::from_millis(500));
                 print!("{}", report.render(&c));
                 if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_BAD_INPUT) }

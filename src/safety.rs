@@ -20,7 +20,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::config::Group;
 use crate::config::safety::Cap;
+use crate::model::{AdminState, SetIntent};
+use crate::policy::Health;
+use crate::state::TargetView;
 
 /// One enforcing group as the safety stage sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +41,35 @@ pub struct Member {
     /// The controller disabled its downlinks and keeps them disabled (counts for the cap,
     /// whatever its target's freshness).
     pub disabled_by_us: bool,
+}
+
+impl Member {
+    /// A group as the safety stage sees it: its verdict's `health`, the Set it would make
+    /// (`pending`), what its target reports, and whether the controller keeps its downlinks
+    /// disabled. Downlinks count as enabled only as the device's stream reports them, not
+    /// from our own Set's acknowledgement.
+    pub fn of(
+        group: &Group,
+        view: &TargetView<'_>,
+        health: Health,
+        pending: Option<&SetIntent>,
+        disabled_by_us: bool,
+    ) -> Member {
+        let live = view.synced();
+        let p = group.profile;
+        let reported_enabled = |d: &String| {
+            view.entry(&p.admin_observed(d))
+                .is_some_and(|e| !e.acknowledged && p.observed_admin(&e.value) == Some(AdminState::Enable))
+        };
+        Member {
+            name: group.name.clone(),
+            wants_disable: pending.is_some_and(|i| i.changes.iter().any(|(_, v)| *v == AdminState::Disable)),
+            healthy: health == Health::Healthy,
+            live,
+            downlinks_enabled: live && group.downlinks.iter().all(reported_enabled),
+            disabled_by_us,
+        }
+    }
 }
 
 /// The rules, from the config.

@@ -1,12 +1,16 @@
 //! The ExaBGP actuator end to end inside one process: a fake ExaBGP on in-memory pipes,
 //! exec checks that look at files the test creates and removes. Every wait has a deadline.
 
-use opergroupd::anycast::machine::Phase;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use opergroupd::anycast::machine::Phase;
+
 use opergroupd::anycast::config::{RawService, Service, resolve};
 use opergroupd::anycast::{Exabgp, Exit, Handle, Options};
+use support::wait_until;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -91,11 +95,7 @@ impl FakeExabgp {
     /// Wait until the service has run `n` more rounds of checks.
     async fn rounds(&self, n: u64) {
         let start = self.handle.snapshot()[0].checks_run;
-        let deadline = Instant::now() + DEADLINE;
-        while self.handle.snapshot()[0].checks_run < start + n {
-            assert!(Instant::now() < deadline, "checks did not run");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_until("rounds of checks", DEADLINE, || self.handle.snapshot()[0].checks_run >= start + n).await;
     }
 
     /// No command was written (checked after some rounds of checks have run).
@@ -112,14 +112,6 @@ impl FakeExabgp {
 
     async fn finish(self) -> Exit {
         timeout(DEADLINE, self.run).await.expect("run ends").expect("join").expect("clean exit")
-    }
-}
-
-async fn wait_until(mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "condition not met before the deadline");
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -204,14 +196,14 @@ async fn error_is_retried_and_neighbor_up_reannounces() {
     x.expect(ANNOUNCE).await;
     assert!(t.elapsed() >= Duration::from_millis(900), "retried after the 1 s backoff");
     assert_eq!(x.handle.session().errors, 1);
-    wait_until(|| x.handle.snapshot()[0].in_place == ANNOUNCE).await;
+    wait_until("the announce in place", DEADLINE, || x.handle.snapshot()[0].in_place == ANNOUNCE).await;
 
     x.say("neighbor 192.0.2.254 up").await;
     x.expect(ANNOUNCE).await;
     // JSON encoder form.
     x.say(r#"{ "exabgp": "4.0.1", "type": "state", "neighbor": { "address": { "local": "192.0.2.2", "peer": "192.0.2.254" }, "state": "up" } }"#).await;
     x.expect(ANNOUNCE).await;
-    wait_until(|| x.handle.session().neighbor_ups == 2).await;
+    wait_until("two neighbor ups", DEADLINE, || x.handle.session().neighbor_ups == 2).await;
     x.terminate().await;
 }
 
@@ -223,14 +215,14 @@ async fn ack_timeout_holds_commands_until_the_late_ack() {
     let opts = Options { ack_timeout: Duration::from_millis(100), ..Options::default() };
     let mut x = start(vec![file_service(&health, "")], opts);
     assert_eq!(x.next_command().await, ANNOUNCE);
-    wait_until(|| x.handle.session().unresponsive).await;
+    wait_until("the session unresponsive", DEADLINE, || x.handle.session().unresponsive).await;
     // The service goes down meanwhile: the withdraw is held, not sent over the silence.
     std::fs::remove_file(&health).unwrap();
     x.assert_quiet_for_rounds(4).await;
     assert_eq!(x.handle.snapshot()[0].desired, "withdrawn");
     x.say("done").await; // the late ACK of the announce
     x.expect(WITHDRAW).await;
-    wait_until(|| x.handle.snapshot()[0].in_place == "withdrawn").await;
+    wait_until("the route withdrawn", DEADLINE, || x.handle.snapshot()[0].in_place == "withdrawn").await;
     let s = x.handle.session();
     assert!(!s.unresponsive && s.ack_timeouts >= 1, "{s:?}");
     x.terminate().await;
@@ -252,7 +244,7 @@ async fn a_lost_ack_is_given_up_and_the_session_goes_on() {
     std::fs::remove_file(&health).unwrap();
     x.expect(WITHDRAW).await;
     assert!(sent.elapsed() >= resend_after, "sent {:?} after the announce, before resend-after", sent.elapsed());
-    wait_until(|| x.handle.snapshot()[0].in_place == "withdrawn").await;
+    wait_until("the route withdrawn", DEADLINE, || x.handle.snapshot()[0].in_place == "withdrawn").await;
     let s = x.handle.session();
     assert!(s.lost_acks == 1 && !s.unresponsive, "{s:?}");
     // And the session keeps working.
@@ -323,7 +315,7 @@ async fn without_acks_commands_flow_on_write() {
     assert_eq!(x.next_command().await, ANNOUNCE);
     std::fs::remove_file(&health).unwrap();
     assert_eq!(x.next_command().await, WITHDRAW);
-    wait_until(|| x.handle.session().commands_sent == 2).await;
+    wait_until("two commands sent", DEADLINE, || x.handle.session().commands_sent == 2).await;
     let _ = x.stop.take().unwrap().send(());
     assert_eq!(x.finish().await, Exit::Terminated);
 }

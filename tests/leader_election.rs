@@ -7,6 +7,7 @@
 
 #[path = "support/fake_lease_api.rs"]
 mod fake_lease_api;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use fake_lease_api::{FakeLeaseApi, Reach, expiry, holder};
 use opergroupd::config::LeaderElection;
 use opergroupd::leader::{self, ClientSource, Elector, RELEASE_BUDGET, Role};
+use support::wait_until;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -44,17 +46,6 @@ async fn replica(fake: &FakeLeaseApi, lease: &str, id: &'static str) -> Replica 
     let (elector, task) =
         leader::start(&cfg, ClientSource::Given(client), cancel.clone()).await.expect("start elector");
     Replica { id, elector, task, cancel }
-}
-
-async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> Instant {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return Instant::now();
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Samples every replica's `is_leader_now()` (the Set gate) every 2 ms.

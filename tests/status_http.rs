@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use opergroupd::config::override_file::{self, Override};
 use opergroupd::model::AdminState;
 use opergroupd::status::{
-    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Override, Pending, SetResult,
-    StatusDocument, http_get, serve,
+    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Pending, SetResult, StatusDocument,
+    http_get, serve,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -270,7 +271,7 @@ async fn override_file_suspends_within_one_evaluation_and_shows() {
 
     // What the loop does on every evaluation.
     let evaluate = |board: &Board| {
-        let ov = status::read_override(&path);
+        let ov = override_file::read_override(&path);
         board.override_seen(&ov);
         let enforcement = Enforcement::of(true, ov.suspends(GROUP));
         board.group_evaluated(GROUP, uplinks_down_eval(Instant::now(), enforcement));
@@ -294,7 +295,7 @@ async fn override_file_suspends_within_one_evaluation_and_shows() {
     std::fs::remove_file(&path).expect("remove override");
     evaluate(&board);
     assert_eq!(server.status().await.groups[0].enforcement, Enforcement::Enforcing);
-    assert_eq!(status::read_override(&path), Override::None);
+    assert_eq!(override_file::read_override(&path), Override::None);
     let _ = std::fs::remove_dir_all(&dir);
     server.stop().await;
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SimError;
 use crate::fabric::{Shared, StreamEvent, lock};
-use crate::model::{Leaf, SessionState};
+use crate::leaf::{Leaf, SessionState};
 use crate::path::SPath;
 
 /// A moment on the sim's clocks: Unix ns and ns since the sim started (monotonic).
@@ -268,7 +268,7 @@ impl Control {
                 .model
                 .neighbors
                 .iter()
-                .filter(|(_, n)| n.kind == crate::model::Kind::Ibgp)
+                .filter(|(_, n)| n.kind == crate::leaf::Kind::Ibgp)
                 .map(|(p, _)| p.clone())
                 .collect();
             for peer in &ibgp {

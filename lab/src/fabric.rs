@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::control::{Applied, SetRecord};
-use crate::model::{Leaf, TimerReq, Tree};
+use crate::leaf::{Leaf, TimerReq, Tree};
 use crate::path::SPath;
 use crate::value::Val;
 use crate::{Fabric, SimConfig, SimError, SimTls, Timings};

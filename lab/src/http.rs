@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::SimError;
 use crate::control::{Control, Fault};
 use crate::fabric::Shared;
-use crate::model::SessionState;
+use crate::leaf::SessionState;
 
 pub fn serve(sh: Arc<Shared>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
     let cancel = sh.cancel.clone();

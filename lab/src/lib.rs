@@ -19,7 +19,7 @@
 mod control;
 mod fabric;
 mod http;
-mod model;
+mod leaf;
 mod openconfig;
 mod path;
 mod profile;
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use control::{Applied, Control, Fault, PathValue, SetOutcome, SetRecord};
-pub use model::{DOWNLINK, SPINE_LOOPBACKS, SessionState, UPLINKS};
+pub use leaf::{DOWNLINK, SPINE_LOOPBACKS, SessionState, UPLINKS};
 pub use profile::{Profile, Profiles};
 
 /// How the simulated fabric is built and served.

@@ -6,7 +6,7 @@
 //! identityref values do in JSON_IETF. Values: `enabled` is a bool, `oper-status` and
 //! `session-state` are upper-case enumerations, prefix counts are uint32, counters counter64.
 
-use crate::model::{Interface, Kind, Leaf, SetError, Tree};
+use crate::leaf::{Interface, Kind, Leaf, SetError, Tree};
 use crate::path::{Elem, SPath};
 use crate::value::Val;
 

@@ -1,13 +1,13 @@
 //! Which vendor a leaf pretends to be: SR Linux native models (`srl`, the default) or
 //! the OpenConfig models as an Arista EOS leaf serves them (`openconfig`).
 //!
-//! The BGP and link rules (`model.rs`) are the same for both; a profile decides the
+//! The BGP and link rules (`leaf.rs`) are the same for both; a profile decides the
 //! interface names, the published tree, the schema a Get/Subscribe/Set is checked against,
 //! and how names and identities are written on the wire.
 
 use std::collections::BTreeMap;
 
-use crate::model::{Leaf, Tree};
+use crate::leaf::{Leaf, Tree};
 use crate::path::SPath;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,7 +38,7 @@ impl Profile {
     /// The client-facing interface (`ethernet-1/1`, `Ethernet1`).
     pub fn downlink(self) -> &'static str {
         match self {
-            Profile::Srl => crate::model::DOWNLINK,
+            Profile::Srl => crate::leaf::DOWNLINK,
             Profile::OpenConfig => "Ethernet1",
         }
     }
@@ -46,7 +46,7 @@ impl Profile {
     /// The uplinks to spine1 and spine2, in that order.
     pub fn uplinks(self) -> [&'static str; 2] {
         match self {
-            Profile::Srl => crate::model::UPLINKS,
+            Profile::Srl => crate::leaf::UPLINKS,
             Profile::OpenConfig => ["Ethernet49/1", "Ethernet50/1"],
         }
     }
@@ -61,7 +61,7 @@ impl Profile {
     /// Element and key names of a request path against this profile's schema.
     pub fn check_schema(self, p: &SPath) -> Result<(), String> {
         match self {
-            Profile::Srl => crate::model::check_schema(p),
+            Profile::Srl => crate::leaf::check_schema(p),
             Profile::OpenConfig => crate::openconfig::check_schema(p),
         }
     }
@@ -69,7 +69,7 @@ impl Profile {
     /// Configuration (not state-only) leaves, for Get with type CONFIG.
     pub fn is_config(self, p: &SPath) -> bool {
         match self {
-            Profile::Srl => crate::model::is_config(p),
+            Profile::Srl => crate::leaf::is_config(p),
             Profile::OpenConfig => crate::openconfig::is_config(p),
         }
     }

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::SimError;
 use crate::control::{PathValue, SetOutcome, SetRecord};
 use crate::fabric::{Shared, StreamEvent, lock};
-use crate::model::SetOps;
+use crate::leaf::SetOps;
 use crate::path::SPath;
 use crate::profile::Profile;
 use crate::tls::ServerCert;
@@ -552,7 +552,7 @@ async fn thawed(frozen: &mut tokio::sync::watch::Receiver<bool>, out: &Out) -> R
 }
 
 /// The leaves any subscription selects, each once.
-fn select(tree: &crate::model::Tree, subs: &[Sub]) -> Vec<(SPath, Val)> {
+fn select(tree: &crate::leaf::Tree, subs: &[Sub]) -> Vec<(SPath, Val)> {
     tree.iter()
         .filter(|(p, _)| subs.iter().any(|s| s.pattern.matches(p)))
         .map(|(p, v)| (p.clone(), v.clone()))

@@ -3,10 +3,13 @@
 
 pub mod duration;
 mod error;
+mod group;
+pub mod override_file;
 pub mod range;
 mod raw;
 mod resolve;
 pub mod safety;
+mod target;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

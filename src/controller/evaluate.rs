@@ -6,9 +6,10 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn};
 
+use crate::config::override_file::Override;
 use crate::model::{AdminState, SourceEvent, TargetName};
 use crate::policy::{self, Verdict};
-use crate::status::{self, Override};
+use crate::status;
 
 use super::dispatch::SetDone;
 use super::options::LoopEvent;

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::config::override_file::{self, Override};
 use crate::gnmi::source::spawn_source;
 use crate::leader::{Elector, Role};
 use crate::model::SourceEvent;
@@ -48,7 +49,7 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
     let mut override_rx = config
         .override_file
         .clone()
-        .map(|p| crate::status::watch_override(p, crate::status::OVERRIDE_POLL, cancel.child_token()));
+        .map(|p| override_file::watch_override(p, override_file::OVERRIDE_POLL, cancel.child_token()));
     let mut lp = Loop::new(&config, opts, override_rx.clone());
     let mut sources = Vec::new();
     for (name, t) in &lp.targets {
@@ -124,7 +125,7 @@ async fn role_change(rx: &mut Option<tokio::sync::watch::Receiver<Role>>) -> Opt
 }
 
 /// The next change of the override file; pending forever without one (or once its watcher stopped).
-async fn override_changed(rx: &mut Option<tokio::sync::watch::Receiver<crate::status::Override>>) -> Option<()> {
+async fn override_changed(rx: &mut Option<tokio::sync::watch::Receiver<Override>>) -> Option<()> {
     match rx {
         Some(r) => match r.changed().await {
             Ok(()) => Some(()),

@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use tracing::info;
 
+use crate::config::override_file::Override;
 use crate::leader::Role;
 use crate::policy::Verdict;
 use crate::state::TargetView;
-use crate::status::{self, GroupEval, Override};
+use crate::status::{self, GroupEval};
 
 use super::runtime::{GroupRuntime, Loop};
 

@@ -41,8 +41,8 @@ pub(super) struct TargetRuntime {
 
 pub(super) struct Loop {
     pub(super) opts: RunOptions,
-    /// The override file's latest content, kept current by `status::watch_override`.
-    pub(super) override_rx: Option<tokio::sync::watch::Receiver<crate::status::Override>>,
+    /// The override file's latest content, kept current by `config::override_file::watch_override`.
+    pub(super) override_rx: Option<tokio::sync::watch::Receiver<crate::config::override_file::Override>>,
     pub(super) state: State,
     pub(super) groups: Vec<GroupRuntime>,
     pub(super) targets: BTreeMap<String, TargetRuntime>,
@@ -60,7 +60,7 @@ impl Loop {
     pub(super) fn new(
         config: &Config,
         opts: RunOptions,
-        override_rx: Option<tokio::sync::watch::Receiver<crate::status::Override>>,
+        override_rx: Option<tokio::sync::watch::Receiver<crate::config::override_file::Override>>,
     ) -> Self {
         let mut targets: BTreeMap<String, TargetRuntime> = config
             .targets

@@ -3,8 +3,9 @@
 //! * [`Board`] — the control loop records into it (cheap, synchronous calls);
 //! * [`serve`] — `/status` (JSON [`StatusDocument`]), `/metrics` (OpenMetrics),
 //!   `/healthz` (loop turning), `/readyz` (config loaded, targets synced once);
-//! * [`print_status`] — `opergroupd status`: the same document for people;
-//! * [`read_override`] — the maintenance override file.
+//! * [`print_status`] — `opergroupd status`: the same document for people.
+//!
+//! The maintenance override file is an input, not status: `crate::config::override_file`.
 //!
 //! See doc/operating.md for what operators read and how the loop should log.
 
@@ -13,7 +14,6 @@ pub mod client;
 pub mod document;
 mod http;
 mod metrics;
-mod override_file;
 mod table;
 
 pub use board::{Board, DEFAULT_HEARTBEAT_TIMEOUT, DownlinkEval, GroupEval, InputValue, Pending, SetResult, rfc3339};
@@ -21,7 +21,6 @@ pub use client::{fetch_status, http_get, print_status};
 pub use document::{ConnState, Enforcement, Health, LeaderElectionStatus, Role, ServiceState, StatusDocument};
 pub use http::{DEFAULT_LISTEN, router, serve};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
-pub use override_file::{OVERRIDE_POLL, Override, parse_override, read_override, watch_override};
 pub use table::render as render_table;
 
 use std::time::Duration;

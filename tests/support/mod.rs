@@ -246,13 +246,16 @@ impl Seen {
     }
 }
 
-/// Polls `cond` every 10 ms until it holds or `deadline` passes; panics with `what` on timeout.
-pub async fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+/// Polls `cond` every 5 ms until it holds or `deadline` passes; panics with `what` on
+/// timeout. Returns when the condition was first seen to hold (for tests that time it).
+/// The one wait of the integration tests: every test binary that waits uses this.
+pub async fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) -> std::time::Instant {
     let end = tokio::time::Instant::now() + deadline;
     while !cond() {
         assert!(tokio::time::Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    std::time::Instant::now()
 }
 
 /// Receives events until `pred` matches one, within `deadline`. Returns every event seen,

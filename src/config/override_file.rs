@@ -1,6 +1,8 @@
 //! The maintenance override file: while it exists, enforcement is suspended for every
 //! group (empty file) or for the groups it names, one per line, `#` starting a comment.
 //! The habit ExaBGP's healthcheck taught operators: `touch` to drain, `rm` to resume.
+//! A control input read while running (its path is the config's `override-file:`), so it
+//! lives with the config; status only reports what it last said.
 
 use std::collections::BTreeSet;
 use std::io::Read;
