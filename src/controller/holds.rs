@@ -5,7 +5,7 @@
 
 use tracing::{info, warn};
 
-use crate::model::{AdminState, TargetName};
+use crate::model::TargetName;
 use crate::policy::Health;
 use crate::safety::{self, Member};
 
@@ -23,25 +23,9 @@ impl Loop {
             .iter()
             .filter(|g| g.spec.enforce)
             .map(|g| {
+                let health = g.last.as_ref().map_or(Health::Unknown, |(h, _, _)| *h);
                 let view = self.state.target(&g.spec.target);
-                let live = view.synced();
-                // Confirmed by the device's stream, not by our own Set's acknowledgement.
-                let reported_enabled = |d: &String| {
-                    let p = g.spec.profile;
-                    view.entry(&p.admin_observed(d))
-                        .is_some_and(|e| !e.acknowledged && p.observed_admin(&e.value) == Some(AdminState::Enable))
-                };
-                Member {
-                    name: g.spec.name.clone(),
-                    wants_disable: g
-                        .pending
-                        .as_ref()
-                        .is_some_and(|i| i.changes.iter().any(|(_, v)| *v == AdminState::Disable)),
-                    healthy: g.last.as_ref().is_some_and(|(h, _, _)| *h == Health::Healthy),
-                    live,
-                    downlinks_enabled: live && g.spec.downlinks.iter().all(reported_enabled),
-                    disabled_by_us: g.disabled_by_us,
-                }
+                Member::of(&g.spec, &view, health, g.pending.as_ref(), g.disabled_by_us)
             })
             .collect();
         let holds = safety::holds(&self.rules, &members);
