@@ -20,7 +20,7 @@ mod report;
 mod runtime;
 mod timers;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +77,7 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
                 Some(ev) => lp.on_source_event(ev, &done_tx),
                 None => return Err(RunError::ChannelClosed),
             },
-            _ = sleep_until(wake) => lp.on_timer(&done_tx),
+            _ = crate::sleep::sleep_until(wake) => lp.on_timer(&done_tx),
             _ = heartbeat.tick() => lp.on_heartbeat(),
             Some(()) = override_changed(&mut override_rx) => lp.evaluate_all(&done_tx),
             Some(now_role) = role_change(&mut role) => {
@@ -134,13 +134,6 @@ async fn override_changed(rx: &mut Option<tokio::sync::watch::Receiver<Override>
                 None
             }
         },
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
 }

@@ -249,7 +249,7 @@ async fn decide(
                 }
                 None => break,
             },
-            _ = sleep_until_opt(deadline) => {
+            _ = crate::sleep::sleep_until(deadline) => {
                 warn!("leader election: Lease not renewed in time; demoting before it can expire");
             }
         }
@@ -260,13 +260,6 @@ async fn decide(
     elector.settle();
     let _ = holder.await;
     let _ = witness.await;
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Runs kube-lease-manager: build (retrying while the API server is unreachable), then
