@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gnmi_proto::{Notification, Path, TypedValue, Update, typed_value::Value};
-use opergroupd::gnmi::source::decode_notification;
+use opergroupd::gnmi::subscription::decode_notification;
 
 /// A wire path from its string form, parsed by the controller's own parser (names are
 /// kept as written, module prefixes included).

@@ -40,7 +40,7 @@ pub fn render(config: &Config) -> String {
                 out,
                 "    liveness {} (heartbeat_interval {} on every subscription), reconnect-max {}",
                 duration::format(l),
-                duration::format(crate::gnmi::source::heartbeat_for(l)),
+                duration::format(crate::gnmi::subscription::heartbeat_for(l)),
                 duration::format(t.reconnect_max)
             ),
             None => writeln!(out, "    liveness off, reconnect-max {}", duration::format(t.reconnect_max)),

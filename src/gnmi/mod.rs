@@ -33,17 +33,17 @@
 //! The password is never formatted: `Secret` and [`connect::Credentials`] hide it in
 //! Debug, and its header value is marked sensitive.
 
+pub mod capabilities;
 pub mod channels;
 pub mod connect;
 pub mod path;
 pub mod set;
 pub mod source;
+pub mod subscription;
 mod transport;
 pub mod value;
 
-pub use connect::{
-    ConnectOptions, ErrorKind, GnmiClient, GnmiError, GoAwayWatch, KeepAlive, check_capabilities, connect,
-    connect_watched,
-};
+pub use capabilities::check_capabilities;
+pub use connect::{ConnectOptions, ErrorKind, GnmiClient, GnmiError, GoAwayWatch, KeepAlive, connect, connect_watched};
 pub use set::{SetAck, SetError, Setter, set_admin_states};
 pub use source::{SourceOptions, spawn_source};

@@ -10,6 +10,7 @@ use gnmi_proto::{SetRequest, TypedValue, Update};
 use crate::config::Target;
 use crate::model::{AdminState, WireEncoding};
 
+use super::capabilities;
 use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiClient, GnmiError};
 use super::path;
@@ -225,7 +226,7 @@ impl Setter {
         // Connect without holding the lock, so one slow target does not block the others.
         // A channel of our own asks Capabilities too: the encoding to Set in is the target's.
         let mut client = connect::connect(target, &self.opts).await?;
-        let encoding = connect::check_capabilities(&mut client, target, self.opts.connect_timeout).await?;
+        let encoding = capabilities::check_capabilities(&mut client, target, self.opts.connect_timeout).await?;
         self.clients.publish(target, &client, encoding);
         Ok((client, encoding))
     }
@@ -238,8 +239,8 @@ mod tests {
     #[test]
     fn request_has_one_update_per_path_with_quoted_json() {
         let changes = vec![
-            (crate::paths::admin_state("ethernet-1/1"), AdminState::Disable),
-            (crate::paths::admin_state("ethernet-1/2"), AdminState::Enable),
+            (crate::srl_paths::admin_state("ethernet-1/1"), AdminState::Disable),
+            (crate::srl_paths::admin_state("ethernet-1/2"), AdminState::Enable),
         ];
         let req = set_request(&changes, WireEncoding::JsonIetf).unwrap();
         assert!(req.replace.is_empty() && req.delete.is_empty());
@@ -262,7 +263,7 @@ mod tests {
     #[test]
     fn proto_requests_carry_typed_scalars_in_each_profile_form() {
         let changes = vec![
-            (crate::paths::admin_state("ethernet-1/1"), AdminState::Disable),
+            (crate::srl_paths::admin_state("ethernet-1/1"), AdminState::Disable),
             (crate::profile::OPENCONFIG.admin_set("Ethernet1"), AdminState::Disable),
             (crate::profile::OPENCONFIG.admin_set("Ethernet2"), AdminState::Enable),
         ];

@@ -1,5 +1,6 @@
-//! One task per target: connect, Capabilities, one Subscribe (STREAM, ON_CHANGE, JSON_IETF)
-//! kept open, decode notifications, report liveness, reconnect with backoff.
+//! One task per target: connect, Capabilities, one Subscribe (STREAM, ON_CHANGE, in the
+//! encoding the target offers) kept open, decode notifications (`subscription.rs`), report
+//! liveness, reconnect with backoff.
 //!
 //! **Liveness** (contract section 8). Every ON_CHANGE subscription asks for a
 //! `heartbeat_interval` of a third of the target's `liveness`, so a live device re-sends its
@@ -16,22 +17,19 @@ use std::time::{Duration, Instant};
 use backon::BackoffBuilder;
 use futures::StreamExt;
 use gnmi_proto::subscribe_response::Response;
-use gnmi_proto::{
-    Encoding, Notification, SubscribeRequest, Subscription, SubscriptionList, SubscriptionMode, subscribe_request,
-    subscription_list,
-};
+use gnmi_proto::{Notification, SubscribeRequest};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Target;
-use crate::model::{Scalar, SourceEvent, TargetName, WireEncoding};
+use crate::model::{Scalar, SourceEvent, TargetName};
 
+use super::capabilities;
 use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
-use super::path::{self, PathError};
-use super::value::{self, ValueError};
+use super::subscription::{decode_notification, heartbeat_for, is_subscribed, subscribe_request, with_encoding};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceOptions {
@@ -62,84 +60,6 @@ impl Default for SourceOptions {
             channels: None,
         }
     }
-}
-
-/// The heartbeat asked for with a given liveness: three chances per period.
-pub fn heartbeat_for(liveness: Duration) -> Duration {
-    (liveness / 3).max(Duration::from_millis(100))
-}
-
-/// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF
-/// (each session asks for the encoding the target's Capabilities offer, see
-/// `connect::choose_encoding`), each with `heartbeat_interval` when given (the device
-/// re-sends unchanged values that often).
-pub fn subscribe_request(paths: &[String], heartbeat: Option<Duration>) -> Result<SubscribeRequest, PathError> {
-    let heartbeat_interval = heartbeat.map_or(0, |h| u64::try_from(h.as_nanos()).unwrap_or(u64::MAX));
-    let subscription = paths
-        .iter()
-        .map(|p| {
-            Ok(Subscription {
-                path: Some(path::parse(p)?),
-                mode: SubscriptionMode::OnChange as i32,
-                heartbeat_interval,
-                ..Default::default()
-            })
-        })
-        .collect::<Result<Vec<_>, PathError>>()?;
-    Ok(SubscribeRequest {
-        request: Some(subscribe_request::Request::Subscribe(SubscriptionList {
-            subscription,
-            mode: subscription_list::Mode::Stream as i32,
-            encoding: Encoding::JsonIetf as i32,
-            ..Default::default()
-        })),
-    })
-}
-
-/// `request` asking for `encoding` (the one chosen from the target's Capabilities).
-fn with_encoding(request: &SubscribeRequest, encoding: WireEncoding) -> SubscribeRequest {
-    let mut request = request.clone();
-    if let Some(subscribe_request::Request::Subscribe(list)) = &mut request.request {
-        list.encoding = connect::wire(encoding) as i32;
-    }
-    request
-}
-
-/// A notification in canonical form, plus what had to be skipped.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Decoded {
-    pub updates: Vec<(String, Scalar)>,
-    pub deletes: Vec<String>,
-    /// One entry per update or delete that was skipped; the rest of the notification stands.
-    pub skipped: Vec<String>,
-}
-
-/// Joins prefix and paths, decodes values; a bad update or delete is skipped, not the
-/// whole notification.
-pub fn decode_notification(n: &Notification) -> Decoded {
-    let mut out = Decoded::default();
-    for u in &n.update {
-        let decoded = path::join_to_string(n.prefix.as_ref(), u.path.as_ref())
-            .map_err(|e: PathError| e.to_string())
-            .and_then(|p| match (&u.val, &u.value) {
-                // Pre-0.3 peers: the deprecated `value` with a JSON encoding.
-                (None, Some(old)) if old.r#type == Encoding::Json as i32 || old.r#type == Encoding::JsonIetf as i32 => {
-                    value::decode_json(&p, &old.value).map_err(|e: ValueError| e.to_string())
-                }
-                (val, _) => value::decode(&p, val.as_ref()).map_err(|e| e.to_string()),
-            });
-        match decoded {
-            Ok(leaves) => out.updates.extend(leaves),
-            Err(e) => out.skipped.push(e),
-        }
-    }
-    for d in &n.delete {
-        match path::join_to_string(n.prefix.as_ref(), Some(d)) {
-            Ok(p) => out.deletes.push(p),
-            Err(e) => out.skipped.push(format!("delete: {e}")),
-        }
-    }
-    out
 }
 
 /// Starts the source task for `target`. It runs until `cancel` fires or `events` closes.
@@ -286,7 +206,7 @@ impl Source {
         let failed = |error| failed_at(error, None);
         let encoding = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
-            r = connect::check_capabilities(&mut client, target, opts.connect_timeout) => match r {
+            r = capabilities::check_capabilities(&mut client, target, opts.connect_timeout) => match r {
                 Ok(e) => e,
                 Err(e) => return failed(e),
             },
@@ -328,12 +248,12 @@ impl Source {
         // dropped here (see the module comment).
         let mut seen: HashMap<String, Scalar> = HashMap::new();
         let liveness = target.liveness;
-        let mut alive_until = liveness.map(|l| tokio::time::Instant::now() + l);
+        let mut alive_until = liveness.map(|l| Instant::now() + l);
         loop {
             let next = tokio::select! {
                 _ = self.cancel.cancelled() => return End::Stop,
                 _ = tokio::time::sleep_until(sync_deadline), if synced_at.is_none() => return failed(no_sync()),
-                _ = sleep_until_opt(alive_until), if synced_at.is_some() => {
+                _ = crate::sleep::sleep_until(alive_until), if synced_at.is_some() => {
                     let l = liveness.unwrap_or_default();
                     let error = GnmiError::new(target, ErrorKind::Silent, format!(
                         "no gNMI message (update, heartbeat or sync_response) for {} (liveness)",
@@ -344,7 +264,7 @@ impl Source {
                 next = stream.message() => next,
             };
             if let (Some(l), Ok(Some(_))) = (liveness, &next) {
-                alive_until = Some(tokio::time::Instant::now() + l);
+                alive_until = Some(Instant::now() + l);
             }
             let error = match next {
                 Ok(Some(msg)) => match msg.response {
@@ -440,122 +360,12 @@ impl Source {
     }
 }
 
-/// `path` is a subscribed path or lies below one (a container or a whole list subscribed).
-fn is_subscribed(subscribed: &HashSet<String>, path: &str) -> bool {
-    subscribed.contains(path)
-        || subscribed.iter().any(|s| {
-            path.strip_prefix(s.trim_end_matches('/'))
-                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('['))
-        })
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Cancelled, or the receiver is gone.
 struct Stopped;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gnmi_proto::{Path, TypedValue, Update, typed_value::Value};
-
-    fn p(s: &str) -> Path {
-        crate::gnmi::path::parse(s).unwrap()
-    }
-
-    fn json(s: &str) -> Option<TypedValue> {
-        Some(TypedValue { value: Some(Value::JsonIetfVal(s.as_bytes().to_vec())) })
-    }
-
-    #[test]
-    fn notification_with_prefix_updates_deletes_and_a_bad_value() {
-        let n = Notification {
-            timestamp: 7,
-            prefix: Some(p("/srl_nokia-network-instance:network-instance[name=default]/protocols/bgp")),
-            update: vec![
-                Update {
-                    path: Some(p("/neighbor[peer-address=10.0.1.1]/session-state")),
-                    val: json(r#""established""#),
-                    ..Default::default()
-                },
-                Update {
-                    path: Some(p("/neighbor[peer-address=10.0.1.2]/session-state")),
-                    val: json("{broken"),
-                    ..Default::default()
-                },
-                Update {
-                    path: Some(p("/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes")),
-                    val: json("12"),
-                    ..Default::default()
-                },
-            ],
-            delete: vec![p("/neighbor[peer-address=10.0.1.3]")],
-            ..Default::default()
-        };
-        let d = decode_notification(&n);
-        let base = "/network-instance[name=default]/protocols/bgp";
-        assert_eq!(
-            d.updates,
-            vec![
-                (format!("{base}/neighbor[peer-address=10.0.1.1]/session-state"), Scalar::Str("established".into())),
-                (
-                    format!("{base}/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes"),
-                    Scalar::Uint(12)
-                ),
-            ]
-        );
-        assert_eq!(d.deletes, vec![format!("{base}/neighbor[peer-address=10.0.1.3]")]);
-        assert_eq!(d.skipped.len(), 1);
-        assert!(d.skipped[0].contains("neighbor[peer-address=10.0.1.2]/session-state"), "{}", d.skipped[0]);
-    }
-
-    #[test]
-    fn updates_count_only_at_or_below_a_subscribed_path() {
-        let subscribed: HashSet<String> =
-            ["/interface[name=ethernet-1/49]/oper-state", "/network-instance[name=default]/protocols/bgp/neighbor"]
-                .into_iter()
-                .map(String::from)
-                .collect();
-        assert!(is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state"));
-        assert!(is_subscribed(
-            &subscribed,
-            "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"
-        ));
-        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state-extra"));
-        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/fabric-sim-unknown/leaf"));
-        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/50]/oper-state"));
-    }
-
-    #[test]
-    fn subscribe_request_is_stream_on_change_json_ietf() {
-        let req = subscribe_request(&[crate::paths::oper_state("ethernet-1/49")], None).unwrap();
-        let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
-        assert_eq!(list.mode, subscription_list::Mode::Stream as i32);
-        assert_eq!(list.encoding, Encoding::JsonIetf as i32);
-        assert_eq!(list.subscription.len(), 1);
-        assert_eq!(list.subscription[0].mode, SubscriptionMode::OnChange as i32);
-        let path = list.subscription[0].path.as_ref().unwrap();
-        assert_eq!(path::to_string(path).unwrap(), "/interface[name=ethernet-1/49]/oper-state");
-        assert_eq!(list.subscription[0].heartbeat_interval, 0, "no liveness, no heartbeat asked for");
-        assert!(subscribe_request(&["no-slash".to_string()], None).is_err());
-    }
-
-    #[test]
-    fn liveness_asks_for_a_heartbeat_on_every_on_change_subscription() {
-        let paths = [crate::paths::oper_state("ethernet-1/49"), crate::paths::admin_state("ethernet-1/1")];
-        let req = subscribe_request(&paths, Some(heartbeat_for(Duration::from_secs(9)))).unwrap();
-        let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
-        for s in &list.subscription {
-            assert_eq!(s.mode, SubscriptionMode::OnChange as i32);
-            assert_eq!(s.heartbeat_interval, 3_000_000_000);
-        }
-    }
-
     #[test]
     fn rate_limit_allows_one_per_period_and_counts_the_rest() {
         let t0 = Instant::now();

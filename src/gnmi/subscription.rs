@@ -1,0 +1,202 @@
+//! The Subscribe request and what a notification says, without I/O: the request for a
+//! target's paths (STREAM, ON_CHANGE, heartbeats for liveness), the encoding a session asks
+//! for, and notifications decoded into canonical paths and values. `source.rs` drives them.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use gnmi_proto::{
+    Encoding, Notification, SubscribeRequest, Subscription, SubscriptionList, SubscriptionMode, subscribe_request,
+    subscription_list,
+};
+
+use crate::model::{Scalar, WireEncoding};
+
+use super::capabilities;
+use super::path::{self, PathError};
+use super::value::{self, ValueError};
+
+/// The heartbeat asked for with a given liveness: three chances per period.
+pub fn heartbeat_for(liveness: Duration) -> Duration {
+    (liveness / 3).max(Duration::from_millis(100))
+}
+
+/// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF
+/// (each session asks for the encoding the target's Capabilities offer, see
+/// `capabilities::choose_encoding`), each with `heartbeat_interval` when given (the device
+/// re-sends unchanged values that often).
+pub fn subscribe_request(paths: &[String], heartbeat: Option<Duration>) -> Result<SubscribeRequest, PathError> {
+    let heartbeat_interval = heartbeat.map_or(0, |h| u64::try_from(h.as_nanos()).unwrap_or(u64::MAX));
+    let subscription = paths
+        .iter()
+        .map(|p| {
+            Ok(Subscription {
+                path: Some(path::parse(p)?),
+                mode: SubscriptionMode::OnChange as i32,
+                heartbeat_interval,
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>, PathError>>()?;
+    Ok(SubscribeRequest {
+        request: Some(subscribe_request::Request::Subscribe(SubscriptionList {
+            subscription,
+            mode: subscription_list::Mode::Stream as i32,
+            encoding: Encoding::JsonIetf as i32,
+            ..Default::default()
+        })),
+    })
+}
+
+/// `request` asking for `encoding` (the one chosen from the target's Capabilities).
+pub(super) fn with_encoding(request: &SubscribeRequest, encoding: WireEncoding) -> SubscribeRequest {
+    let mut request = request.clone();
+    if let Some(subscribe_request::Request::Subscribe(list)) = &mut request.request {
+        list.encoding = capabilities::wire(encoding) as i32;
+    }
+    request
+}
+
+/// A notification in canonical form, plus what had to be skipped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decoded {
+    pub updates: Vec<(String, Scalar)>,
+    pub deletes: Vec<String>,
+    /// One entry per update or delete that was skipped; the rest of the notification stands.
+    pub skipped: Vec<String>,
+}
+
+/// Joins prefix and paths, decodes values; a bad update or delete is skipped, not the
+/// whole notification.
+pub fn decode_notification(n: &Notification) -> Decoded {
+    let mut out = Decoded::default();
+    for u in &n.update {
+        let decoded = path::join_to_string(n.prefix.as_ref(), u.path.as_ref())
+            .map_err(|e: PathError| e.to_string())
+            .and_then(|p| match (&u.val, &u.value) {
+                // Pre-0.3 peers: the deprecated `value` with a JSON encoding.
+                (None, Some(old)) if old.r#type == Encoding::Json as i32 || old.r#type == Encoding::JsonIetf as i32 => {
+                    value::decode_json(&p, &old.value).map_err(|e: ValueError| e.to_string())
+                }
+                (val, _) => value::decode(&p, val.as_ref()).map_err(|e| e.to_string()),
+            });
+        match decoded {
+            Ok(leaves) => out.updates.extend(leaves),
+            Err(e) => out.skipped.push(e),
+        }
+    }
+    for d in &n.delete {
+        match path::join_to_string(n.prefix.as_ref(), Some(d)) {
+            Ok(p) => out.deletes.push(p),
+            Err(e) => out.skipped.push(format!("delete: {e}")),
+        }
+    }
+    out
+}
+
+/// `path` is a subscribed path or lies below one (a container or a whole list subscribed).
+pub(super) fn is_subscribed(subscribed: &HashSet<String>, path: &str) -> bool {
+    subscribed.contains(path)
+        || subscribed.iter().any(|s| {
+            path.strip_prefix(s.trim_end_matches('/'))
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('['))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gnmi_proto::{Path, TypedValue, Update, typed_value::Value};
+
+    fn p(s: &str) -> Path {
+        crate::gnmi::path::parse(s).unwrap()
+    }
+
+    fn json(s: &str) -> Option<TypedValue> {
+        Some(TypedValue { value: Some(Value::JsonIetfVal(s.as_bytes().to_vec())) })
+    }
+
+    #[test]
+    fn notification_with_prefix_updates_deletes_and_a_bad_value() {
+        let n = Notification {
+            timestamp: 7,
+            prefix: Some(p("/srl_nokia-network-instance:network-instance[name=default]/protocols/bgp")),
+            update: vec![
+                Update {
+                    path: Some(p("/neighbor[peer-address=10.0.1.1]/session-state")),
+                    val: json(r#""established""#),
+                    ..Default::default()
+                },
+                Update {
+                    path: Some(p("/neighbor[peer-address=10.0.1.2]/session-state")),
+                    val: json("{broken"),
+                    ..Default::default()
+                },
+                Update {
+                    path: Some(p("/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes")),
+                    val: json("12"),
+                    ..Default::default()
+                },
+            ],
+            delete: vec![p("/neighbor[peer-address=10.0.1.3]")],
+            ..Default::default()
+        };
+        let d = decode_notification(&n);
+        let base = "/network-instance[name=default]/protocols/bgp";
+        assert_eq!(
+            d.updates,
+            vec![
+                (format!("{base}/neighbor[peer-address=10.0.1.1]/session-state"), Scalar::Str("established".into())),
+                (
+                    format!("{base}/neighbor[peer-address=10.0.1.1]/afi-safi[afi-safi-name=evpn]/received-routes"),
+                    Scalar::Uint(12)
+                ),
+            ]
+        );
+        assert_eq!(d.deletes, vec![format!("{base}/neighbor[peer-address=10.0.1.3]")]);
+        assert_eq!(d.skipped.len(), 1);
+        assert!(d.skipped[0].contains("neighbor[peer-address=10.0.1.2]/session-state"), "{}", d.skipped[0]);
+    }
+
+    #[test]
+    fn updates_count_only_at_or_below_a_subscribed_path() {
+        let subscribed: HashSet<String> =
+            ["/interface[name=ethernet-1/49]/oper-state", "/network-instance[name=default]/protocols/bgp/neighbor"]
+                .into_iter()
+                .map(String::from)
+                .collect();
+        assert!(is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state"));
+        assert!(is_subscribed(
+            &subscribed,
+            "/network-instance[name=default]/protocols/bgp/neighbor[peer-address=10.0.1.1]/session-state"
+        ));
+        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/oper-state-extra"));
+        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/49]/fabric-sim-unknown/leaf"));
+        assert!(!is_subscribed(&subscribed, "/interface[name=ethernet-1/50]/oper-state"));
+    }
+
+    #[test]
+    fn subscribe_request_is_stream_on_change_json_ietf() {
+        let req = subscribe_request(&[crate::srl_paths::oper_state("ethernet-1/49")], None).unwrap();
+        let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
+        assert_eq!(list.mode, subscription_list::Mode::Stream as i32);
+        assert_eq!(list.encoding, Encoding::JsonIetf as i32);
+        assert_eq!(list.subscription.len(), 1);
+        assert_eq!(list.subscription[0].mode, SubscriptionMode::OnChange as i32);
+        let path = list.subscription[0].path.as_ref().unwrap();
+        assert_eq!(path::to_string(path).unwrap(), "/interface[name=ethernet-1/49]/oper-state");
+        assert_eq!(list.subscription[0].heartbeat_interval, 0, "no liveness, no heartbeat asked for");
+        assert!(subscribe_request(&["no-slash".to_string()], None).is_err());
+    }
+
+    #[test]
+    fn liveness_asks_for_a_heartbeat_on_every_on_change_subscription() {
+        let paths = [crate::srl_paths::oper_state("ethernet-1/49"), crate::srl_paths::admin_state("ethernet-1/1")];
+        let req = subscribe_request(&paths, Some(heartbeat_for(Duration::from_secs(9)))).unwrap();
+        let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
+        for s in &list.subscription {
+            assert_eq!(s.mode, SubscriptionMode::OnChange as i32);
+            assert_eq!(s.heartbeat_interval, 3_000_000_000);
+        }
+    }
+}
