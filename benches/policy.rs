@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opergroupd::config::{Group, Readiness};
 use opergroupd::model::{Scalar, SourceEvent};
-use opergroupd::paths;
 use opergroupd::policy::{self, GroupMemory};
+use opergroupd::srl_paths;
 use opergroupd::state::State;
 
 const NI: &str = "default";
@@ -43,14 +43,14 @@ fn group() -> Group {
 fn state(uplinks: &str, now: Instant) -> State {
     let s = |v: &str| Scalar::Str(v.into());
     let mut updates =
-        vec![(paths::admin_state("ethernet-1/1"), s("enable")), (paths::oper_state("ethernet-1/1"), s("up"))];
+        vec![(srl_paths::admin_state("ethernet-1/1"), s("enable")), (srl_paths::oper_state("ethernet-1/1"), s("up"))];
     for u in ["ethernet-1/49", "ethernet-1/50"] {
-        updates.push((paths::oper_state(u), s(uplinks)));
-        updates.push((paths::admin_state(u), s("enable")));
+        updates.push((srl_paths::oper_state(u), s(uplinks)));
+        updates.push((srl_paths::admin_state(u), s("enable")));
     }
     for p in PEERS {
-        updates.push((paths::session_state(NI, p), s("established")));
-        updates.push((paths::evpn_received_routes(NI, p), Scalar::Uint(10)));
+        updates.push((srl_paths::session_state(NI, p), s("established")));
+        updates.push((srl_paths::evpn_received_routes(NI, p), Scalar::Uint(10)));
     }
     let mut st = State::new();
     st.apply(&SourceEvent::Notification {
@@ -97,7 +97,7 @@ fn bench(c: &mut Criterion) {
                 target: "leaf1".into(),
                 received: now,
                 device_ns: 2,
-                updates: vec![(paths::oper_state("ethernet-1/50"), Scalar::Str(v.into()))],
+                updates: vec![(srl_paths::oper_state("ethernet-1/50"), Scalar::Str(v.into()))],
                 deletes: vec![],
             });
             let view = st.target("leaf1");

@@ -28,7 +28,11 @@ fn config() -> opergroupd::config::Config {
 fn eval(now: Instant) -> GroupEval {
     let inputs = ["ethernet-1/49", "ethernet-1/50"]
         .iter()
-        .map(|u| InputValue { path: opergroupd::paths::oper_state(u), value: Some("up".into()), received: Some(now) })
+        .map(|u| InputValue {
+            path: opergroupd::srl_paths::oper_state(u),
+            value: Some("up".into()),
+            received: Some(now),
+        })
         .collect();
     GroupEval {
         at: now,

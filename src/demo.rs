@@ -16,8 +16,8 @@ use crate::controller::{self, LoopEvent, RunOptions};
 use crate::gnmi::connect::ConnectOptions;
 use crate::gnmi::set::Setter;
 use crate::model::AdminState;
-use crate::paths;
 use crate::policy::Health;
+use crate::srl_paths;
 
 const LEAF: &str = "leaf1";
 const GROUP: &str = "leaf1-es1";
@@ -308,7 +308,7 @@ impl Narrator {
 
     async fn wait_sessions_down(&self) -> Result<(), String> {
         for peer in fabric_sim::SPINE_LOOPBACKS {
-            let path = paths::session_state("default", peer);
+            let path = srl_paths::session_state("default", peer);
             let down = serde_json::Value::from(fabric_sim::SessionState::Active.as_str());
             self.control.wait_for_value(LEAF, &path, &down, STEP_DEADLINE).await.map_err(|e| format!("demo: {e}"))?;
         }

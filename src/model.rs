@@ -1,7 +1,7 @@
 //! Types that cross module boundaries: what sources observe, what policy decides.
 //!
 //! Paths are carried as canonical strings (`/interface[name=ethernet-1/49]/oper-state`):
-//! no origin, no module prefixes, keys sorted by name. `crate::paths` builds the ones
+//! no origin, no module prefixes, keys sorted by name. `crate::srl_paths` builds the ones
 //! the controller asks for; `crate::gnmi::path` turns wire paths into this form.
 
 use std::sync::Arc;

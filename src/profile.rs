@@ -155,17 +155,17 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paths;
+    use crate::srl_paths;
 
     #[test]
     fn srl_paths_are_the_contract_paths() {
-        assert_eq!(SRL.oper_state("ethernet-1/49"), paths::oper_state("ethernet-1/49"));
-        assert_eq!(SRL.admin_set("ethernet-1/1"), paths::admin_state("ethernet-1/1"));
-        assert_eq!(SRL.admin_observed("ethernet-1/1"), paths::admin_state("ethernet-1/1"));
-        assert_eq!(SRL.session_state("default", "BGP", "10.0.1.1"), paths::session_state("default", "10.0.1.1"));
+        assert_eq!(SRL.oper_state("ethernet-1/49"), srl_paths::oper_state("ethernet-1/49"));
+        assert_eq!(SRL.admin_set("ethernet-1/1"), srl_paths::admin_state("ethernet-1/1"));
+        assert_eq!(SRL.admin_observed("ethernet-1/1"), srl_paths::admin_state("ethernet-1/1"));
+        assert_eq!(SRL.session_state("default", "BGP", "10.0.1.1"), srl_paths::session_state("default", "10.0.1.1"));
         assert_eq!(
             SRL.evpn_received_routes("default", "BGP", "10.0.1.1"),
-            paths::evpn_received_routes("default", "10.0.1.1")
+            srl_paths::evpn_received_routes("default", "10.0.1.1")
         );
         assert_eq!(SRL.admin_json(AdminState::Disable), serde_json::json!("disable"));
     }

@@ -1,4 +1,5 @@
-//! The canonical paths the controller subscribes to and sets (contract section 4).
+//! SR Linux's canonical paths (contract section 4) as free functions: the `srl` profile
+//! (`crate::profile::SRL`) in the short form tests and the simulators use.
 
 pub fn oper_state(interface: &str) -> String {
     format!("/interface[name={interface}]/oper-state")

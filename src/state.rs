@@ -178,7 +178,7 @@ impl<'a> TargetView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paths;
+    use crate::srl_paths;
     use std::time::Duration;
 
     fn note(t0: Instant, updates: &[(&str, Scalar)], deletes: &[&str]) -> SourceEvent {
@@ -199,7 +199,7 @@ mod tests {
     fn an_acknowledged_set_never_overwrites_a_newer_device_value_nor_a_stale_target() {
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
-        let admin = paths::admin_state("ethernet-1/1");
+        let admin = srl_paths::admin_state("ethernet-1/1");
         let mut st = State::new();
         st.apply(&note(t0, &[(&admin, s("enable"))], &[]));
         st.apply(&SourceEvent::Synced { target: "leaf1".into(), at: ms(1) });
@@ -231,7 +231,7 @@ mod tests {
         let mut st = State::new();
         assert!(!st.target("leaf1").synced());
         assert_eq!(st.target("leaf1").not_synced_reason().as_deref(), Some("no subscription yet"));
-        let up = paths::oper_state("ethernet-1/49");
+        let up = srl_paths::oper_state("ethernet-1/49");
         st.apply(&note(t0, &[(&up, s("up"))], &[]));
         let v = st.target("leaf1");
         assert!(!v.synced());
@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(v.since(), Some(t1));
         assert_eq!(v.entry(&up), Some(&Entry { value: s("up"), received: t0, device_ns: 7, acknowledged: false }));
         assert!(v.in_dump(&up));
-        assert!(!v.in_dump(&paths::oper_state("ethernet-1/50")));
+        assert!(!v.in_dump(&srl_paths::oper_state("ethernet-1/50")));
         assert!(!st.target("leaf2").synced());
 
         st.apply(&SourceEvent::Stale { target: "leaf1".into(), at: t1, error: "stream reset".into() });
@@ -267,25 +267,25 @@ mod tests {
         let n1 = ("default", "10.0.1.1");
         let n2 = ("default", "10.0.1.2");
         let n11 = ("default", "10.0.1.11");
-        let keep = paths::oper_state("ethernet-1/1");
+        let keep = srl_paths::oper_state("ethernet-1/1");
         st.apply(&note(
             t0,
             &[
-                (&paths::session_state(n1.0, n1.1), s("established")),
-                (&paths::evpn_received_routes(n1.0, n1.1), Scalar::Uint(4)),
-                (&paths::session_state(n2.0, n2.1), s("established")),
-                (&paths::session_state(n11.0, n11.1), s("established")),
+                (&srl_paths::session_state(n1.0, n1.1), s("established")),
+                (&srl_paths::evpn_received_routes(n1.0, n1.1), Scalar::Uint(4)),
+                (&srl_paths::session_state(n2.0, n2.1), s("established")),
+                (&srl_paths::session_state(n11.0, n11.1), s("established")),
                 (&keep, s("up")),
             ],
             &[],
         ));
-        st.apply(&note(t0, &[], &[&paths::neighbor(n1.0, n1.1)]));
+        st.apply(&note(t0, &[], &[&srl_paths::neighbor(n1.0, n1.1)]));
         let v = st.target("leaf1");
-        assert_eq!(v.get(&paths::session_state(n1.0, n1.1)), None);
-        assert_eq!(v.get(&paths::evpn_received_routes(n1.0, n1.1)), None);
+        assert_eq!(v.get(&srl_paths::session_state(n1.0, n1.1)), None);
+        assert_eq!(v.get(&srl_paths::evpn_received_routes(n1.0, n1.1)), None);
         // Siblings, including one whose key merely starts the same, stay.
-        assert!(v.get(&paths::session_state(n2.0, n2.1)).is_some());
-        assert!(v.get(&paths::session_state(n11.0, n11.1)).is_some());
+        assert!(v.get(&srl_paths::session_state(n2.0, n2.1)).is_some());
+        assert!(v.get(&srl_paths::session_state(n11.0, n11.1)).is_some());
         assert!(v.get(&keep).is_some());
 
         // A keyless list delete removes every entry of the list.
@@ -303,9 +303,9 @@ mod tests {
     fn deletes_apply_before_updates_in_one_notification() {
         let t0 = Instant::now();
         let mut st = State::new();
-        let p = paths::session_state("default", "10.0.1.1");
+        let p = srl_paths::session_state("default", "10.0.1.1");
         st.apply(&note(t0, &[(&p, s("active"))], &[]));
-        st.apply(&note(t0, &[(&p, s("established"))], &[&paths::neighbor("default", "10.0.1.1")]));
+        st.apply(&note(t0, &[(&p, s("established"))], &[&srl_paths::neighbor("default", "10.0.1.1")]));
         assert_eq!(st.target("leaf1").get(&p), Some(&s("established")));
     }
 }

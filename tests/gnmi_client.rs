@@ -11,7 +11,7 @@ use gnmi_proto::{Encoding, subscribe_request, subscription_list, typed_value::Va
 use opergroupd::config::{ClientCert, Secret, Target, Tls};
 use opergroupd::gnmi::{self, ConnectOptions, ErrorKind, Setter, SourceOptions, spawn_source};
 use opergroupd::model::{AdminState, Scalar, SourceEvent, WireEncoding};
-use opergroupd::paths;
+use opergroupd::srl_paths;
 use support::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +46,11 @@ fn opts() -> SourceOptions {
 }
 
 fn subscribed_paths() -> Vec<String> {
-    vec![paths::oper_state("ethernet-1/49"), paths::admin_state("ethernet-1/1"), paths::neighbor("default", "10.0.1.1")]
+    vec![
+        srl_paths::oper_state("ethernet-1/49"),
+        srl_paths::admin_state("ethernet-1/1"),
+        srl_paths::neighbor("default", "10.0.1.1"),
+    ]
 }
 
 struct Running {
@@ -343,8 +347,8 @@ async fn set_sends_one_request_with_exact_json_ietf_bytes() {
     let server = TestServer::start(Script::default()).await;
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
     let changes = vec![
-        (paths::admin_state("ethernet-1/1"), AdminState::Disable),
-        (paths::admin_state("ethernet-1/2"), AdminState::Enable),
+        (srl_paths::admin_state("ethernet-1/1"), AdminState::Disable),
+        (srl_paths::admin_state("ethernet-1/2"), AdminState::Enable),
     ];
     let ack = setter.set(&target(&server), &changes, None).await.expect("set accepted");
     assert_eq!(ack.timestamp_ns, 42);
@@ -374,7 +378,7 @@ async fn sets_share_the_subscription_connection_when_channels_are_shared() {
     src.until("Synced", is_synced).await;
     let setter = Setter::sharing(ConnectOptions::default(), Duration::from_secs(5), channels);
     setter.warm(&target(&server)).await;
-    let changes = vec![(paths::admin_state("ethernet-1/1"), AdminState::Disable)];
+    let changes = vec![(srl_paths::admin_state("ethernet-1/1"), AdminState::Disable)];
     setter.set(&target(&server), &changes, None).await.expect("set accepted");
     assert_eq!(server.seen.sets.lock().unwrap().len(), 1);
     // Capabilities, Subscribe and Set on one HTTP/2 connection.
@@ -388,7 +392,7 @@ async fn a_setter_of_its_own_opens_a_second_connection() {
     let mut src = run(target(&server), opts());
     src.until("Synced", is_synced).await;
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
-    let changes = vec![(paths::admin_state("ethernet-1/1"), AdminState::Disable)];
+    let changes = vec![(srl_paths::admin_state("ethernet-1/1"), AdminState::Disable)];
     setter.set(&target(&server), &changes, None).await.expect("set accepted");
     assert_eq!(server.seen.connections.load(Ordering::Relaxed), 2);
     src.stop().await;
@@ -411,7 +415,7 @@ async fn warm_opens_the_set_channel_before_any_set() {
 
 #[tokio::test]
 async fn set_errors_say_whether_to_retry_and_name_target_and_paths() {
-    let changes = vec![(paths::admin_state("ethernet-1/1"), AdminState::Disable)];
+    let changes = vec![(srl_paths::admin_state("ethernet-1/1"), AdminState::Disable)];
     let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
 
     let bad = TestServer::start(Script { set_error: Some(tonic::Code::InvalidArgument), ..Script::default() }).await;
@@ -444,7 +448,7 @@ async fn set_that_gets_no_answer_times_out_as_retryable() {
     let setter = Setter::new(ConnectOptions::default(), Duration::from_millis(300));
     let started = Instant::now();
     let e = setter
-        .set(&target(&server), &[(paths::admin_state("ethernet-1/1"), AdminState::Enable)], None)
+        .set(&target(&server), &[(srl_paths::admin_state("ethernet-1/1"), AdminState::Enable)], None)
         .await
         .unwrap_err();
     assert!(e.retryable, "{e}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use opergroupd::config::{Secret, Target, Tls};
 use opergroupd::gnmi::{ConnectOptions, Setter, SourceOptions, spawn_source};
 use opergroupd::model::{AdminState, SourceEvent};
-use opergroupd::paths;
+use opergroupd::srl_paths;
 use support::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +66,7 @@ fn password_appears_in_no_log_line_at_any_level() {
                 backoff_max: Duration::from_millis(50),
                 ..SourceOptions::default()
             };
-            let paths = vec![paths::oper_state("ethernet-1/49")];
+            let paths = vec![srl_paths::oper_state("ethernet-1/49")];
             let cancel = CancellationToken::new();
 
             let (tx, mut rx) = mpsc::channel(64);
@@ -82,11 +82,11 @@ fn password_appears_in_no_log_line_at_any_level() {
 
             let setter = Setter::new(ConnectOptions::default(), Duration::from_secs(5));
             setter
-                .set(&target(&addr, PASSWORD), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)], None)
+                .set(&target(&addr, PASSWORD), &[(srl_paths::admin_state("ethernet-1/1"), AdminState::Disable)], None)
                 .await
                 .expect("set");
             setter
-                .set(&target(&addr, WRONG), &[(paths::admin_state("ethernet-1/1"), AdminState::Disable)], None)
+                .set(&target(&addr, WRONG), &[(srl_paths::admin_state("ethernet-1/1"), AdminState::Disable)], None)
                 .await
                 .unwrap_err();
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fabric_sim::{Control, Fabric, SetOutcome, SimConfig, Timings};
 use fake_lease_api::{FakeLeaseApi, Reach, expiry};
-use opergroupd::status::{Health, Role, StatusDocument};
+use opergroupd::status::{Health, ReplicaRole, StatusDocument};
 
 use ops::{Opergroupd, TempDir, eventually, group, status};
 
@@ -98,7 +98,7 @@ fn wall(rfc3339: &str) -> Option<SystemTime> {
     Some(SystemTime::from(t))
 }
 
-fn role(doc: &StatusDocument) -> Role {
+fn role(doc: &StatusDocument) -> ReplicaRole {
     doc.controller.role
 }
 
@@ -107,8 +107,8 @@ fn role(doc: &StatusDocument) -> Role {
 async fn roles<'a>(a: &'a Replica, b: &'a Replica) -> (&'a Replica, &'a Replica) {
     eventually("one leader and one standby", STEP, || async {
         match (role(&status(a.http).await), role(&status(b.http).await)) {
-            (Role::Leader, Role::Standby) => Ok((a, b)),
-            (Role::Standby, Role::Leader) => Ok((b, a)),
+            (ReplicaRole::Leader, ReplicaRole::Standby) => Ok((a, b)),
+            (ReplicaRole::Standby, ReplicaRole::Leader) => Ok((b, a)),
             other => Err(format!("{other:?}")),
         }
     })
@@ -178,7 +178,7 @@ async fn one_replica_sets_and_after_sigterm_the_other_takes_over_without_repeati
     leader.proc.sigterm();
     eventually("the standby leads", LEASE + RENEW, || async {
         match role(&status(standby.http).await) {
-            Role::Leader => Ok(()),
+            ReplicaRole::Leader => Ok(()),
             r => Err(format!("{r:?}")),
         }
     })
@@ -221,7 +221,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_setting_before_its_lease_exp
     cluster.fake.set_reach(&leader.id, Reach::Blackhole);
     eventually("the cut-off leader demotes itself", LEASE + RENEW, || async {
         match role(&status(leader.http).await) {
-            Role::Standby => Ok(()),
+            ReplicaRole::Standby => Ok(()),
             r => Err(format!("{r:?}")),
         }
     })
@@ -260,10 +260,10 @@ async fn a_leader_cut_off_from_the_api_server_stops_setting_before_its_lease_exp
     fail_both_uplinks(&cluster.ctl, "leaf1");
     let sets = cluster.ctl.wait_for_sets(1, STEP).await.expect("the new leader Sets");
     let on_new = wait_groups(standby, "leaf1-es1 disabled", disabled("leaf1-es1")).await;
-    assert_eq!(role(&on_new), Role::Leader);
+    assert_eq!(role(&on_new), ReplicaRole::Leader);
     assert_eq!(sets_sent(&on_new, "leaf1-es1"), 1);
     let on_old = wait_groups(leader, "leaf1-es1 disabled", disabled("leaf1-es1")).await;
-    assert_eq!(role(&on_old), Role::Standby);
+    assert_eq!(role(&on_old), ReplicaRole::Standby);
     assert_eq!(sets_sent(&on_old, "leaf1-es1"), 0, "a replica cut off from the API server never Sets");
     assert_eq!(sets.len(), 1, "{:?}", set_nodes(&cluster.ctl));
     assert_eq!(sets[0].outcome, SetOutcome::Accepted);
@@ -309,8 +309,8 @@ async fn in_dry_run_the_leader_prints_the_line_and_the_standby_prints_nothing() 
     })
     .await;
     let on_standby = wait_groups(standby, "leaf1-es1 unhealthy", unhealthy).await;
-    assert_eq!(role(&on_leader), Role::Leader);
-    assert_eq!(role(&on_standby), Role::Standby);
+    assert_eq!(role(&on_leader), ReplicaRole::Leader);
+    assert_eq!(role(&on_standby), ReplicaRole::Standby);
     // Both name the same holder: the standby tells an operator who acts.
     eventually("both replicas name the leader as the Lease holder", STEP, || async {
         let holders: Vec<Option<String>> = [leader.http, standby.http]
@@ -341,7 +341,7 @@ async fn on_sigterm_a_set_on_the_wire_finishes_before_the_lease_is_released() {
     let mut a = cluster.replica("replica-a", &[]).await;
     eventually("replica-a leads", STEP, || async {
         match role(&status(a.http).await) {
-            Role::Leader => Ok(()),
+            ReplicaRole::Leader => Ok(()),
             r => Err(format!("{r:?}")),
         }
     })

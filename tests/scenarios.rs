@@ -93,7 +93,7 @@ async fn tutorial_without_readiness_reenables_as_soon_as_an_uplink_is_up() {
     ctl.enforced(&g(), AdminState::Enable).await;
     lab.wait_admin(LEAF, "enable").await;
     for peer in SPINES {
-        let state = lab.control.value(LEAF, &opergroupd::paths::session_state("default", peer)).unwrap();
+        let state = lab.control.value(LEAF, &opergroupd::srl_paths::session_state("default", peer)).unwrap();
         assert_eq!(state, Some("active".into()), "iBGP to {peer} was down all along");
     }
     assert_eq!(lab.sets(2).await.len(), 2);
@@ -424,7 +424,7 @@ async fn malformed_values_and_unknown_paths_are_logged_and_skipped() {
     let _guard = logs.install("opergroupd=debug");
     let (lab, mut ctl) = setup(1, Timings::fast(), GroupSpec::new(LEAF), CtlOptions::default()).await;
 
-    lab.fault(LEAF, Fault::MalformedValue { path: Some(opergroupd::paths::oper_state(UP1)) });
+    lab.fault(LEAF, Fault::MalformedValue { path: Some(opergroupd::srl_paths::oper_state(UP1)) });
     let line = logs
         .wait_line("the malformed value skipped", |l| l.contains("skipping update") && l.contains("ethernet-1/49"))
         .await;

@@ -171,7 +171,7 @@ async fn reboot_with_when_not_ready_disable_disables_until_ibgp_and_routes_are_b
     assert_eq!(values, ["disable", "enable"], "{sets:#?}");
     // The disable came while iBGP was still held down (1.5 s after the port reopened).
     assert!(sets[0].received.mono_ns <= disabled.mono_ns);
-    let established = lab.control.value(LEAF, &opergroupd::paths::session_state("default", SPINES[0])).unwrap();
+    let established = lab.control.value(LEAF, &opergroupd::srl_paths::session_state("default", SPINES[0])).unwrap();
     assert_eq!(established, Some(serde_json::json!("established")));
     ctl.stop().await;
     lab.shutdown().await;

@@ -29,7 +29,7 @@ const BAD_DOWNLINK: &str = "ethernet-1/1";
 const GOOD_DOWNLINK: &str = "ethernet-1/50";
 
 fn admin_path(ifname: &str) -> String {
-    opergroupd::paths::admin_state(ifname)
+    opergroupd::srl_paths::admin_state(ifname)
 }
 
 fn yaml(lab: &Lab, groups: &[(&str, &str)]) -> String {

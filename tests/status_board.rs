@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use opergroupd::config::{Config, Group, Target, Tls};
 use opergroupd::model::{Scalar, SourceEvent};
-use opergroupd::status::{Board, ConnState, Enforcement, Health, Role};
+use opergroupd::status::{Board, ConnState, Enforcement, Health, ReplicaRole};
 
 fn config() -> Config {
     let target = |name: &str| Target {
@@ -52,7 +52,7 @@ fn from_config_declares_everything_and_is_loaded() {
     let board = Board::from_config(&config(), "1.2.3", true);
     let doc = board.document(Instant::now());
     assert_eq!(doc.controller.version, "1.2.3");
-    assert_eq!(doc.controller.role, Role::Single);
+    assert_eq!(doc.controller.role, ReplicaRole::Single);
     assert!(doc.controller.config_loaded && doc.controller.dry_run);
     assert_eq!(doc.controller.maintenance.override_file.as_deref(), Some("/etc/opergroupd/maintenance"));
     assert_eq!(doc.controller.maintenance.suspends, "none");

@@ -349,11 +349,11 @@ async fn readyz_waits_for_config_and_first_sync() {
 #[tokio::test]
 async fn status_client_reads_the_document_and_names_a_missing_server() {
     let board = board_with_group();
-    board.set_role(status::Role::Leader);
+    board.set_role(status::ReplicaRole::Leader);
     let server = Server::start(&board).await;
     let doc = status::fetch_status(&server.addr).await.expect("fetch /status");
     assert_eq!(doc.controller.version, "test-version");
-    assert_eq!(doc.controller.role, status::Role::Leader);
+    assert_eq!(doc.controller.role, status::ReplicaRole::Leader);
     assert_eq!(doc.groups[0].name, GROUP);
     let table = status::render_table(&doc, false);
     assert!(table.contains("leaf1-es1  leaf1   unknown"), "{table}");

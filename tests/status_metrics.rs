@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use opergroupd::model::AdminState;
 use opergroupd::status::{
-    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Pending, Role, ServiceState, SetResult,
+    self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Pending, ReplicaRole, ServiceState,
+    SetResult,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +23,7 @@ fn busy_board() -> Board {
     board.declare_group("leaf1-es1", "leaf1", &["ethernet-1/1".to_string()], true);
     board.declare_group("leaf2-es1", "leaf2", &["ethernet-1/1".to_string()], false);
     board.set_config_loaded(true);
-    board.set_role(Role::Leader);
+    board.set_role(ReplicaRole::Leader);
 
     let t0 = Instant::now();
     board.target_connecting("leaf1", t0);

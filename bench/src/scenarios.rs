@@ -42,7 +42,7 @@ pub async fn clear_sets(c: &mut Conn) -> Result<(), String> {
 /// (`.../admin-state` = `"disable"`, opergroupd's form) or inside the interface container
 /// (`/interface[name=...]` = `{"admin-state": "disable"}`, the usual pygnmi form).
 pub fn downlink_value(s: &SetRecord) -> Option<String> {
-    let leaf = opergroupd::paths::admin_state(watch::DOWNLINK);
+    let leaf = opergroupd::srl_paths::admin_state(watch::DOWNLINK);
     let container = leaf.strip_suffix("/admin-state").unwrap_or(&leaf);
     s.updates.iter().chain(&s.replaces).find_map(|u| {
         let v = if u.path == leaf {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use opergroupd::config::{Secret, Target, Tls};
 use opergroupd::gnmi::source::{SourceOptions, spawn_source};
 use opergroupd::model::{Scalar, SourceEvent};
-use opergroupd::paths;
+use opergroupd::srl_paths;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -53,11 +53,11 @@ impl Watch {
     pub async fn start(leaves: &[(String, u16)], deadline: Duration) -> Result<Watch, String> {
         let cancel = CancellationToken::new();
         let (tx, mut rx) = mpsc::channel::<SourceEvent>(4096);
-        let mut subscribe = vec![paths::admin_state(DOWNLINK)];
-        subscribe.extend(UPLINKS.iter().map(|u| paths::oper_state(u)));
+        let mut subscribe = vec![srl_paths::admin_state(DOWNLINK)];
+        subscribe.extend(UPLINKS.iter().map(|u| srl_paths::oper_state(u)));
         for p in PEERS {
-            subscribe.push(paths::session_state(NI, p));
-            subscribe.push(paths::evpn_received_routes(NI, p));
+            subscribe.push(srl_paths::session_state(NI, p));
+            subscribe.push(srl_paths::evpn_received_routes(NI, p));
         }
         let opts = SourceOptions {
             backoff_min: Duration::from_millis(50),
@@ -173,22 +173,22 @@ fn enum_at<'a>(v: &'a Values, path: &str) -> Option<&'a str> {
 }
 
 pub fn admin_is(state: &'static str) -> impl Fn(&Values) -> bool + Send + 'static {
-    let path = paths::admin_state(DOWNLINK);
+    let path = srl_paths::admin_state(DOWNLINK);
     move |v| enum_at(v, &path) == Some(state)
 }
 
 /// Both iBGP sessions dropped (the hold time expired with every uplink down).
 pub fn overlay_down() -> impl Fn(&Values) -> bool + Send + 'static {
-    let p: Vec<String> = PEERS.iter().map(|p| paths::session_state(NI, p)).collect();
+    let p: Vec<String> = PEERS.iter().map(|p| srl_paths::session_state(NI, p)).collect();
     move |v| p.iter().all(|p| enum_at(v, p).is_some_and(|s| s != "established"))
 }
 
 /// The benchmark group's readiness (same rule as its config): an uplink up, one listed
 /// neighbor established, at least one EVPN route summed over the established ones.
 pub fn ready() -> impl Fn(&Values) -> bool + Send + 'static {
-    let ups: Vec<String> = UPLINKS.iter().map(|u| paths::oper_state(u)).collect();
+    let ups: Vec<String> = UPLINKS.iter().map(|u| srl_paths::oper_state(u)).collect();
     let peers: Vec<(String, String)> =
-        PEERS.iter().map(|p| (paths::session_state(NI, p), paths::evpn_received_routes(NI, p))).collect();
+        PEERS.iter().map(|p| (srl_paths::session_state(NI, p), srl_paths::evpn_received_routes(NI, p))).collect();
     move |v| {
         let up = ups.iter().any(|p| enum_at(v, p) == Some("up"));
         let established: Vec<&(String, String)> =

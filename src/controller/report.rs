@@ -31,9 +31,9 @@ impl Loop {
 
     pub(super) fn role_changed(&self, role: Option<Role>) {
         let shown = match role {
-            None => status::Role::Single,
-            Some(Role::Leader) => status::Role::Leader,
-            Some(Role::Standby) => status::Role::Standby,
+            None => status::ReplicaRole::Single,
+            Some(Role::Leader) => status::ReplicaRole::Leader,
+            Some(Role::Standby) => status::ReplicaRole::Standby,
         };
         info!(role = shown.as_str(), "role changed");
         if let Some(board) = &self.opts.board {

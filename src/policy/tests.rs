@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::model::{Scalar, SourceEvent};
-use crate::paths;
+use crate::srl_paths;
 use crate::state::State;
 
 fn group(down_ms: u64, up_ms: u64) -> Group {
@@ -39,10 +39,10 @@ impl Sim {
         sim.set(
             0,
             &[
-                (&paths::oper_state("ethernet-1/49"), s(up49)),
-                (&paths::oper_state("ethernet-1/50"), s(up50)),
-                (&paths::admin_state("ethernet-1/1"), s("enable")),
-                (&paths::admin_state("ethernet-1/2"), s("enable")),
+                (&srl_paths::oper_state("ethernet-1/49"), s(up49)),
+                (&srl_paths::oper_state("ethernet-1/50"), s(up50)),
+                (&srl_paths::admin_state("ethernet-1/1"), s("enable")),
+                (&srl_paths::admin_state("ethernet-1/2"), s("enable")),
             ],
         );
         sim.state.apply(&SourceEvent::Synced { target: "leaf1".into(), at: t0 });
@@ -68,7 +68,10 @@ impl Sim {
     }
 
     fn uplinks(&mut self, ms: u64, up49: &str, up50: &str) {
-        self.set(ms, &[(&paths::oper_state("ethernet-1/49"), s(up49)), (&paths::oper_state("ethernet-1/50"), s(up50))]);
+        self.set(
+            ms,
+            &[(&srl_paths::oper_state("ethernet-1/49"), s(up49)), (&srl_paths::oper_state("ethernet-1/50"), s(up50))],
+        );
     }
 
     /// Evaluate at `ms` and carry the memory forward, as the controller does.
@@ -111,12 +114,15 @@ fn an_uplink_flapping_faster_than_up_delay_never_re_enables() {
 fn changes_lists_only_downlinks_that_differ() {
     let g = group(0, 0);
     let mut sim = Sim::new("down", "down");
-    sim.set(0, &[(&paths::admin_state("ethernet-1/1"), s("srl_nokia-common:disable"))]);
+    sim.set(0, &[(&srl_paths::admin_state("ethernet-1/1"), s("srl_nokia-common:disable"))]);
     let view = sim.state.target("leaf1");
-    assert_eq!(changes(&g, AdminState::Disable, &view), [(paths::admin_state("ethernet-1/2"), AdminState::Disable)]);
-    assert_eq!(changes(&g, AdminState::Enable, &view), [(paths::admin_state("ethernet-1/1"), AdminState::Enable)]);
+    assert_eq!(
+        changes(&g, AdminState::Disable, &view),
+        [(srl_paths::admin_state("ethernet-1/2"), AdminState::Disable)]
+    );
+    assert_eq!(changes(&g, AdminState::Enable, &view), [(srl_paths::admin_state("ethernet-1/1"), AdminState::Enable)]);
     // Absent counts as differing.
-    sim.event(1, &[], &[&paths::admin_state("ethernet-1/2")]);
+    sim.event(1, &[], &[&srl_paths::admin_state("ethernet-1/2")]);
     let view = sim.state.target("leaf1");
     assert_eq!(changes(&g, AdminState::Enable, &view).len(), 2);
 }

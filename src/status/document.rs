@@ -21,7 +21,7 @@ pub struct StatusDocument {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ControllerStatus {
     pub version: String,
-    pub role: Role,
+    pub role: ReplicaRole,
     /// With leader election: who this replica is, who holds the Lease, since when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_election: Option<LeaderElectionStatus>,
@@ -47,9 +47,11 @@ pub struct LeaderElectionStatus {
     pub role_since: String,
 }
 
+/// The role as status reports it: `crate::leader::Role` (what a replica may do), plus `single`
+/// when there is no leader election at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Role {
+pub enum ReplicaRole {
     /// Holds the lease: acts.
     Leader,
     /// Leader election configured, lease held elsewhere: observes, never Sets.
@@ -58,13 +60,13 @@ pub enum Role {
     Single,
 }
 
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Leader, Role::Standby, Role::Single];
+impl ReplicaRole {
+    pub const ALL: [ReplicaRole; 3] = [ReplicaRole::Leader, ReplicaRole::Standby, ReplicaRole::Single];
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Leader => "leader",
-            Role::Standby => "standby",
-            Role::Single => "single",
+            ReplicaRole::Leader => "leader",
+            ReplicaRole::Standby => "standby",
+            ReplicaRole::Single => "single",
         }
     }
 }

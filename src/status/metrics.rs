@@ -12,7 +12,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use super::document::{ConnState, Enforcement, Health, Role, ServiceState};
+use super::document::{ConnState, Enforcement, Health, ReplicaRole, ServiceState};
 
 /// The content type `/metrics` answers with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -231,8 +231,8 @@ impl Metrics {
         }
     }
 
-    pub fn set_role(&self, role: Role) {
-        for r in Role::ALL {
+    pub fn set_role(&self, role: ReplicaRole) {
+        for r in ReplicaRole::ALL {
             let labels = RoleLabels { role: r.as_str().into() };
             self.role.get_or_create(&labels).set(i64::from(r == role));
         }

@@ -34,7 +34,7 @@ pub fn group_of(leaf: &str) -> String {
 }
 
 pub fn downlink_path() -> String {
-    opergroupd::paths::admin_state(DOWNLINK)
+    opergroupd::srl_paths::admin_state(DOWNLINK)
 }
 
 /// A running simulated fabric.
@@ -107,7 +107,7 @@ impl Lab {
 
     pub async fn wait_ibgp(&self, leaf: &str, state: SessionState) {
         for peer in SPINES {
-            let path = opergroupd::paths::session_state("default", peer);
+            let path = opergroupd::srl_paths::session_state("default", peer);
             let v = serde_json::Value::from(state.as_str());
             self.control.wait_for_value(leaf, &path, &v, DEADLINE).await.unwrap_or_else(|e| panic!("{e}"));
         }

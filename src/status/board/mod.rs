@@ -118,7 +118,7 @@ struct Shared {
 }
 
 struct State {
-    role: Role,
+    role: ReplicaRole,
     leader_election: Option<LeaderElectionStatus>,
     config_loaded: bool,
     dry_run: bool,
@@ -188,7 +188,7 @@ impl Board {
     /// An empty board: no targets, no groups, config not loaded, role `single`.
     pub fn new(version: &str) -> Board {
         let metrics = Metrics::new(version);
-        metrics.set_role(Role::Single);
+        metrics.set_role(ReplicaRole::Single);
         Board {
             shared: Arc::new(Shared {
                 version: version.to_string(),
@@ -198,7 +198,7 @@ impl Board {
                 heartbeat_timeout_ms: AtomicU64::new(DEFAULT_HEARTBEAT_TIMEOUT.as_millis() as u64),
                 metrics,
                 state: Mutex::new(State {
-                    role: Role::Single,
+                    role: ReplicaRole::Single,
                     leader_election: None,
                     config_loaded: false,
                     dry_run: false,
@@ -227,7 +227,7 @@ impl Board {
         }
         board.set_override_file(config.override_file.clone());
         board.set_dry_run(dry_run);
-        board.set_role(if config.leader_election.is_some() { Role::Standby } else { Role::Single });
+        board.set_role(if config.leader_election.is_some() { ReplicaRole::Standby } else { ReplicaRole::Single });
         board.set_config_loaded(true);
         board
     }

@@ -65,7 +65,7 @@ impl Board {
         changed
     }
 
-    pub fn set_role(&self, role: Role) {
+    pub fn set_role(&self, role: ReplicaRole) {
         self.state().role = role;
         self.metrics().set_role(role);
     }

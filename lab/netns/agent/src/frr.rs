@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opergroupd::paths;
+use opergroupd::srl_paths;
 use serde_json::{Value, json};
 
 use crate::store::Store;
@@ -39,7 +39,7 @@ pub fn neighbor_values(neighbors: &Value) -> BTreeMap<String, Value> {
             continue;
         }
         let Some(state) = n.get("bgpState").and_then(Value::as_str).and_then(session_state) else { continue };
-        out.insert(paths::session_state("default", peer), json!(state));
+        out.insert(srl_paths::session_state("default", peer), json!(state));
         let evpn = n.pointer("/addressFamilyInfo/l2VpnEvpn");
         if let Some(af) = evpn {
             let received = if state == "established" {
@@ -47,7 +47,7 @@ pub fn neighbor_values(neighbors: &Value) -> BTreeMap<String, Value> {
             } else {
                 0
             };
-            out.insert(paths::evpn_received_routes("default", peer), json!(received));
+            out.insert(srl_paths::evpn_received_routes("default", peer), json!(received));
         }
     }
     out

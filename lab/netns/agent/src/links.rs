@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opergroupd::paths;
+use opergroupd::srl_paths;
 use serde_json::json;
 
 use crate::names;
@@ -18,8 +18,8 @@ fn changes(ev: LinkEvent) -> Vec<(String, Option<serde_json::Value>)> {
     let Some(srl) = names::to_srl(&name) else { return Vec::new() };
     let word = |up: bool, yes: &str, no: &str| json!(if up { yes } else { no });
     vec![
-        (paths::oper_state(&srl), link.as_ref().map(|l| word(l.oper_up, "up", "down"))),
-        (paths::admin_state(&srl), link.as_ref().map(|l| word(l.admin_up, "enable", "disable"))),
+        (srl_paths::oper_state(&srl), link.as_ref().map(|l| word(l.oper_up, "up", "down"))),
+        (srl_paths::admin_state(&srl), link.as_ref().map(|l| word(l.admin_up, "enable", "disable"))),
     ]
 }
 
