@@ -84,6 +84,15 @@ def down():
     shutil.rmtree(STATE, ignore_errors=True)
 
 
+def keep_logs(dest):
+    """Copies every *.log of the state directory to `dest` (replacing what was there)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for f in STATE.rglob("*.log") if STATE.exists() else []:
+        to = dest / f.relative_to(STATE)
+        to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, to)
+
+
 # ------------------------------------------------------------------ FRR configs
 
 
@@ -95,7 +104,9 @@ def bgpd_conf(node):
     # (spines 65001, leafN 6510N) through local-as, so the overlay is iBGP as in the
     # reference fabric and the underlay is eBGP.
     underlay_as = 65001 if spine else 65100 + leaf_index(node)
-    lines = ["frr defaults datacenter", f"hostname {node}", "log stdout warnings", "!"]
+    # Session changes (ADJCHANGE, notifications) go to a file that the experiment keeps.
+    lines = ["frr defaults datacenter", f"hostname {node}", f"log file {frr_dir(node)}/bgpd.log informational",
+             "!"]
     for p in fabric_ports:
         lines += [f"interface {p}", " ipv6 nd ra-interval 1", " no ipv6 nd suppress-ra", "!"]
     lines += [
@@ -148,7 +159,7 @@ def vtysh(node, *cmds):
 def start_frr(node):
     d = frr_dir(node)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "zebra.conf").write_text(f"hostname {node}\n")
+    (d / "zebra.conf").write_text(f"hostname {node}\nlog file {d}/zebra.log informational\n")
     (d / "bgpd.conf").write_text(bgpd_conf(node))
     frr = pwd.getpwnam("frr")
     for p in [d, *d.iterdir()]:
