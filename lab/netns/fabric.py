@@ -171,9 +171,25 @@ def start_frr(node):
         "-z", z, "--vty_socket", str(d))
 
 
-def stop_bgpd(node):
+def process_gone(pid):
+    """The process has exited (gone, or a zombie nobody reaped yet: its locks are released)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def stop_bgpd(node, timeout=5):
+    """SIGKILL (a crash, as in a reboot) and wait for the exit: a bgpd started while the old
+    one still holds the pid file's lock refuses to run."""
     pid = (frr_dir(node) / "bgpd.pid").read_text().strip()
     sh("kill", "-KILL", pid, check=False)
+    deadline = time.monotonic() + timeout
+    while not process_gone(pid):
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{node}'s bgpd (pid {pid}) still running {timeout} s after SIGKILL")
+        time.sleep(0.01)
 
 
 def start_bgpd(node):
