@@ -1,7 +1,7 @@
 """Builds and removes the lab fabric: FRR + Linux in network namespaces.
 
 2 spines, 4 leaves (leafN e1-49 -> spine1, e1-50 -> spine2; e1-N is SR Linux's
-ethernet-1/N), eBGP unnumbered underlay, iBGP EVPN overlay to the spines (route
+ethernet-1/N), eBGP underlay on numbered /31 fabric links, iBGP EVPN overlay to the spines (route
 reflectors 10.0.1.1 / 10.0.1.2), an L2 VNI (100) between the clients. client1 is
 dual-homed to leaf1/leaf2 through an Open vSwitch active-backup bond (this kernel has no
 bonding driver), client2 sits on leaf3. A management namespace `og-mgmt` reaches every
@@ -54,6 +54,33 @@ def loopback(node):
     return f"10.0.0.{leaf_index(node)}"
 
 
+# The fabric links are numbered: leafN - spineS is 10.1.S.2N/31, the spine on the even
+# address. Unnumbered BGP (IPv6 link-local peers learnt from RAs) was tried first and got
+# stuck: on FRR 8.4, when the spine's port came back, bgpd received zebra's interface
+# down/up twice in a burst (down, up, neighbor add, down, up), forgot the leaf's link-local
+# address on the second down, failed BGP_Start with "Unable to get neighbor's IP address",
+# and left the peer in Idle with no timer; zebra never re-announces a neighbor it already
+# knows, so the leaf's connections were rejected ("not configured") until the next bounce:
+# leaf1's overlay not back within 60 s, intermittently.
+def link_addrs(leaf, spine):
+    """(leaf's address, spine's address) on the link between them."""
+    base = 2 * leaf_index(leaf)
+    net = f"10.1.{spine.removeprefix('spine')}"
+    return f"{net}.{base + 1}", f"{net}.{base}"
+
+
+def uplink_port(spine):
+    """A leaf's port to `spine`: e1-49 to spine1, e1-50 to spine2."""
+    return f"e1-{48 + int(spine.removeprefix('spine'))}"
+
+
+def underlay_peers(node):
+    """[(local port, peer address)] of a node's underlay sessions."""
+    if node.startswith("spine"):
+        return [(f"e1-{leaf_index(l)}", link_addrs(l, node)[0]) for l in LEAVES]
+    return [(uplink_port(s), link_addrs(node, s)[1]) for s in SPINES]
+
+
 def agent_addr(leaf):
     return f"10.99.0.{leaf_index(leaf)}:57400"
 
@@ -99,16 +126,14 @@ def keep_logs(dest):
 def bgpd_conf(node):
     lo = loopback(node)
     spine = node.startswith("spine")
-    fabric_ports = [f"e1-{leaf_index(l)}" for l in LEAVES] if spine else ["e1-49", "e1-50"]
     # One BGP instance in the overlay AS 65500; the underlay sessions present a per-node AS
     # (spines 65001, leafN 6510N) through local-as, so the overlay is iBGP as in the
     # reference fabric and the underlay is eBGP.
     underlay_as = 65001 if spine else 65100 + leaf_index(node)
-    # Session changes (ADJCHANGE, notifications) go to a file that the experiment keeps.
-    lines = ["frr defaults datacenter", f"hostname {node}", f"log file {frr_dir(node)}/bgpd.log informational",
-             "!"]
-    for p in fabric_ports:
-        lines += [f"interface {p}", " ipv6 nd ra-interval 1", " no ipv6 nd suppress-ra", "!"]
+    # Session FSM events and what zebra tells bgpd (interfaces, next hops) go to a file the
+    # experiment keeps: what a post-mortem of a session that does not come back needs.
+    lines = ["frr defaults datacenter", f"hostname {node}", f"log file {frr_dir(node)}/bgpd.log debugging",
+             "debug bgp neighbor-events", "debug bgp zebra", "debug bgp nht", "!"]
     lines += [
         "router bgp 65500",
         f" bgp router-id {lo}",
@@ -121,7 +146,14 @@ def bgpd_conf(node):
         " neighbor fabric timers connect 1",
         " neighbor fabric advertisement-interval 0",
     ]
-    lines += [f" neighbor {p} interface peer-group fabric" for p in fabric_ports]
+    lines += [f" neighbor {addr} peer-group fabric" for _, addr in underlay_peers(node)]
+    # Only the leaves open sessions; the spines wait for them (passive, both peer-groups).
+    # With both ends connecting on the same link-up the sessions collided ("Cease/Connection
+    # Collision Resolution"), and every NOTIFICATION bgpd sends before a session is
+    # Established doubles that peer's idle-hold (start) timer, up to 120 s: after a few
+    # bounces a spine could sit in Idle for a minute with the link long back.
+    if spine:
+        lines += [" neighbor fabric passive"]
     lines += [
         " neighbor overlay peer-group",
         " neighbor overlay remote-as 65500",
@@ -130,6 +162,8 @@ def bgpd_conf(node):
         " neighbor overlay timers connect 1",
         " neighbor overlay advertisement-interval 0",
     ]
+    if spine:
+        lines += [" neighbor overlay passive"]
     peers = [loopback(l) for l in LEAVES] if spine else [loopback(s) for s in SPINES]
     lines += [f" neighbor {p} peer-group overlay" for p in peers]
     lines += [
@@ -140,7 +174,11 @@ def bgpd_conf(node):
         " address-family l2vpn evpn",
         "  neighbor overlay activate",
     ]
-    lines += ["  neighbor overlay route-reflector-client"] if spine else ["  advertise-all-vni"]
+    # The active-backup bond moves client1's MAC between leaf1 and leaf2 in every case (a real
+    # Ethernet Segment would not): six moves in a run, past FRR's duplicate-address detection
+    # (5 moves in 180 s), which would then stop advertising the MAC. Off in the lab.
+    lines += ["  neighbor overlay route-reflector-client"] if spine else ["  advertise-all-vni",
+                                                                        "  no dup-addr-detection"]
     lines += [" exit-address-family", "!"]
     return "\n".join(lines) + "\n"
 
@@ -159,7 +197,9 @@ def vtysh(node, *cmds):
 def start_frr(node):
     d = frr_dir(node)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "zebra.conf").write_text(f"hostname {node}\nlog file {d}/zebra.log informational\n")
+    # zebra's interface events and RAs, for the same post-mortems.
+    (d / "zebra.conf").write_text(
+        f"hostname {node}\nlog file {d}/zebra.log debugging\ndebug zebra events\ndebug zebra packet\n")
     (d / "bgpd.conf").write_text(bgpd_conf(node))
     frr = pwd.getpwnam("frr")
     for p in [d, *d.iterdir()]:
@@ -250,6 +290,11 @@ def setup_links():
         nsx("mgmt", "ip", "link", "set", f"m{i}", "master", "br0", "up")
         nsx(leaf, "ip", "addr", "add", f"10.99.0.{i}/24", "dev", "mgmt0")
         nsx(leaf, "ip", "link", "set", "mgmt0", "up")
+    for leaf in LEAVES:
+        for spine in SPINES:
+            leaf_ip, spine_ip = link_addrs(leaf, spine)
+            nsx(leaf, "ip", "addr", "add", f"{leaf_ip}/31", "dev", uplink_port(spine))
+            nsx(spine, "ip", "addr", "add", f"{spine_ip}/31", "dev", f"e1-{leaf_index(leaf)}")
     for node in [*SPINES, *LEAVES]:
         nsx(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         nsx(node, "ip", "addr", "add", f"{loopback(node)}/32", "dev", "lo")
