@@ -363,22 +363,22 @@ def start_agents(agent_bin, username, password):
             stdout=log, stderr=log, start_new_session=True)
 
 
-def wait(what, cond, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+def bond_show():
+    return nsx("client1", "ovs-appctl", "-t", str(STATE / "ovs" / "vswitchd.ctl"), "bond/show", "bond0",
+               check=False).stdout
 
 
-def overlay_ready(leaf):
-    try:
-        n = json.loads(vtysh(leaf, "show bgp neighbors json") or "{}")
-    except json.JSONDecodeError:
-        return False
-    spines = [loopback(s) for s in SPINES]
-    return all(n.get(s, {}).get("bgpState") == "Established" for s in spines)
+def bond_state():
+    """client1's bond: {"active": member or None, "enabled": [members]} from ovs-appctl bond/show."""
+    active, enabled = None, []
+    for line in bond_show().splitlines():
+        line = line.strip()
+        if line.startswith("active member mac:") and line.endswith(")"):
+            name = line[line.rindex("(") + 1:-1]
+            active = None if name == "none" else name
+        elif line.startswith("member ") and line.endswith(": enabled"):
+            enabled.append(line.removeprefix("member ").removesuffix(": enabled"))
+    return {"active": active, "enabled": enabled}
 
 
 def ping(src, dst):
@@ -397,8 +397,10 @@ def up(agent_bin, username="admin", password="NokiaSrl1!"):
         start_frr(node)
     setup_clients()
     start_agents(agent_bin, username, password)
-    for leaf in LEAVES:
-        wait(f"{leaf}'s iBGP sessions to both spines", lambda leaf=leaf: overlay_ready(leaf), 60)
-    wait("client1 <-> client2 over the VNI", lambda: ping("client1", CLIENTS["client2"]), 60)
-    wait("client2 <-> client1 over the VNI", lambda: ping("client2", CLIENTS["client1"]), 30)
+    import conditions as c
+
+    c.wait_until("the fabric to converge", [x for leaf in LEAVES for x in c.leaf_healthy(leaf)]
+                 + [c.bond_active("eth1")], 60)
+    c.wait_until("the clients to reach each other over the VNI", [c.reachable("client1", "client2"),
+                                                                  c.reachable("client2", "client1")], 30)
     return {"bond": bond_mode(), "build_s": round(time.time() - t0, 1)}
