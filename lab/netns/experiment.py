@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import conditions as c
 import fabric
 import promcheck
 from fabric import nsx
@@ -78,21 +79,42 @@ def http_get(path):
 
 
 class Controller:
-    def __init__(self, config):
-        self.log = open(fabric.STATE / f"opergroupd-{config.stem}.log", "w")
+    """opergroupd `run` in og-mgmt; its log is opergroupd-case<N>.log (kept after the run)."""
+
+    def __init__(self, config, case):
+        self.log = open(fabric.STATE / f"opergroupd-case{case}.log", "w")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", fabric.MGMT, str(OPERGROUPD), "run", "--config", str(config), "--http", HTTP],
             stdout=self.log, stderr=self.log, env={**os.environ, "GNMI_PASSWORD": PASSWORD})
-        fabric.wait("opergroupd synced to leaf1 and leaf2", self.synced, 30)
+        c.wait_until(f"opergroupd (case {case}) to sync to leaf1 and leaf2", [self.synced()], 30)
 
-    def synced(self):
+    def status(self):
         if self.proc.poll() is not None:
             raise RuntimeError(f"opergroupd exited {self.proc.returncode}; see {self.log.name}")
         doc = http_get(f"{HTTP}/status")
-        if not doc:
-            return False
-        targets = json.loads(doc).get("targets", [])
-        return len(targets) == 2 and all(t.get("state") == "synced" for t in targets)
+        return json.loads(doc) if doc else None
+
+    def synced(self):
+        def check(look):
+            doc = self.status()
+            if doc is None:
+                return False, "/status not answering"
+            states = {t["name"]: t.get("state") for t in doc.get("targets", [])}
+            return states == {"leaf1": "synced", "leaf2": "synced"}, f"targets {states}"
+        return c.Condition("opergroupd: leaf1 and leaf2 synced", check)
+
+    def group(self, health, name="leaf1-es1"):
+        """opergroupd sees the group as `health`, and the downlink as it wants it (no Set pending)."""
+        def check(look):
+            doc = self.status()
+            g = next((g for g in (doc or {}).get("groups", []) if g["name"] == name), None)
+            if g is None:
+                return False, "no such group in /status"
+            links = [(d["name"], d.get("desired"), d.get("observed")) for d in g.get("downlinks", [])]
+            settled = all(want is not None and want == have for _, want, have in links)
+            return g.get("oper_state") == health and settled, (
+                f"oper-state {g.get('oper_state')} ({g.get('reason')}); downlinks (desired, observed) {links}")
+        return c.Condition(f"opergroupd: {name} {health}, downlinks as desired", check)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -110,29 +132,29 @@ def uplinks(up):
         raise RuntimeError("could not set leaf1's uplinks " + ("up" if up else "down"))
 
 
-def downlink_admin_up(leaf):
-    out = nsx(leaf, "ip", "-j", "link", "show", "e1-1").stdout
-    return "UP" in json.loads(out)[0]["flags"]
+# ------------------------------------------------------------------ the states between cases
+#
+# Every case starts from a state that is waited for explicitly (each condition with a
+# deadline; a timeout names what is not there and prints the FRR/OVS state), then a 1 s
+# probe that loses nothing. Nothing is assumed from the case before.
+
+def leaf1_in_service():
+    """leaf1 fully back and carrying client1: uplinks and both iBGP sessions up (both ends),
+    EVPN routes from both spines, its downlink enabled, the bond on its primary (eth1)."""
+    return [*c.leaf_healthy("leaf1"), c.admin_up("leaf1", "e1-1"), c.bond_active("eth1")]
 
 
-def leaf1_ready():
-    return fabric.overlay_ready("leaf1") and evpn_routes("leaf1") > 0
+def leaf1_isolated():
+    """leaf1's uplinks down and its overlay gone on both ends (hold timers run out), its
+    downlink disabled by the controller, client1 on leaf2."""
+    return [*c.leaf_overlay("leaf1", established=False), c.admin_up("leaf1", "e1-1", up=False),
+            c.bond_active("eth2"), *c.leaf_healthy("leaf2", isolated=["leaf1"])]
 
 
-def evpn_routes(leaf):
-    try:
-        n = json.loads(fabric.vtysh(leaf, "show bgp neighbors json") or "{}")
-    except json.JSONDecodeError:
-        return 0
-    return sum(v.get("addressFamilyInfo", {}).get("l2VpnEvpn", {}).get("acceptedPrefixCounter", 0)
-               for v in n.values())
-
-
-def converged():
-    """leaf1 fully back: uplinks, overlay, routes, its downlink up, traffic flowing."""
-    fabric.wait("leaf1's overlay and EVPN routes", leaf1_ready, 60)
-    fabric.wait("client1 <-> client2", lambda: fabric.ping("client1", fabric.CLIENTS["client2"])
-                and fabric.ping("client2", fabric.CLIENTS["client1"]), 30)
+def settle(what, conds, timeout=60):
+    took = c.wait_until(what, conds, timeout)
+    steady()
+    return took
 
 
 # ------------------------------------------------------------------ probing
@@ -187,18 +209,23 @@ def agent_sets(since_unix_ms):
     return out
 
 
-def steady():
+def steady(timeout=20):
     """Waits until a one-second probe loses nothing both ways (the fabric has settled)."""
-    for _ in range(20):
+
+    def check(look):
         res, _, _ = probe(None, window_s=1.0)
-        lost = sum(direction(res[a], res[b])["lost"] for a, b in (("client1", "client2"), ("client2", "client1")))
-        if lost == 0:
-            return
-    raise RuntimeError("the fabric never settled: every 1 s probe lost packets")
+        lost = {f"{a}->{b}": direction(res[a], res[b])["lost"] for a, b in (("client1", "client2"),
+                                                                            ("client2", "client1"))}
+        return not any(lost.values()), f"the last probe lost {lost} of {RATE} each"
+
+    mac_tables = [(f"{l}: vtysh show evpn mac vni {fabric.VNI}",
+                   lambda l=l: fabric.vtysh(l, f"show evpn mac vni {fabric.VNI}")) for l in ("leaf1", "leaf2", "leaf3")]
+    c.wait_until("a clean 1 s probe", [c.Condition(f"clients: a 1 s probe at {RATE} pps each way loses nothing",
+                                                   check, [("client1: ovs-appctl bond/show bond0", fabric.bond_show),
+                                                           *mac_tables])], timeout)
 
 
 def measure(case, title, event, event_label):
-    steady()
     log(f"case {case}: {title}")
     res, start, event_at = probe(event)
     result = {
@@ -229,30 +256,32 @@ def run(args, agent):
     cases = []
 
     # 1. No controller: leaf1 loses both uplinks, its downlink stays up.
+    settle("case 1's start: leaf1 in service", leaf1_in_service())
     cases.append(measure(1, "uplinks down, no controller", lambda: uplinks(False), "leaf1 uplinks down"))
     uplinks(True)
-    converged()
 
     # 2. opergroupd enforcing: the downlink goes down, the bond moves to leaf2.
-    ctl = Controller(ready_cfg)
+    ctl = Controller(ready_cfg, 2)
+    settle("case 2's start: leaf1 back in service after case 1", leaf1_in_service() + [ctl.group("healthy")])
     cases.append(measure(2, "uplinks down, opergroupd enforcing", lambda: uplinks(False), "leaf1 uplinks down"))
-    fabric.wait("leaf1's downlink disabled", lambda: not downlink_admin_up("leaf1"), 10)
+    c.wait_until("case 2's end: leaf1 isolated, its downlink disabled", leaf1_isolated(), 30)
     ctl.stop()
 
     # 3. Uplinks return, opergroupd without readiness: re-enabled at once, before EVPN is back.
-    ctl = Controller(plain_cfg)
+    ctl = Controller(plain_cfg, 3)
+    settle("case 3's start: leaf1 isolated", leaf1_isolated() + [ctl.group("unhealthy")])
     cases.append(measure(3, "uplinks return, no readiness", lambda: uplinks(True), "leaf1 uplinks up"))
-    converged()
+    c.wait_until("case 3's end: leaf1 back in service", leaf1_in_service(), 60)
     uplinks(False)
-    fabric.wait("leaf1's downlink disabled", lambda: not downlink_admin_up("leaf1"), 10)
+    c.wait_until("after case 3: leaf1 isolated again, its downlink disabled", leaf1_isolated(), 30)
     ctl.stop()
 
     # 4. Uplinks return, opergroupd with readiness: re-enabled once iBGP and EVPN routes are in.
-    ctl = Controller(ready_cfg)
+    ctl = Controller(ready_cfg, 4)
+    settle("case 4's start: leaf1 isolated", leaf1_isolated() + [ctl.group("unhealthy")])
     cases.append(measure(4, "uplinks return, readiness on iBGP + EVPN routes", lambda: uplinks(True),
                          "leaf1 uplinks up"))
-    fabric.wait("leaf1's downlink enabled", lambda: downlink_admin_up("leaf1"), 30)
-    converged()
+    settle("case 4's end: leaf1 back in service", leaf1_in_service())
     prom_report = prom.check_dashboard(ROOT / "deploy" / "grafana" / "opergroupd.json")
     ctl.stop()
 
@@ -265,14 +294,15 @@ def run(args, agent):
     elif not ok:
         skipped = f"opergroupd check refuses readiness.when-not-ready (not landed yet): {why.splitlines()[-1]}"
     else:
-        ctl = Controller(case5_cfg)
+        ctl = Controller(case5_cfg, 5)
+        settle("case 5's start: leaf1 in service", leaf1_in_service() + [ctl.group("healthy")])
 
         def restart_bgpd():
             fabric.stop_bgpd("leaf1")
             fabric.start_bgpd("leaf1")
 
         cases.append(measure(5, "leaf1 bgpd restarts, when-not-ready: disable", restart_bgpd, "leaf1 bgpd restart"))
-        converged()
+        c.wait_until("case 5's end: leaf1 back in service", leaf1_in_service(), 60)
         ctl.stop()
     if skipped:
         log(f"case 5 SKIPPED: {skipped}")

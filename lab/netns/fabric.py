@@ -1,7 +1,7 @@
 """Builds and removes the lab fabric: FRR + Linux in network namespaces.
 
 2 spines, 4 leaves (leafN e1-49 -> spine1, e1-50 -> spine2; e1-N is SR Linux's
-ethernet-1/N), eBGP unnumbered underlay, iBGP EVPN overlay to the spines (route
+ethernet-1/N), eBGP underlay on numbered /31 fabric links, iBGP EVPN overlay to the spines (route
 reflectors 10.0.1.1 / 10.0.1.2), an L2 VNI (100) between the clients. client1 is
 dual-homed to leaf1/leaf2 through an Open vSwitch active-backup bond (this kernel has no
 bonding driver), client2 sits on leaf3. A management namespace `og-mgmt` reaches every
@@ -54,6 +54,33 @@ def loopback(node):
     return f"10.0.0.{leaf_index(node)}"
 
 
+# The fabric links are numbered: leafN - spineS is 10.1.S.2N/31, the spine on the even
+# address. Unnumbered BGP (IPv6 link-local peers learnt from RAs) was tried first and got
+# stuck: on FRR 8.4, when the spine's port came back, bgpd received zebra's interface
+# down/up twice in a burst (down, up, neighbor add, down, up), forgot the leaf's link-local
+# address on the second down, failed BGP_Start with "Unable to get neighbor's IP address",
+# and left the peer in Idle with no timer; zebra never re-announces a neighbor it already
+# knows, so the leaf's connections were rejected ("not configured") until the next bounce:
+# leaf1's overlay not back within 60 s, intermittently.
+def link_addrs(leaf, spine):
+    """(leaf's address, spine's address) on the link between them."""
+    base = 2 * leaf_index(leaf)
+    net = f"10.1.{spine.removeprefix('spine')}"
+    return f"{net}.{base + 1}", f"{net}.{base}"
+
+
+def uplink_port(spine):
+    """A leaf's port to `spine`: e1-49 to spine1, e1-50 to spine2."""
+    return f"e1-{48 + int(spine.removeprefix('spine'))}"
+
+
+def underlay_peers(node):
+    """[(local port, peer address)] of a node's underlay sessions."""
+    if node.startswith("spine"):
+        return [(f"e1-{leaf_index(l)}", link_addrs(l, node)[0]) for l in LEAVES]
+    return [(uplink_port(s), link_addrs(node, s)[1]) for s in SPINES]
+
+
 def agent_addr(leaf):
     return f"10.99.0.{leaf_index(leaf)}:57400"
 
@@ -84,20 +111,29 @@ def down():
     shutil.rmtree(STATE, ignore_errors=True)
 
 
+def keep_logs(dest):
+    """Copies every *.log of the state directory to `dest` (replacing what was there)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for f in STATE.rglob("*.log") if STATE.exists() else []:
+        to = dest / f.relative_to(STATE)
+        to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, to)
+
+
 # ------------------------------------------------------------------ FRR configs
 
 
 def bgpd_conf(node):
     lo = loopback(node)
     spine = node.startswith("spine")
-    fabric_ports = [f"e1-{leaf_index(l)}" for l in LEAVES] if spine else ["e1-49", "e1-50"]
     # One BGP instance in the overlay AS 65500; the underlay sessions present a per-node AS
     # (spines 65001, leafN 6510N) through local-as, so the overlay is iBGP as in the
     # reference fabric and the underlay is eBGP.
     underlay_as = 65001 if spine else 65100 + leaf_index(node)
-    lines = ["frr defaults datacenter", f"hostname {node}", "log stdout warnings", "!"]
-    for p in fabric_ports:
-        lines += [f"interface {p}", " ipv6 nd ra-interval 1", " no ipv6 nd suppress-ra", "!"]
+    # Session FSM events and what zebra tells bgpd (interfaces, next hops) go to a file the
+    # experiment keeps: what a post-mortem of a session that does not come back needs.
+    lines = ["frr defaults datacenter", f"hostname {node}", f"log file {frr_dir(node)}/bgpd.log debugging",
+             "debug bgp neighbor-events", "debug bgp zebra", "debug bgp nht", "!"]
     lines += [
         "router bgp 65500",
         f" bgp router-id {lo}",
@@ -110,7 +146,14 @@ def bgpd_conf(node):
         " neighbor fabric timers connect 1",
         " neighbor fabric advertisement-interval 0",
     ]
-    lines += [f" neighbor {p} interface peer-group fabric" for p in fabric_ports]
+    lines += [f" neighbor {addr} peer-group fabric" for _, addr in underlay_peers(node)]
+    # Only the leaves open sessions; the spines wait for them (passive, both peer-groups).
+    # With both ends connecting on the same link-up the sessions collided ("Cease/Connection
+    # Collision Resolution"), and every NOTIFICATION bgpd sends before a session is
+    # Established doubles that peer's idle-hold (start) timer, up to 120 s: after a few
+    # bounces a spine could sit in Idle for a minute with the link long back.
+    if spine:
+        lines += [" neighbor fabric passive"]
     lines += [
         " neighbor overlay peer-group",
         " neighbor overlay remote-as 65500",
@@ -119,6 +162,8 @@ def bgpd_conf(node):
         " neighbor overlay timers connect 1",
         " neighbor overlay advertisement-interval 0",
     ]
+    if spine:
+        lines += [" neighbor overlay passive"]
     peers = [loopback(l) for l in LEAVES] if spine else [loopback(s) for s in SPINES]
     lines += [f" neighbor {p} peer-group overlay" for p in peers]
     lines += [
@@ -129,7 +174,11 @@ def bgpd_conf(node):
         " address-family l2vpn evpn",
         "  neighbor overlay activate",
     ]
-    lines += ["  neighbor overlay route-reflector-client"] if spine else ["  advertise-all-vni"]
+    # The active-backup bond moves client1's MAC between leaf1 and leaf2 in every case (a real
+    # Ethernet Segment would not): six moves in a run, past FRR's duplicate-address detection
+    # (5 moves in 180 s), which would then stop advertising the MAC. Off in the lab.
+    lines += ["  neighbor overlay route-reflector-client"] if spine else ["  advertise-all-vni",
+                                                                        "  no dup-addr-detection"]
     lines += [" exit-address-family", "!"]
     return "\n".join(lines) + "\n"
 
@@ -148,7 +197,9 @@ def vtysh(node, *cmds):
 def start_frr(node):
     d = frr_dir(node)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "zebra.conf").write_text(f"hostname {node}\n")
+    # zebra's interface events and RAs, for the same post-mortems.
+    (d / "zebra.conf").write_text(
+        f"hostname {node}\nlog file {d}/zebra.log debugging\ndebug zebra events\ndebug zebra packet\n")
     (d / "bgpd.conf").write_text(bgpd_conf(node))
     frr = pwd.getpwnam("frr")
     for p in [d, *d.iterdir()]:
@@ -160,9 +211,25 @@ def start_frr(node):
         "-z", z, "--vty_socket", str(d))
 
 
-def stop_bgpd(node):
+def process_gone(pid):
+    """The process has exited (gone, or a zombie nobody reaped yet: its locks are released)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def stop_bgpd(node, timeout=5):
+    """SIGKILL (a crash, as in a reboot) and wait for the exit: a bgpd started while the old
+    one still holds the pid file's lock refuses to run."""
     pid = (frr_dir(node) / "bgpd.pid").read_text().strip()
     sh("kill", "-KILL", pid, check=False)
+    deadline = time.monotonic() + timeout
+    while not process_gone(pid):
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{node}'s bgpd (pid {pid}) still running {timeout} s after SIGKILL")
+        time.sleep(0.01)
 
 
 def start_bgpd(node):
@@ -174,8 +241,26 @@ def start_bgpd(node):
 # ------------------------------------------------------------------ links
 
 
+# Every veth end gets an ifindex of its own, unique in the whole lab (node number * 100 + port).
+# The kernel's linkwatch treats a carrier change as urgent only on a device whose ifindex
+# differs from its iflink (for a veth: the peer's ifindex); otherwise the change (IFF_RUNNING,
+# the rtnetlink event, zebra's and the agent's view) is batched with every other device's
+# and can reach userspace up to 1 s late. Indexes are per namespace, so two namespaces built
+# alike give both ends of a link the same index (leaf1 e1-49 and spine1 e1-1 were both 2):
+# one uplink's loss was then seen ~1 s after the other's, and case 2 lost ~1,000 packets
+# instead of ~80.
+NODE_NUMBER = {"spine1": 1, "spine2": 2, **{l: 10 + leaf_index(l) for l in LEAVES}, "client1": 21, "client2": 22,
+               "mgmt": 30}
+
+
+def ifindex(node, ifname):
+    port = int("".join(c for c in ifname.rsplit("-", 1)[-1] if c.isdigit()) or 0)
+    return NODE_NUMBER[node] * 100 + port
+
+
 def veth(a, a_if, b, b_if):
-    sh("ip", "link", "add", a_if, "netns", ns(a), "type", "veth", "peer", "name", b_if, "netns", ns(b))
+    sh("ip", "link", "add", a_if, "netns", ns(a), "index", str(ifindex(a, a_if)), "type", "veth",
+       "peer", "name", b_if, "netns", ns(b), "index", str(ifindex(b, b_if)))
 
 
 def new_namespace(name):
@@ -205,6 +290,11 @@ def setup_links():
         nsx("mgmt", "ip", "link", "set", f"m{i}", "master", "br0", "up")
         nsx(leaf, "ip", "addr", "add", f"10.99.0.{i}/24", "dev", "mgmt0")
         nsx(leaf, "ip", "link", "set", "mgmt0", "up")
+    for leaf in LEAVES:
+        for spine in SPINES:
+            leaf_ip, spine_ip = link_addrs(leaf, spine)
+            nsx(leaf, "ip", "addr", "add", f"{leaf_ip}/31", "dev", uplink_port(spine))
+            nsx(spine, "ip", "addr", "add", f"{spine_ip}/31", "dev", f"e1-{leaf_index(leaf)}")
     for node in [*SPINES, *LEAVES]:
         nsx(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         nsx(node, "ip", "addr", "add", f"{loopback(node)}/32", "dev", "lo")
@@ -273,22 +363,22 @@ def start_agents(agent_bin, username, password):
             stdout=log, stderr=log, start_new_session=True)
 
 
-def wait(what, cond, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+def bond_show():
+    return nsx("client1", "ovs-appctl", "-t", str(STATE / "ovs" / "vswitchd.ctl"), "bond/show", "bond0",
+               check=False).stdout
 
 
-def overlay_ready(leaf):
-    try:
-        n = json.loads(vtysh(leaf, "show bgp neighbors json") or "{}")
-    except json.JSONDecodeError:
-        return False
-    spines = [loopback(s) for s in SPINES]
-    return all(n.get(s, {}).get("bgpState") == "Established" for s in spines)
+def bond_state():
+    """client1's bond: {"active": member or None, "enabled": [members]} from ovs-appctl bond/show."""
+    active, enabled = None, []
+    for line in bond_show().splitlines():
+        line = line.strip()
+        if line.startswith("active member mac:") and line.endswith(")"):
+            name = line[line.rindex("(") + 1:-1]
+            active = None if name == "none" else name
+        elif line.startswith("member ") and line.endswith(": enabled"):
+            enabled.append(line.removeprefix("member ").removesuffix(": enabled"))
+    return {"active": active, "enabled": enabled}
 
 
 def ping(src, dst):
@@ -307,8 +397,10 @@ def up(agent_bin, username="admin", password="NokiaSrl1!"):
         start_frr(node)
     setup_clients()
     start_agents(agent_bin, username, password)
-    for leaf in LEAVES:
-        wait(f"{leaf}'s iBGP sessions to both spines", lambda leaf=leaf: overlay_ready(leaf), 60)
-    wait("client1 <-> client2 over the VNI", lambda: ping("client1", CLIENTS["client2"]), 60)
-    wait("client2 <-> client1 over the VNI", lambda: ping("client2", CLIENTS["client1"]), 30)
+    import conditions as c
+
+    c.wait_until("the fabric to converge", [x for leaf in LEAVES for x in c.leaf_healthy(leaf)]
+                 + [c.bond_active("eth1")], 60)
+    c.wait_until("the clients to reach each other over the VNI", [c.reachable("client1", "client2"),
+                                                                  c.reachable("client2", "client1")], 30)
     return {"bond": bond_mode(), "build_s": round(time.time() - t0, 1)}

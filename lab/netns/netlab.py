@@ -45,6 +45,8 @@ def main():
     try:
         return experiment.run(args, agent)
     finally:
+        # The daemons' logs (agents, opergroupd, FRR, OVS) outlive the fabric, for a post-mortem.
+        fabric.keep_logs(Path(args.out) / "logs")
         fabric.down()
 
 

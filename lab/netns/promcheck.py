@@ -6,6 +6,7 @@ import json
 import subprocess
 import urllib.parse
 
+import conditions as c
 import fabric
 
 LISTEN = "127.0.0.1:9190"
@@ -44,7 +45,9 @@ class Prometheus:
             ["ip", "netns", "exec", fabric.MGMT, "prometheus", f"--config.file={conf}",
              f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={LISTEN}"],
             stdout=self.log, stderr=self.log)
-        fabric.wait("Prometheus ready", lambda: self.get("/-/ready") is not None, 30)
+        ready = c.Condition("Prometheus: /-/ready answers",
+                            lambda look: (self.get("/-/ready") is not None, f"no answer; see {self.log.name}"))
+        c.wait_until("Prometheus to start", [ready], 30)
 
     def get(self, path):
         from experiment import http_get
@@ -62,7 +65,9 @@ class Prometheus:
 
     def check_dashboard(self, dashboard):
         # The scrape must have data first: opergroupd up for a few scrapes.
-        fabric.wait("Prometheus scraping opergroupd", lambda: (self.query('up{job="opergroupd"} == 1')[0] or []), 30)
+        c.wait_until("Prometheus to scrape opergroupd", [c.Condition(
+            'Prometheus: up{job="opergroupd"} == 1', lambda look: (bool(self.query('up{job="opergroupd"} == 1')[0]),
+                                                                   "no such series yet"))], 30)
         failures, results = [], []
         for title, expr in expressions(dashboard):
             q = expr
