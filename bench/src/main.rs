@@ -42,6 +42,10 @@ struct Cli {
     /// holds a listener and a connection per leaf and the open-file limit may be 20,000.
     #[arg(long, default_value_t = 5000)]
     leaves_per_sim: usize,
+    /// opergroupd's `defaults.liveness` in the generated config (`0s`: off; default: opergroupd's,
+    /// 10s). Liveness asks every subscription for heartbeats, the idle cost at large N.
+    #[arg(long, value_name = "DURATION")]
+    liveness: Option<String>,
     /// Parallel keep-alive connections that inject the storm.
     #[arg(long, default_value_t = 8)]
     storm_conns: usize,
@@ -248,7 +252,8 @@ async fn one_run(
     eprintln!("   {} fabric-sim ready in {:?}, control {}", sim.sims.len(), sim.started_in(), sim.controls());
     let leaves = sim.leaves();
     let config = logs.join("opergroupd.yaml");
-    std::fs::write(&config, procs::config_yaml(&leaves)).map_err(|e| format!("{}: {e}", config.display()))?;
+    std::fs::write(&config, procs::config_yaml(&leaves, cli.liveness.as_deref()))
+        .map_err(|e| format!("{}: {e}", config.display()))?;
     let deadline = Duration::from_secs(60) + Duration::from_millis(20 * n as u64);
     let started = match under {
         Under::Opergroupd => procs::start_controller(og, &config, &logs, deadline).await.map(|c| (c, None)),
@@ -510,8 +515,8 @@ mod tests {
             .into_iter()
             .map(|(n, p)| (n.to_string(), p))
             .collect();
-        let config =
-            opergroupd::config::parse(&procs::config_yaml(&leaves), "generated").expect("the generated config loads");
+        let config = opergroupd::config::parse(&procs::config_yaml(&leaves, None), "generated")
+            .expect("the generated config loads");
         assert_eq!(config.targets.len(), 3);
         assert_eq!(config.targets["leaf10"].address, "127.0.0.1:40010");
         let g = &config.groups["leaf10-es1"];
@@ -519,6 +524,10 @@ mod tests {
         let r = g.readiness.as_ref().expect("readiness");
         assert_eq!((r.min_established, r.evpn_min_received_routes), (1, Some(1)));
         assert!(g.down_delay.is_zero() && g.up_delay.is_zero() && g.enforce);
+        let off = procs::config_yaml(&leaves, Some("0s"));
+        let off = opergroupd::config::parse(&off, "generated").expect("loads with liveness");
+        assert_eq!(off.targets["leaf1"].liveness, None, "liveness 0s is off");
+        assert_eq!(config.targets["leaf1"].liveness, Some(Duration::from_secs(10)), "the default");
     }
 
     #[test]

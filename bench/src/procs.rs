@@ -87,11 +87,14 @@ pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path, log_name: &str) -
 /// The config under test: one target per leaf, one group per leaf with readiness
 /// (either spine up is enough; one iBGP neighbor established with at least one EVPN route),
 /// no delays, so every measured millisecond is the controller's and the simulator's.
-pub fn config_yaml(leaves: &[(String, u16)]) -> String {
+/// `liveness`: the `defaults.liveness` to write (a duration, `0s` = off); None: opergroupd's default.
+pub fn config_yaml(leaves: &[(String, u16)], liveness: Option<&str>) -> String {
     let mut y = String::new();
-    y += &format!(
-        "defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n\ntargets:\n"
-    );
+    y += &format!("defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n");
+    if let Some(l) = liveness {
+        y += &format!("  liveness: {l}\n");
+    }
+    y += "\ntargets:\n";
     for (name, port) in leaves {
         y += &format!("  {name}: {{ address: \"127.0.0.1:{port}\" }}\n");
     }
