@@ -120,11 +120,24 @@ impl Shared {
 
     /// Runs `f` on a leaf, then the model's rules; publishes what changed and starts timers.
     pub fn mutate<R>(self: &Arc<Self>, idx: usize, f: impl FnOnce(&mut LeafState) -> R) -> (R, Applied) {
+        self.mutate_then(idx, f, |_, _| {})
+    }
+
+    /// Like `mutate`; `before_publish` runs after the change and before any subscriber
+    /// hears of it (a Set is in the control API's log before its effect is streamed, so
+    /// a client that saw the effect always finds the Set).
+    pub fn mutate_then<R>(
+        self: &Arc<Self>,
+        idx: usize,
+        f: impl FnOnce(&mut LeafState) -> R,
+        before_publish: impl FnOnce(&R, Applied),
+    ) -> (R, Applied) {
         let mut st = lock(&self.leaves[idx].state);
         let before = st.model.render();
         let r = f(&mut st);
         let timers = st.model.reconcile(&self.timings);
         let applied = self.clock.now();
+        before_publish(&r, applied);
         self.publish(&mut st, &before, applied.unix_ns);
         drop(st);
         self.start_timers(idx, timers);
@@ -368,5 +381,22 @@ mod tests {
                 |(p, v)| p.to_string() == "/interface[name=ethernet-1/1]/oper-state" && *v == Val::Str("up".into())
             )
         );
+    }
+
+    /// The Set handler records a Set in `before_publish`: a client that saw the Set's effect
+    /// on its stream must find the Set in the control API's log (the bench checks both).
+    #[tokio::test]
+    async fn what_runs_before_publish_happens_before_any_subscriber_hears_of_the_change() {
+        let cfg = crate::SimConfig { leaves: 1, base_port: 0, timings: Timings::fast(), ..Default::default() };
+        let fabric = crate::start(cfg).await.unwrap();
+        let sh = fabric.shared.clone();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        lock(&sh.leaves[0].state).subscribers.push(tx);
+        let mut heard_before = None;
+        let disable = |st: &mut LeafState| st.model.interfaces.get_mut("ethernet-1/1").unwrap().admin_enabled = false;
+        sh.mutate_then(0, disable, |_, _| heard_before = Some(rx.try_recv().is_ok()));
+        assert_eq!(heard_before, Some(false), "nothing was streamed before before_publish ran");
+        assert!(matches!(rx.try_recv(), Ok(StreamEvent::Changes(_))), "and the change was streamed after");
+        fabric.shutdown().await;
     }
 }

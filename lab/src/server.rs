@@ -310,12 +310,16 @@ impl GNmi for LeafService {
             self.record(seq, received, &ops, SetOutcome::Rejected, Some(e.clone()), None);
             return Err(Status::invalid_argument(e));
         }
-        let (result, applied) = self.sh.mutate(self.idx, |st| st.model.apply_set(&ops));
+        let record = |r: &Result<_, _>, applied| {
+            if r.is_ok() {
+                self.record(seq, received, &ops, SetOutcome::Accepted, None, Some(applied));
+            }
+        };
+        let (result, applied) = self.sh.mutate_then(self.idx, |st| st.model.apply_set(&ops), record);
         if let Err(e) = result {
             self.record(seq, received, &ops, SetOutcome::Rejected, Some(e.message.clone()), None);
             return Err(Status::new(e.code, e.message));
         }
-        self.record(seq, received, &ops, SetOutcome::Accepted, None, Some(applied));
         use pb::update_result::Operation as Op;
         let response = req
             .delete
