@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
-use crate::model::{Scalar, SourceEvent};
+use crate::model::{AdminState, Scalar, SourceEvent};
+use crate::profile::Profile;
 
 /// One observed leaf value.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,6 +163,11 @@ impl<'a> TargetView<'a> {
 
     pub fn get(&self, path: &str) -> Option<&'a Scalar> {
         self.entry(path).map(|e| &e.value)
+    }
+
+    /// The admin state downlink `interface` reports, read through the target's profile.
+    pub fn admin_state(&self, profile: &Profile, interface: &str) -> Option<AdminState> {
+        self.get(&profile.admin_observed(interface)).and_then(|v| profile.observed_admin(v))
     }
 
     /// The value and when it was received.

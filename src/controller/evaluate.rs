@@ -147,10 +147,11 @@ impl Loop {
         let summary = (verdict.health, verdict.desired, verdict.reason.clone());
         let changed = group.last.as_ref() != Some(&summary);
         let keeps_disabled = view.synced().then(|| {
-            let disabled = group.spec.downlinks.iter().all(|d| {
-                let p = group.spec.profile;
-                view.get(&p.admin_observed(d)).and_then(|v| p.observed_admin(v)) == Some(AdminState::Disable)
-            });
+            let disabled = group
+                .spec
+                .downlinks
+                .iter()
+                .all(|d| view.admin_state(group.spec.profile, d) == Some(AdminState::Disable));
             disabled && (group.disabled_by_us || verdict.desired == Some(AdminState::Disable))
         });
         let group = &mut self.groups[g];

@@ -75,10 +75,7 @@ pub(super) fn group_eval(
     trigger: Option<Instant>,
     now: Instant,
 ) -> GroupEval {
-    let observed = |ifname: &str| {
-        let p = group.spec.profile;
-        view.get(&p.admin_observed(ifname)).and_then(|v| p.observed_admin(v))
-    };
+    let observed = |ifname: &str| view.admin_state(group.spec.profile, ifname);
     let spec = &group.spec;
     let downlinks = spec
         .downlinks

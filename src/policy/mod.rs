@@ -298,7 +298,7 @@ fn changes_as_if(
         .downlinks
         .iter()
         .filter(|d| {
-            let observed = || view.get(&p.admin_observed(d)).and_then(|v| p.observed_admin(v));
+            let observed = || view.admin_state(p, d);
             as_if(&p.admin_set(d)).or_else(observed) != Some(desired)
         })
         .map(|d| (p.admin_set(d), desired))
