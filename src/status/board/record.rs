@@ -157,18 +157,16 @@ impl Board {
 
     pub fn group_evaluated(&self, group: &str, eval: GroupEval) {
         let m = self.metrics();
-        let labels = GroupLabels { group: group.to_string() };
-        m.evaluations.get_or_create(&labels).inc();
-        if let Some(trigger) = eval.trigger {
-            let secs = eval.at.saturating_duration_since(trigger).as_secs_f64();
-            m.notification_to_decision.get_or_create(&labels).observe(secs);
-        }
-        if eval.decided {
-            m.decisions.get_or_create(&labels).inc();
-        }
-
         let mut st = self.state();
         let entry = group_entry(&mut st, m, group);
+        entry.series.evaluations.inc();
+        if let Some(trigger) = eval.trigger {
+            let secs = eval.at.saturating_duration_since(trigger).as_secs_f64();
+            entry.series.notification_to_decision.observe(secs);
+        }
+        if eval.decided {
+            entry.series.decisions.inc();
+        }
         mirror_evaluation(m, group, entry, &eval);
         entry.health = eval.health;
         entry.reason = eval.reason;
@@ -211,26 +209,28 @@ impl Board {
 
     /// An attempt failed and will be retried.
     pub fn set_retry(&self, group: &str) {
-        let labels = GroupLabels { group: group.to_string() };
-        self.metrics().retries.get_or_create(&labels).inc();
         let mut st = self.state();
-        group_entry(&mut st, self.metrics(), group).stats.retries += 1;
+        let entry = group_entry(&mut st, self.metrics(), group);
+        entry.series.retries.inc();
+        entry.stats.retries += 1;
     }
 
     /// The Set started last for `group` ended (after any retries).
     pub fn set_finished(&self, group: &str, result: SetResult, at: Instant) {
         let m = self.metrics();
-        let set_labels = SetLabels { group: group.to_string(), result: result.as_str().into() };
-        m.sets.get_or_create(&set_labels).inc();
         let mut st = self.state();
         let entry = group_entry(&mut st, m, group);
+        entry.series.sets[result.index()]
+            .get_or_insert_with(|| {
+                m.sets.get_or_create_owned(&SetLabels { group: group.to_string(), result: result.as_str().into() })
+            })
+            .inc();
         if matches!(result, SetResult::Failed(_) | SetResult::Refused(_)) {
             entry.stats.sets_failed += 1;
         } else if let Some(decided) = entry.stats.last_decision {
             let latency = at.saturating_duration_since(decided);
             entry.stats.last_decision_to_set = Some(latency);
-            let labels = GroupLabels { group: group.to_string() };
-            m.decision_to_set.get_or_create(&labels).observe(latency.as_secs_f64());
+            entry.series.decision_to_set.observe(latency.as_secs_f64());
         }
         match &mut entry.output {
             Some(out) => out.finished = Some((at, result)),
