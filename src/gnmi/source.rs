@@ -190,7 +190,9 @@ impl Source {
         let copts = ConnectOptions { connect_timeout: opts.connect_timeout, keepalive: opts.keepalive };
         let (mut client, goaway) = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
-            r = connect::connect_watched(target, &copts) => match r {
+            // Boxed, like the other set-up steps: the session's future stays small for the
+            // hours it streams (it is as large as its largest step otherwise).
+            r = Box::pin(connect::connect_watched(target, &copts)) => match r {
                 Ok(c) => c,
                 Err(error) => return End::Failed { error, synced_at: None },
             },
@@ -206,7 +208,7 @@ impl Source {
         let failed = |error| failed_at(error, None);
         let encoding = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
-            r = capabilities::check_capabilities(&mut client, target, opts.connect_timeout) => match r {
+            r = Box::pin(capabilities::check_capabilities(&mut client, target, opts.connect_timeout)) => match r {
                 Ok(e) => e,
                 Err(e) => return failed(e),
             },
@@ -232,7 +234,7 @@ impl Source {
         let mut stream = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
             _ = tokio::time::sleep_until(sync_deadline) => return failed(no_sync()),
-            r = client.subscribe(requests) => match r {
+            r = Box::pin(client.subscribe(requests)) => match r {
                 Ok(resp) => resp.into_inner(),
                 Err(status) => return failed(GnmiError::from_status(target, &status)),
             },
@@ -248,13 +250,27 @@ impl Source {
         // dropped here (see the module comment).
         let mut seen: HashMap<String, Scalar> = HashMap::new();
         let liveness = target.liveness;
-        let mut alive_until = liveness.map(|l| Instant::now() + l);
+        // Made once per session, not once per message: a heartbeat costs neither a timer
+        // registration nor a cancellation waiter. The liveness timer is checked lazily: it
+        // fires once per period and moves on to `last_message + liveness` if a message came.
+        let cancelled = self.cancel.cancelled();
+        tokio::pin!(cancelled);
+        let sync_timer = tokio::time::sleep_until(sync_deadline);
+        tokio::pin!(sync_timer);
+        let mut last_message = Instant::now();
+        let silence = tokio::time::sleep_until((last_message + liveness.unwrap_or_default()).into());
+        tokio::pin!(silence);
         loop {
             let next = tokio::select! {
-                _ = self.cancel.cancelled() => return End::Stop,
-                _ = tokio::time::sleep_until(sync_deadline), if synced_at.is_none() => return failed(no_sync()),
-                _ = crate::sleep::sleep_until(alive_until), if synced_at.is_some() => {
+                _ = &mut cancelled => return End::Stop,
+                _ = &mut sync_timer, if synced_at.is_none() => return failed(no_sync()),
+                _ = &mut silence, if synced_at.is_some() && liveness.is_some() => {
                     let l = liveness.unwrap_or_default();
+                    let deadline = last_message + l;
+                    if Instant::now() < deadline {
+                        silence.as_mut().reset(deadline.into());
+                        continue;
+                    }
                     let error = GnmiError::new(target, ErrorKind::Silent, format!(
                         "no gNMI message (update, heartbeat or sync_response) for {} (liveness)",
                         crate::config::duration::format(l)
@@ -263,8 +279,8 @@ impl Source {
                 }
                 next = stream.message() => next,
             };
-            if let (Some(l), Ok(Some(_))) = (liveness, &next) {
-                alive_until = Some(Instant::now() + l);
+            if let Ok(Some(_)) = &next {
+                last_message = Instant::now();
             }
             let error = match next {
                 Ok(Some(msg)) => match msg.response {
