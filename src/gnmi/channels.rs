@@ -1,6 +1,6 @@
 //! One HTTP/2 connection per target, shared by its subscription and its Sets. The source
-//! publishes the channel it subscribed on; the [`super::Setter`] sends on it (a tonic
-//! channel is a cheap clone; each RPC is its own HTTP/2 stream with its own flow-control
+//! publishes the channel it subscribed on; the [`super::Setter`] sends on it (a client is a
+//! cheap clone; each RPC is its own HTTP/2 stream with its own flow-control
 //! window, so a Set does not wait behind queued notifications). A Set that fails with a
 //! retryable error forgets the channel; the next Set opens one and publishes it, and the
 //! source's next session replaces it with its own.
@@ -84,16 +84,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_channel_is_found_only_for_the_same_address_and_until_forgotten() {
-        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
-        let client = gnmi_proto::g_nmi_client::GNmiClient::with_interceptor(
-            channel,
-            crate::gnmi::connect::Credentials::default(),
-        );
+        // A listener that accepts and says nothing: the client side's HTTP/2 handshake is
+        // only its preface, so a connection can be made without a gNMI server.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let _accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let client = crate::gnmi::connect(&target(&address), &Default::default()).await.unwrap();
         let c = Channels::default();
-        c.publish(&target("127.0.0.1:9"), &client, WireEncoding::Proto);
-        assert_eq!(c.get(&target("127.0.0.1:9")).map(|(_, e)| e), Some(WireEncoding::Proto));
+        c.publish(&target(&address), &client, WireEncoding::Proto);
+        assert_eq!(c.get(&target(&address)).map(|(_, e)| e), Some(WireEncoding::Proto));
         assert!(c.get(&target("127.0.0.1:10")).is_none(), "address changed: a new channel");
         c.forget("leaf1");
-        assert!(c.get(&target("127.0.0.1:9")).is_none());
+        assert!(c.get(&target(&address)).is_none());
     }
 }

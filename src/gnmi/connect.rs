@@ -10,14 +10,14 @@ use gnmi_proto::g_nmi_client::GNmiClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::config::Target;
 
+use super::http2::Http2;
 use super::transport;
 
 /// A gNMI client whose every RPC carries the target's credentials.
-pub type GnmiClient = GNmiClient<InterceptedService<Channel, Credentials>>;
+pub type GnmiClient = GNmiClient<InterceptedService<Http2, Credentials>>;
 
 /// HTTP/2 PING keepalive. Pings are sent only while a stream is open and only after
 /// `interval` without any frame from the target (see the module docs for the choice).
@@ -215,18 +215,12 @@ pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(
     let origin = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, target.address);
     let origin: tonic::codegen::http::Uri =
         origin.parse().map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("bad address: {e}")))?;
-    // The endpoint URI must say http: TLS is done by our connector, not by tonic. The
-    // origin (`:scheme`, `:authority` of each request) says what it really is.
-    let endpoint = Endpoint::from_shared(format!("http://{}", target.address))
-        .map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("bad address: {e}")))?
-        .origin(origin)
-        .connect_timeout(opts.connect_timeout)
-        .http2_keep_alive_interval(opts.keepalive.interval)
-        .keep_alive_timeout(opts.keepalive.timeout)
-        .keep_alive_while_idle(false);
     let watch = GoAwayWatch::default();
-    let connector = transport::Connector::new(target.address.clone(), tls, watch.clone());
-    let channel = match tokio::time::timeout(opts.connect_timeout, endpoint.connect_with_connector(connector)).await {
+    let connecting = async {
+        let io = transport::open(&target.address, tls.as_ref(), watch.clone()).await?;
+        Http2::handshake(io, &origin, opts.keepalive).await.map_err(Into::<Box<dyn StdError + Send + Sync>>::into)
+    };
+    let channel = match tokio::time::timeout(opts.connect_timeout, connecting).await {
         Err(_) => {
             return Err(GnmiError::new(
                 target,
@@ -234,7 +228,7 @@ pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(
                 format!("connect did not finish within {:?}", opts.connect_timeout),
             ));
         }
-        Ok(Err(e)) => return Err(classify_connect_error(target, &e, opts.connect_timeout)),
+        Ok(Err(e)) => return Err(classify_connect_error(target, &*e, opts.connect_timeout)),
         Ok(Ok(channel)) => channel,
     };
     // Notifications can be large (a full dump at sync); the 4 MiB default is too tight.
@@ -258,7 +252,7 @@ impl GoAwayWatch {
     }
 }
 
-fn classify_connect_error(target: &Target, e: &tonic::transport::Error, timeout: Duration) -> GnmiError {
+fn classify_connect_error(target: &Target, e: &(dyn StdError + 'static), timeout: Duration) -> GnmiError {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
         let io_timeout =

@@ -9,7 +9,8 @@
 //! * [`set`] — one SetRequest per decision; [`Setter`] keeps a channel per target.
 //! * [`channels`] — the one connection per target that its subscription and Sets share.
 //!
-//! **Transport.** Our own connector (TCP + rustls) under tonic: `skip-verify` needs a
+//! **Transport.** Our own byte pipe (TCP + rustls) under hyper's HTTP/2 client, under
+//! tonic's generated client ([`http2`], no tonic `Channel`): `skip-verify` needs a
 //! custom certificate verifier (it still checks handshake signatures), CA verification
 //! uses `ca-file` or the system roots, mTLS and a server-name override are supported,
 //! ALPN offers h2 but is not required. Plaintext targets speak h2c.
@@ -36,6 +37,7 @@
 pub mod capabilities;
 pub mod channels;
 pub mod connect;
+mod http2;
 pub mod path;
 pub mod set;
 pub mod source;

@@ -2,7 +2,6 @@
 //! config so `skip-verify` and ALPN are ours to decide), and a reader that spots
 //! GOAWAY ENHANCE_YOUR_CALM in the incoming HTTP/2 frames.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,7 +16,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tonic::codegen::http::Uri;
 
 use crate::config::{ClientCert, Target, Tls};
 
@@ -125,55 +123,30 @@ fn read_file(target: &Target, what: &str, path: &std::path::Path) -> Result<Vec<
         .map_err(|e| GnmiError::new(target, ErrorKind::Config, format!("cannot read {what} {}: {e}", path.display())))
 }
 
-/// The connector tonic calls for each (re)connection of a channel.
-#[derive(Clone)]
-pub(super) struct Connector {
-    address: Arc<str>,
-    tls: Option<TlsClient>,
-    watch: GoAwayWatch,
-}
-
-impl Connector {
-    pub(super) fn new(address: String, tls: Option<TlsClient>, watch: GoAwayWatch) -> Self {
-        Connector { address: address.into(), tls, watch }
-    }
-}
-
 pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 pub(super) type Conn = TokioIo<GoAwaySniffer<Box<dyn Io>>>;
 
-impl tonic::codegen::Service<Uri> for Connector {
-    type Response = Conn;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Conn>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let tcp = TcpStream::connect(&*this.address).await?;
-            tcp.set_nodelay(true)?;
-            let keepalive = socket2::TcpKeepalive::new()
-                .with_time(TCP_KEEPALIVE_IDLE)
-                .with_interval(TCP_KEEPALIVE_INTERVAL)
-                .with_retries(TCP_KEEPALIVE_RETRIES);
-            socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive)?;
-            let io: Box<dyn Io> = match &this.tls {
-                None => Box::new(tcp),
-                Some(tls) => {
-                    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-                    // No ALPN check: some gNMI servers do not negotiate it; gRPC is HTTP/2.
-                    Box::new(connector.connect(tls.server_name.clone(), tcp).await?)
-                }
-            };
-            Ok(TokioIo::new(GoAwaySniffer { inner: io, scanner: FrameScanner::default(), watch: this.watch }))
-        })
-    }
+/// The byte pipe to `address`: TCP (no Nagle, kernel keepalive), then TLS when `tls` says
+/// so, with the GOAWAY sniffer on top.
+pub(super) async fn open(address: &str, tls: Option<&TlsClient>, watch: GoAwayWatch) -> io::Result<Conn> {
+    let tcp = TcpStream::connect(address).await?;
+    tcp.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_IDLE)
+        .with_interval(TCP_KEEPALIVE_INTERVAL)
+        .with_retries(TCP_KEEPALIVE_RETRIES);
+    socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive)?;
+    let io: Box<dyn Io> = match tls {
+        None => Box::new(tcp),
+        Some(tls) => {
+            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+            // No ALPN check: some gNMI servers do not negotiate it; gRPC is HTTP/2.
+            Box::new(connector.connect(tls.server_name.clone(), tcp).await?)
+        }
+    };
+    Ok(TokioIo::new(GoAwaySniffer { inner: io, scanner: FrameScanner::default(), watch }))
 }
 
 /// Passes bytes through untouched; raises the watch when an incoming GOAWAY carries
