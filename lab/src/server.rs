@@ -520,7 +520,9 @@ async fn run_stream(
                     let due_now = tokio::time::Instant::now();
                     let tree = lock(&slot.state).model.render();
                     let mut ups = BTreeMap::new();
-                    for s in subs.iter_mut().filter(|s| s.due <= due_now) {
+                    // Only what is due: a subscription without a period (ON_CHANGE, no
+                    // heartbeat) is never re-sent, however often its neighbours are.
+                    for s in subs.iter_mut().filter(|s| s.period.is_some() && s.due <= due_now) {
                         s.due = due_now + s.period.unwrap_or_default();
                         for (p, v) in tree.iter().filter(|(p, _)| s.pattern.matches(p)) {
                             if !s.suppress_redundant {

@@ -181,6 +181,31 @@ async fn sample_repeats_and_suppress_redundant_does_not() {
 }
 
 #[tokio::test]
+async fn a_heartbeat_resends_its_own_subscription_and_no_other() {
+    // As on a device: heartbeat_interval is per Subscription. A neighbour without one is
+    // sent at sync and on change only, however often the other one's heartbeat fires.
+    let f = fabric().await;
+    let mut c = leaf1(&f).await;
+    let mut l = stream_list(&[OPER49, ADMIN1]);
+    l.subscription[0].heartbeat_interval = 20_000_000;
+    let mut s = subscribe(&mut c, l).await.unwrap();
+    let evs = s.until_sync().await;
+    assert_eq!(value_at(&evs, ADMIN1), Some(json!("enable")));
+    let mut heartbeats = 0;
+    let evs = s
+        .until("five heartbeats of the uplink", |e| {
+            heartbeats += matches!(e, Ev::Update { path, .. } if path == OPER49) as i32;
+            heartbeats == 5
+        })
+        .await;
+    assert!(
+        !evs.iter().any(|e| matches!(e, Ev::Update { path, .. } if path == ADMIN1)),
+        "the subscription without a heartbeat was re-sent: {evs:?}"
+    );
+    f.shutdown().await;
+}
+
+#[tokio::test]
 async fn set_admin_disable_turns_oper_down_and_is_recorded() {
     let f = fabric().await;
     let mut c = leaf1(&f).await;
