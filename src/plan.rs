@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use crate::config::{Config, Group};
+use crate::gnmi::subscription::Subscriptions;
 
 /// The paths one group reads, in a stable order: uplink oper-state, downlink admin-state
 /// and oper-state, then each listed neighbor's session-state and EVPN received-routes.
@@ -23,16 +24,21 @@ pub fn group_subscriptions(group: &Group) -> Vec<String> {
     out
 }
 
-/// Every path subscribed on `target`: the groups' paths in group-name order, each once.
-pub fn subscriptions(config: &Config, target: &str) -> Vec<String> {
+/// Every path subscribed on `target` (the groups' paths in group-name order, each once),
+/// and the ones that carry heartbeats: the uplinks' oper-state. Every group has uplinks,
+/// and they are the paths a group cannot be judged without; a heartbeat on one of them
+/// proves the whole stream alive, at a fraction of the idle traffic of one on every path.
+/// (A session in which none of them exists falls back to every path: `gnmi::source`.)
+pub fn subscriptions(config: &Config, target: &str) -> Subscriptions {
+    let groups = || config.groups.values().filter(|g| g.target == target);
     let mut seen = HashSet::new();
-    config
-        .groups
-        .values()
-        .filter(|g| g.target == target)
-        .flat_map(group_subscriptions)
+    let paths: Vec<String> = groups().flat_map(group_subscriptions).filter(|p| seen.insert(p.clone())).collect();
+    let mut seen = HashSet::new();
+    let heartbeat = groups()
+        .flat_map(|g| g.uplinks.iter().map(|i| g.profile.oper_state(i)))
         .filter(|p| seen.insert(p.clone()))
-        .collect()
+        .collect();
+    Subscriptions { paths, heartbeat }
 }
 
 /// The admin-state paths a group may set, in downlink order.
@@ -67,8 +73,9 @@ groups:
     #[test]
     fn subscriptions_are_exact_deduplicated_and_ordered() {
         let c = parse(CFG, "t").unwrap();
+        let subs = subscriptions(&c, "leaf1");
         assert_eq!(
-            subscriptions(&c, "leaf1"),
+            subs.paths,
             [
                 "/interface[name=ethernet-1/49]/oper-state",
                 "/interface[name=ethernet-1/50]/oper-state",
@@ -80,7 +87,12 @@ groups:
                 "/interface[name=ethernet-1/2]/oper-state",
             ]
         );
-        assert!(subscriptions(&c, "leaf2").is_empty());
+        assert_eq!(
+            subs.heartbeat,
+            ["/interface[name=ethernet-1/49]/oper-state", "/interface[name=ethernet-1/50]/oper-state"],
+            "heartbeats on the uplinks, each once"
+        );
+        assert_eq!(subscriptions(&c, "leaf2"), Subscriptions::default());
         assert_eq!(set_paths(&c.groups["b"]), ["/interface[name=ethernet-1/2]/admin-state"]);
     }
 }

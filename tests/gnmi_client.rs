@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use gnmi_proto::{Encoding, subscribe_request, subscription_list, typed_value::Value};
 use opergroupd::config::{ClientCert, Secret, Target, Tls};
+use opergroupd::gnmi::subscription::Subscriptions;
 use opergroupd::gnmi::{self, ConnectOptions, ErrorKind, Setter, SourceOptions, spawn_source};
 use opergroupd::model::{AdminState, Scalar, SourceEvent, WireEncoding};
 use opergroupd::srl_paths;
@@ -62,7 +63,7 @@ struct Running {
 fn run(target: Arc<Target>, opts: SourceOptions) -> Running {
     let (tx, rx) = mpsc::channel(256);
     let cancel = CancellationToken::new();
-    let handle = spawn_source(target, subscribed_paths(), tx, opts, cancel.clone());
+    let handle = spawn_source(target, Subscriptions::every_path(subscribed_paths()), tx, opts, cancel.clone());
     Running { rx, cancel, handle }
 }
 

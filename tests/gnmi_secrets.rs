@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opergroupd::config::{Secret, Target, Tls};
+use opergroupd::gnmi::subscription::Subscriptions;
 use opergroupd::gnmi::{ConnectOptions, Setter, SourceOptions, spawn_source};
 use opergroupd::model::{AdminState, SourceEvent};
 use opergroupd::srl_paths;
@@ -70,11 +71,17 @@ fn password_appears_in_no_log_line_at_any_level() {
             let cancel = CancellationToken::new();
 
             let (tx, mut rx) = mpsc::channel(64);
-            let good = spawn_source(target(&addr, PASSWORD), paths.clone(), tx, opts.clone(), cancel.clone());
+            let good = spawn_source(
+                target(&addr, PASSWORD),
+                Subscriptions::every_path(paths.clone()),
+                tx,
+                opts.clone(),
+                cancel.clone(),
+            );
             recv_until(&mut rx, "Synced", Duration::from_secs(10), |e| matches!(e, SourceEvent::Synced { .. })).await;
 
             let (tx, mut rx) = mpsc::channel(64);
-            let bad = spawn_source(target(&addr, WRONG), paths, tx, opts, cancel.clone());
+            let bad = spawn_source(target(&addr, WRONG), Subscriptions::every_path(paths), tx, opts, cancel.clone());
             recv_until(&mut rx, "second refusal", Duration::from_secs(10), |e| {
                 matches!(e, SourceEvent::Connecting { attempt: 2, .. })
             })

@@ -114,6 +114,48 @@ async fn a_typo_in_an_uplink_is_misconfigured_named_and_never_disables() {
     lab.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_leaf_without_any_configured_uplink_falls_back_to_heartbeats_on_every_path() {
+    // Heartbeats ride on the uplinks' oper-state. With every uplink a typo there is nothing
+    // to re-send: the first session goes silent; from the next one on, every subscription
+    // asks for heartbeats and the leaf stays synced (and its group misconfigured).
+    let lab = Lab::start(1, Timings::fast()).await;
+    let target = &lab.targets()[0];
+    let liveness = Duration::from_secs(1);
+    let yaml = format!(
+        "defaults: {{ username: admin, password: \"{PASSWORD}\", tls: {{ insecure: true }}, liveness: 1s }}\n\
+         targets:\n  leaf1: {{ address: \"{}\" }}\n\
+         groups:\n\
+         \x20 leaf1-es1: {{ target: leaf1, uplinks: [ethernet-1/4O, ethernet-1/5O], downlinks: [ethernet-1/1] }}\n",
+        target.address
+    );
+    let logs = LogCapture::default();
+    let _guard = logs.install("info");
+    let mut ctl = Ctl::start(&yaml, CtlOptions::default());
+    ctl.synced(&[LEAF]).await;
+    ctl.verdict(&g(), Health::Misconfigured, "not found on target leaf1").await;
+    let stale = ctl.expect("the first session goes silent", |e| matches!(e, LoopEvent::TargetStale { .. })).await;
+    let LoopEvent::TargetStale { error, .. } = stale else { unreachable!() };
+    assert!(error.contains("liveness"), "{error}");
+    logs.wait_line("the fallback WARN", |l| l.contains("WARN") && l.contains("every subscription for heartbeats"))
+        .await;
+    ctl.synced(&[LEAF]).await;
+    let resynced = ctl.mark();
+    let quiet = Instant::now();
+    while quiet.elapsed() < liveness * 3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ctl.drain();
+    assert!(
+        !ctl.seen[resynced..].iter().any(|e| matches!(e, LoopEvent::TargetStale { .. })),
+        "after the fallback the quiet leaf went stale again"
+    );
+    ctl.verdict(&g(), Health::Misconfigured, "not found on target leaf1").await;
+    assert!(lab.control.sets().is_empty(), "the leaf received a Set: {:?}", lab.control.sets());
+    ctl.stop().await;
+    lab.shutdown().await;
+}
+
 /// One readiness group on leaf1 with `when-not-ready` set, synced and healthy.
 async fn reboot_setup(when_not_ready: &str) -> (Lab, Ctl) {
     let lab = Lab::start(1, bgp_timings()).await;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use opergroupd::config::{Secret, Target, Tls};
 use opergroupd::gnmi::source::{SourceOptions, spawn_source};
+use opergroupd::gnmi::subscription::Subscriptions;
 use opergroupd::model::{Scalar, SourceEvent};
 use opergroupd::srl_paths;
 use tokio::sync::{mpsc, oneshot};
@@ -76,7 +77,13 @@ impl Watch {
                 liveness: None,
                 reconnect_max: Duration::from_secs(1),
             };
-            spawn_source(Arc::new(target), subscribe.clone(), tx.clone(), opts.clone(), cancel.clone());
+            spawn_source(
+                Arc::new(target),
+                Subscriptions::every_path(subscribe.clone()),
+                tx.clone(),
+                opts.clone(),
+                cancel.clone(),
+            );
             map.insert(name.clone(), LeafView::default());
         }
         drop(tx);

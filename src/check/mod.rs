@@ -38,7 +38,7 @@ pub fn render(config: &Config) -> String {
         let _ = match t.liveness {
             Some(l) => writeln!(
                 out,
-                "    liveness {} (heartbeat_interval {} on every subscription), reconnect-max {}",
+                "    liveness {} (heartbeat_interval {} on the uplinks' oper-state), reconnect-max {}",
                 duration::format(l),
                 duration::format(crate::gnmi::subscription::heartbeat_for(l)),
                 duration::format(t.reconnect_max)
@@ -49,12 +49,13 @@ pub fn render(config: &Config) -> String {
             let _ = writeln!(out, "    profile: {}", g.profile.name);
         }
         let subs = subscriptions(config, &t.name);
-        if subs.is_empty() {
+        if subs.paths.is_empty() {
             let _ = writeln!(out, "    subscribe: nothing (no group uses this target)");
         } else {
-            let _ = writeln!(out, "    subscribe ({} paths, STREAM ON_CHANGE):", subs.len());
-            for p in subs {
-                let _ = writeln!(out, "      {p}");
+            let _ = writeln!(out, "    subscribe ({} paths, STREAM ON_CHANGE):", subs.paths.len());
+            for p in &subs.paths {
+                let heartbeat = t.liveness.is_some() && subs.heartbeat.contains(p);
+                let _ = writeln!(out, "      {p}{}", if heartbeat { "  (heartbeat)" } else { "" });
             }
         }
     }
@@ -166,7 +167,9 @@ mod tests {
             "uplinks: ethernet-1/49, ethernet-1/50 (required-up 1)",
             "b: target leaf1, observe only",
             "readiness: network-instance ni1, 1 of 10.0.1.1 established, when-not-ready hold",
-            "liveness 10s (heartbeat_interval 3s333ms on every subscription), reconnect-max 2s",
+            "liveness 10s (heartbeat_interval 3s333ms on the uplinks' oper-state), reconnect-max 2s",
+            "      /interface[name=ethernet-1/49]/oper-state  (heartbeat)\n",
+            "      /interface[name=ethernet-1/1]/oper-state\n",
             "/interface[name=ethernet-1/1]/admin-state = disable | enable",
             "leaf2: 127.0.0.1:57402",
             "subscribe: nothing",

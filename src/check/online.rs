@@ -96,12 +96,12 @@ pub async fn check(config: &Config, timeout: Duration) -> Report {
     let mut pending: Vec<String> = Vec::new();
     let mut sources = Vec::new();
     for (name, t) in &config.targets {
-        let paths = crate::plan::subscriptions(config, name);
-        if paths.is_empty() {
+        let subs = crate::plan::subscriptions(config, name);
+        if subs.paths.is_empty() {
             continue;
         }
         pending.push(name.clone());
-        sources.push(spawn_source(Arc::new(t.clone()), paths, tx.clone(), opts.clone(), cancel.clone()));
+        sources.push(spawn_source(Arc::new(t.clone()), subs, tx.clone(), opts.clone(), cancel.clone()));
     }
     drop(tx);
     let mut state = State::new();

@@ -53,12 +53,12 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
     let mut lp = Loop::new(&config, opts, override_rx.clone());
     let mut sources = Vec::new();
     for (name, t) in &lp.targets {
-        let paths = crate::plan::subscriptions(&config, name);
-        if paths.is_empty() {
+        let subs = crate::plan::subscriptions(&config, name);
+        if subs.paths.is_empty() {
             continue;
         }
         let source =
-            spawn_source(t.spec.clone(), paths, events_tx.clone(), lp.opts.source.clone(), sources_cancel.clone());
+            spawn_source(t.spec.clone(), subs, events_tx.clone(), lp.opts.source.clone(), sources_cancel.clone());
         sources.push(source);
     }
     drop(events_tx);

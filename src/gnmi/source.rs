@@ -2,9 +2,12 @@
 //! encoding the target offers) kept open, decode notifications (`subscription.rs`), report
 //! liveness, reconnect with backoff.
 //!
-//! **Liveness** (contract section 8). Every ON_CHANGE subscription asks for a
-//! `heartbeat_interval` of a third of the target's `liveness`, so a live device re-sends its
-//! current values at least twice per liveness period even when nothing changes. Any
+//! **Liveness** (contract section 8). The heartbeat subscriptions (the uplinks' oper-state,
+//! `crate::plan::subscriptions`) ask for a `heartbeat_interval` of a third of the target's
+//! `liveness`, so a live device re-sends their values at least twice per liveness period
+//! even when nothing changes. A session that ends silent while none of those paths exists
+//! on the device (a typo in every uplink, or all of them deleted) could not have heard a
+//! heartbeat: from then on every subscription asks for one. Any
 //! SubscribeResponse counts as a sign of life; HTTP/2 PING acks do not (the transport of a
 //! wedged gNMI process still answers them). A synced session silent for `liveness` ends as
 //! `ErrorKind::Silent`: the source reports `Stale` and resubscribes. Re-sent values that did
@@ -29,7 +32,9 @@ use crate::model::{Scalar, SourceEvent, TargetName};
 use super::capabilities;
 use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
-use super::subscription::{decode_notification, heartbeat_for, is_subscribed, subscribe_request, with_encoding};
+use super::subscription::{
+    Subscriptions, decode_notification, heartbeat_for, is_subscribed, subscribe_request, with_encoding,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceOptions {
@@ -67,7 +72,7 @@ impl Default for SourceOptions {
 /// `Synced` at sync_response, `Stale{error}` whenever a session fails or never syncs.
 pub fn spawn_source(
     target: Arc<Target>,
-    paths: Vec<String>,
+    subs: Subscriptions,
     events: mpsc::Sender<SourceEvent>,
     opts: SourceOptions,
     cancel: CancellationToken,
@@ -77,10 +82,10 @@ pub fn spawn_source(
     tokio::spawn(
         async move {
             let name: TargetName = Arc::from(target.name.as_str());
-            let subscribed = paths.iter().cloned().collect();
+            let subscribed = subs.paths.iter().cloned().collect();
             let unsubscribed_warn = std::sync::Mutex::new(RateLimit::new(UNSUBSCRIBED_WARN_EVERY));
             let source = Source { target, name, subscribed, events, cancel, unsubscribed_warn };
-            source.run(paths, opts).await;
+            source.run(subs, opts).await;
         }
         .instrument(span),
     )
@@ -131,13 +136,18 @@ enum End {
         error: GnmiError,
         synced_at: Option<Instant>,
     },
+    /// Silent for `liveness` while none of the heartbeat paths existed on the device.
+    NoHeartbeatPath(GnmiError),
 }
 
 impl Source {
-    async fn run(&self, paths: Vec<String>, mut opts: SourceOptions) {
+    async fn run(&self, subs: Subscriptions, mut opts: SourceOptions) {
         opts.backoff_max = opts.backoff_max.min(self.target.reconnect_max);
         opts.backoff_min = opts.backoff_min.min(opts.backoff_max);
-        let request = match subscribe_request(&paths, self.target.liveness.map(heartbeat_for)) {
+        let heartbeat = self.target.liveness.map(heartbeat_for);
+        let requests = subscribe_request(&subs.paths, &subs.heartbeat, heartbeat)
+            .and_then(|some| Ok((some, subscribe_request(&subs.paths, &subs.paths, heartbeat)?)));
+        let (some, every) = match requests {
             Ok(r) => r,
             Err(e) => {
                 let error = GnmiError::new(&self.target, ErrorKind::Config, e.to_string());
@@ -152,14 +162,24 @@ impl Source {
                 return;
             }
         };
+        // The paths whose subscriptions carry heartbeats (every one after the fallback).
+        let mut request = &some;
+        let mut heartbeat_on: HashSet<String> = subs.heartbeat.iter().cloned().collect();
         let builder = crate::backoff::exponential(opts.backoff_min, opts.backoff_max);
         let mut backoff = builder.build();
         let mut attempt: u64 = 0;
         loop {
             attempt += 1;
-            let (error, synced_at) = match self.session(&request, &opts, attempt).await {
+            let (error, synced_at) = match self.session(request, &heartbeat_on, &opts, attempt).await {
                 End::Stop => return,
                 End::Failed { error, synced_at } => (error, synced_at),
+                End::NoHeartbeatPath(error) if heartbeat_on != self.subscribed => {
+                    tracing::warn!(target_name = %self.name, "none of the heartbeat paths (the uplinks' oper-state) exists on the target; asking every subscription for heartbeats from now on");
+                    request = &every;
+                    heartbeat_on = self.subscribed.clone();
+                    (error, None)
+                }
+                End::NoHeartbeatPath(error) => (error, None),
             };
             let stale = SourceEvent::Stale { target: self.name.clone(), at: Instant::now(), error: error.to_string() };
             if self.emit(stale).await.is_err() {
@@ -181,7 +201,13 @@ impl Source {
         }
     }
 
-    async fn session(&self, request: &SubscribeRequest, opts: &SourceOptions, attempt: u64) -> End {
+    async fn session(
+        &self,
+        request: &SubscribeRequest,
+        heartbeat_on: &HashSet<String>,
+        opts: &SourceOptions,
+        attempt: u64,
+    ) -> End {
         let connecting = SourceEvent::Connecting { target: self.name.clone(), at: Instant::now(), attempt };
         if self.emit(connecting).await.is_err() {
             return End::Stop;
@@ -275,6 +301,9 @@ impl Source {
                         "no gNMI message (update, heartbeat or sync_response) for {} (liveness)",
                         crate::config::duration::format(l)
                     ));
+                    if !seen.keys().any(|p| is_subscribed(heartbeat_on, p)) {
+                        return End::NoHeartbeatPath(error);
+                    }
                     return failed_at(error, synced_at);
                 }
                 next = stream.message() => next,

@@ -21,11 +21,33 @@ pub fn heartbeat_for(liveness: Duration) -> Duration {
     (liveness / 3).max(Duration::from_millis(100))
 }
 
+/// What one target's source subscribes to: every path the groups read, and the ones that
+/// carry heartbeats when liveness is on (`crate::plan::subscriptions`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subscriptions {
+    pub paths: Vec<String>,
+    /// A subset of `paths`. A re-send on any one of them proves the stream alive; asking
+    /// for it on every path would multiply the idle traffic by the number of paths.
+    pub heartbeat: Vec<String>,
+}
+
+impl Subscriptions {
+    /// Heartbeats on every path.
+    pub fn every_path(paths: Vec<String>) -> Self {
+        Subscriptions { heartbeat: paths.clone(), paths }
+    }
+}
+
 /// The Subscribe request for `paths` (canonical strings): STREAM, ON_CHANGE each, JSON_IETF
 /// (each session asks for the encoding the target's Capabilities offer, see
-/// `capabilities::choose_encoding`), each with `heartbeat_interval` when given (the device
-/// re-sends unchanged values that often).
-pub fn subscribe_request(paths: &[String], heartbeat: Option<Duration>) -> Result<SubscribeRequest, PathError> {
+/// `capabilities::choose_encoding`); when `heartbeat` is given, the subscriptions for the
+/// paths in `heartbeat_on` carry it as `heartbeat_interval` (the device re-sends their
+/// unchanged values that often).
+pub fn subscribe_request(
+    paths: &[String],
+    heartbeat_on: &[String],
+    heartbeat: Option<Duration>,
+) -> Result<SubscribeRequest, PathError> {
     let heartbeat_interval = heartbeat.map_or(0, |h| u64::try_from(h.as_nanos()).unwrap_or(u64::MAX));
     let subscription = paths
         .iter()
@@ -33,7 +55,7 @@ pub fn subscribe_request(paths: &[String], heartbeat: Option<Duration>) -> Resul
             Ok(Subscription {
                 path: Some(path::parse(p)?),
                 mode: SubscriptionMode::OnChange as i32,
-                heartbeat_interval,
+                heartbeat_interval: if heartbeat_on.contains(p) { heartbeat_interval } else { 0 },
                 ..Default::default()
             })
         })
@@ -177,7 +199,8 @@ mod tests {
 
     #[test]
     fn subscribe_request_is_stream_on_change_json_ietf() {
-        let req = subscribe_request(&[crate::srl_paths::oper_state("ethernet-1/49")], None).unwrap();
+        let paths = [crate::srl_paths::oper_state("ethernet-1/49")];
+        let req = subscribe_request(&paths, &paths, None).unwrap();
         let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
         assert_eq!(list.mode, subscription_list::Mode::Stream as i32);
         assert_eq!(list.encoding, Encoding::JsonIetf as i32);
@@ -186,17 +209,17 @@ mod tests {
         let path = list.subscription[0].path.as_ref().unwrap();
         assert_eq!(path::to_string(path).unwrap(), "/interface[name=ethernet-1/49]/oper-state");
         assert_eq!(list.subscription[0].heartbeat_interval, 0, "no liveness, no heartbeat asked for");
-        assert!(subscribe_request(&["no-slash".to_string()], None).is_err());
+        let bad = ["no-slash".to_string()];
+        assert!(subscribe_request(&bad, &bad, None).is_err());
     }
 
     #[test]
-    fn liveness_asks_for_a_heartbeat_on_every_on_change_subscription() {
+    fn liveness_asks_for_a_heartbeat_on_the_chosen_subscriptions_only() {
         let paths = [crate::srl_paths::oper_state("ethernet-1/49"), crate::srl_paths::admin_state("ethernet-1/1")];
-        let req = subscribe_request(&paths, Some(heartbeat_for(Duration::from_secs(9)))).unwrap();
+        let req = subscribe_request(&paths, &paths[..1], Some(heartbeat_for(Duration::from_secs(9)))).unwrap();
         let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
-        for s in &list.subscription {
-            assert_eq!(s.mode, SubscriptionMode::OnChange as i32);
-            assert_eq!(s.heartbeat_interval, 3_000_000_000);
-        }
+        assert!(list.subscription.iter().all(|s| s.mode == SubscriptionMode::OnChange as i32));
+        let intervals: Vec<u64> = list.subscription.iter().map(|s| s.heartbeat_interval).collect();
+        assert_eq!(intervals, [3_000_000_000, 0]);
     }
 }
