@@ -145,38 +145,34 @@ impl Source {
         opts.backoff_max = opts.backoff_max.min(self.target.reconnect_max);
         opts.backoff_min = opts.backoff_min.min(opts.backoff_max);
         let heartbeat = self.target.liveness.map(heartbeat_for);
-        let requests = subscribe_request(&subs.paths, &subs.heartbeat, heartbeat)
-            .and_then(|some| Ok((some, subscribe_request(&subs.paths, &subs.paths, heartbeat)?)));
-        let (some, every) = match requests {
-            Ok(r) => r,
-            Err(e) => {
-                let error = GnmiError::new(&self.target, ErrorKind::Config, e.to_string());
-                tracing::error!(target_name = %self.name, %error, "cannot subscribe");
-                let _ = self
-                    .emit(SourceEvent::Stale {
-                        target: self.name.clone(),
-                        at: Instant::now(),
-                        error: error.to_string(),
-                    })
-                    .await;
-                return;
-            }
-        };
         // The paths whose subscriptions carry heartbeats (every one after the fallback).
-        let mut request = &some;
-        let mut heartbeat_on: HashSet<String> = subs.heartbeat.iter().cloned().collect();
+        let heartbeat_set: HashSet<String> = subs.heartbeat.iter().cloned().collect();
+        let mut every_path = false;
         let builder = crate::backoff::exponential(opts.backoff_min, opts.backoff_max);
         let mut backoff = builder.build();
         let mut attempt: u64 = 0;
         loop {
             attempt += 1;
-            let (error, synced_at) = match self.session(request, &heartbeat_on, &opts, attempt).await {
+            let (on, on_set) =
+                if every_path { (&subs.paths, &self.subscribed) } else { (&subs.heartbeat, &heartbeat_set) };
+            // Built per session, not kept: a parsed request is ~3 KiB per target for hours.
+            let request = match subscribe_request(&subs.paths, on, heartbeat) {
+                Ok(r) => r,
+                Err(e) => {
+                    let error = GnmiError::new(&self.target, ErrorKind::Config, e.to_string());
+                    tracing::error!(target_name = %self.name, %error, "cannot subscribe");
+                    let at = Instant::now();
+                    let _ =
+                        self.emit(SourceEvent::Stale { target: self.name.clone(), at, error: error.to_string() }).await;
+                    return;
+                }
+            };
+            let (error, synced_at) = match self.session(request, on_set, &opts, attempt).await {
                 End::Stop => return,
                 End::Failed { error, synced_at } => (error, synced_at),
-                End::NoHeartbeatPath(error) if heartbeat_on != self.subscribed => {
+                End::NoHeartbeatPath(error) if !every_path => {
                     tracing::warn!(target_name = %self.name, "none of the heartbeat paths (the uplinks' oper-state) exists on the target; asking every subscription for heartbeats from now on");
-                    request = &every;
-                    heartbeat_on = self.subscribed.clone();
+                    every_path = true;
                     (error, None)
                 }
                 End::NoHeartbeatPath(error) => (error, None),
@@ -203,7 +199,7 @@ impl Source {
 
     async fn session(
         &self,
-        request: &SubscribeRequest,
+        request: SubscribeRequest,
         heartbeat_on: &HashSet<String>,
         opts: &SourceOptions,
         attempt: u64,

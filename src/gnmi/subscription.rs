@@ -71,8 +71,7 @@ pub fn subscribe_request(
 }
 
 /// `request` asking for `encoding` (the one chosen from the target's Capabilities).
-pub(super) fn with_encoding(request: &SubscribeRequest, encoding: WireEncoding) -> SubscribeRequest {
-    let mut request = request.clone();
+pub(super) fn with_encoding(mut request: SubscribeRequest, encoding: WireEncoding) -> SubscribeRequest {
     if let Some(subscribe_request::Request::Subscribe(list)) = &mut request.request {
         list.encoding = capabilities::wire(encoding) as i32;
     }
