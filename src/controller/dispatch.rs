@@ -66,10 +66,7 @@ impl GroupSets {
 
     /// When this group wants to be looked at again for its Set.
     pub(super) fn wake_at(&self) -> Option<Instant> {
-        match (self.not_before, self.refused.as_ref().map(|r| r.until)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.not_before.into_iter().chain(self.refused.as_ref().map(|r| r.until)).min()
     }
 
     /// The target re-synced: the device may have changed; refused changes may be tried again.

@@ -111,10 +111,7 @@ impl Loop {
             // While a Set is on the wire its answer re-decides the target; waking for a
             // backoff that ended meanwhile would only find the target busy, again and again.
             let set_wait = group.pending.as_ref().filter(|_| !t.in_flight).and(group.sets.wake_at());
-            let due = match (group.wake_at, set_wait) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let due = group.wake_at.into_iter().chain(set_wait).min();
             self.timers.set(g, due);
         }
     }
