@@ -267,11 +267,7 @@ impl Board {
 }
 
 fn target_entry<'a>(st: &'a mut State, m: &Metrics, name: &str) -> &'a mut TargetEntry {
-    // Looked up first: `entry` would allocate the name on every notification.
-    if st.targets.contains_key(name) {
-        return st.targets.get_mut(name).expect("present");
-    }
-    st.targets.entry(name.to_string()).or_insert_with(|| {
+    entry_for(&mut st.targets, name, || {
         let labels = TargetLabels { target: name.to_string() };
         m.set_target_state(name, ConnState::Connecting);
         TargetEntry {
@@ -294,10 +290,16 @@ fn target_entry<'a>(st: &'a mut State, m: &Metrics, name: &str) -> &'a mut Targe
 }
 
 fn group_entry<'a>(st: &'a mut State, m: &Metrics, name: &str) -> &'a mut GroupEntry {
-    if !st.groups.contains_key(name) {
-        st.groups.insert(name.to_string(), new_group_entry(m, name));
+    entry_for(&mut st.groups, name, || new_group_entry(m, name))
+}
+
+/// The entry for `name`, made by `make` the first time. Looked up before inserting: the
+/// map's `entry` would allocate the name on every notification and evaluation.
+fn entry_for<'a, V>(map: &'a mut BTreeMap<String, V>, name: &str, make: impl FnOnce() -> V) -> &'a mut V {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), make());
     }
-    st.groups.get_mut(name).expect("inserted above")
+    map.get_mut(name).expect("present or inserted above")
 }
 
 fn new_group_entry(m: &Metrics, name: &str) -> GroupEntry {
