@@ -153,8 +153,7 @@ impl Source {
         let mut attempt: u64 = 0;
         loop {
             attempt += 1;
-            let (on, on_set) =
-                if every_path { (&subs.paths, &self.subscribed) } else { (&subs.heartbeat, &heartbeat_set) };
+            let on = if every_path { &self.subscribed } else { &heartbeat_set };
             // Built per session, not kept: a parsed request is ~3 KiB per target for hours.
             let request = match subscribe_request(&subs.paths, on, heartbeat) {
                 Ok(r) => r,
@@ -167,7 +166,7 @@ impl Source {
                     return;
                 }
             };
-            let (error, synced_at) = match self.session(request, on_set, &opts, attempt).await {
+            let (error, synced_at) = match self.session(request, on, &opts, attempt).await {
                 End::Stop => return,
                 End::Failed { error, synced_at } => (error, synced_at),
                 End::NoHeartbeatPath(error) if !every_path => {

@@ -45,7 +45,7 @@ impl Subscriptions {
 /// unchanged values that often).
 pub fn subscribe_request(
     paths: &[String],
-    heartbeat_on: &[String],
+    heartbeat_on: &HashSet<String>,
     heartbeat: Option<Duration>,
 ) -> Result<SubscribeRequest, PathError> {
     let heartbeat_interval = heartbeat.map_or(0, |h| u64::try_from(h.as_nanos()).unwrap_or(u64::MAX));
@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn subscribe_request_is_stream_on_change_json_ietf() {
         let paths = [crate::srl_paths::oper_state("ethernet-1/49")];
-        let req = subscribe_request(&paths, &paths, None).unwrap();
+        let req = subscribe_request(&paths, &paths.iter().cloned().collect(), None).unwrap();
         let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
         assert_eq!(list.mode, subscription_list::Mode::Stream as i32);
         assert_eq!(list.encoding, Encoding::JsonIetf as i32);
@@ -208,14 +208,14 @@ mod tests {
         let path = list.subscription[0].path.as_ref().unwrap();
         assert_eq!(path::to_string(path).unwrap(), "/interface[name=ethernet-1/49]/oper-state");
         assert_eq!(list.subscription[0].heartbeat_interval, 0, "no liveness, no heartbeat asked for");
-        let bad = ["no-slash".to_string()];
-        assert!(subscribe_request(&bad, &bad, None).is_err());
+        assert!(subscribe_request(&["no-slash".to_string()], &HashSet::new(), None).is_err());
     }
 
     #[test]
     fn liveness_asks_for_a_heartbeat_on_the_chosen_subscriptions_only() {
         let paths = [crate::srl_paths::oper_state("ethernet-1/49"), crate::srl_paths::admin_state("ethernet-1/1")];
-        let req = subscribe_request(&paths, &paths[..1], Some(heartbeat_for(Duration::from_secs(9)))).unwrap();
+        let on = HashSet::from([paths[0].clone()]);
+        let req = subscribe_request(&paths, &on, Some(heartbeat_for(Duration::from_secs(9)))).unwrap();
         let Some(subscribe_request::Request::Subscribe(list)) = req.request else { panic!("not a subscription list") };
         assert!(list.subscription.iter().all(|s| s.mode == SubscriptionMode::OnChange as i32));
         let intervals: Vec<u64> = list.subscription.iter().map(|s| s.heartbeat_interval).collect();
