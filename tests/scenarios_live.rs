@@ -120,15 +120,10 @@ async fn a_leaf_without_any_configured_uplink_falls_back_to_heartbeats_on_every_
     // to re-send: the first session goes silent; from the next one on, every subscription
     // asks for heartbeats and the leaf stays synced (and its group misconfigured).
     let lab = Lab::start(1, Timings::fast()).await;
-    let target = &lab.targets()[0];
     let liveness = Duration::from_secs(1);
-    let yaml = format!(
-        "defaults: {{ username: admin, password: \"{PASSWORD}\", tls: {{ insecure: true }}, liveness: 1s }}\n\
-         targets:\n  leaf1: {{ address: \"{}\" }}\n\
-         groups:\n\
-         \x20 leaf1-es1: {{ target: leaf1, uplinks: [ethernet-1/4O, ethernet-1/5O], downlinks: [ethernet-1/1] }}\n",
-        target.address
-    );
+    let yaml = with_defaults(&config_yaml(&lab.targets(), &[GroupSpec::new(LEAF)]), "  liveness: 1s\n")
+        .replace("\"ethernet-1/{49..50}\"", "ethernet-1/4O, ethernet-1/5O");
+    assert!(yaml.contains("uplinks: [ethernet-1/4O, ethernet-1/5O]"), "{yaml}");
     let logs = LogCapture::default();
     let _guard = logs.install("info");
     let mut ctl = Ctl::start(&yaml, CtlOptions::default());
