@@ -335,7 +335,7 @@ impl Control {
     pub fn value(&self, node: &str, path: &str) -> Result<Option<serde_json::Value>, SimError> {
         let idx = self.sh.leaf(node)?;
         let p = SPath::parse(path).map_err(SimError::Invalid)?;
-        let tree = lock(&self.sh.leaves[idx].state).model.render();
+        let tree = lock(&self.sh.leaves[idx].state).tree.clone();
         if let Some(v) = tree.get(&p) {
             return Ok(Some(v.to_json()));
         }
@@ -366,7 +366,7 @@ impl Control {
     /// Every leaf value of a node, by canonical path.
     pub fn state(&self, node: &str) -> Result<BTreeMap<String, serde_json::Value>, SimError> {
         let idx = self.sh.leaf(node)?;
-        let tree = lock(&self.sh.leaves[idx].state).model.render();
+        let tree = lock(&self.sh.leaves[idx].state).tree.clone();
         Ok(tree.iter().map(|(p, v)| (p.to_string(), v.to_json())).collect())
     }
 

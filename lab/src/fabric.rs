@@ -56,7 +56,11 @@ pub struct LeafSlot {
 }
 
 pub struct LeafState {
+    /// Changed only inside [`Shared::mutate`]/[`Shared::mutate_then`], which keep `tree` in step.
     pub model: Leaf,
+    /// `model` rendered, kept rather than re-rendered: every change diffs against it and
+    /// every read, dump and heartbeat shares it (rendering was half the sim's CPU in a storm).
+    pub tree: Arc<Tree>,
     pub startup: Leaf,
     pub subscribers: Vec<mpsc::UnboundedSender<StreamEvent>>,
     pub refuse_sets: u32,
@@ -133,20 +137,21 @@ impl Shared {
         before_publish: impl FnOnce(&R, Applied),
     ) -> (R, Applied) {
         let mut st = lock(&self.leaves[idx].state);
-        let before = st.model.render();
         let r = f(&mut st);
         let timers = st.model.reconcile(&self.timings);
         let applied = self.clock.now();
         before_publish(&r, applied);
-        self.publish(&mut st, &before, applied.unix_ns);
+        self.publish(&mut st, applied.unix_ns);
         drop(st);
         self.start_timers(idx, timers);
         (r, applied)
     }
 
-    /// Trees are rendered on demand rather than stored: a leaf's memory is its model only.
-    fn publish(&self, st: &mut LeafState, before: &Tree, unix_ns: i64) {
-        let batch = diff(before, &st.model.render(), unix_ns);
+    /// Renders the changed model once, diffs it against the kept tree and keeps it.
+    fn publish(&self, st: &mut LeafState, unix_ns: i64) {
+        let after = Arc::new(st.model.render());
+        let batch = diff(&st.tree, &after, unix_ns);
+        st.tree = after;
         if batch.updates.is_empty() && batch.deletes.is_empty() {
             return;
         }
@@ -270,6 +275,7 @@ pub async fn start(cfg: SimConfig) -> Result<Fabric, SimError> {
             proto_only: AtomicBool::new(false),
             addr,
             state: Mutex::new(LeafState {
+                tree: Arc::new(model.render()),
                 startup: model.clone(),
                 model,
                 subscribers: Vec::new(),
@@ -381,6 +387,27 @@ mod tests {
                 |(p, v)| p.to_string() == "/interface[name=ethernet-1/1]/oper-state" && *v == Val::Str("up".into())
             )
         );
+    }
+
+    /// The kept tree is the model rendered after every kind of change, so no reader,
+    /// dump or heartbeat ever serves a stale value.
+    #[tokio::test]
+    async fn the_kept_tree_follows_every_change() {
+        let cfg = crate::SimConfig { leaves: 1, base_port: 0, timings: Timings::fast(), ..Default::default() };
+        let fabric = crate::start(cfg).await.unwrap();
+        let sh = fabric.shared.clone();
+        let in_step = || {
+            let st = lock(&sh.leaves[0].state);
+            *st.tree == st.model.render()
+        };
+        assert!(in_step(), "at start");
+        fabric.control().link("leaf1", "ethernet-1/49", false).unwrap();
+        assert!(in_step(), "after a link change");
+        let before = lock(&sh.leaves[0].state).tree.clone();
+        fabric.control().fault("leaf1", crate::control::Fault::Restart { down_ms: 1 }).unwrap();
+        assert!(in_step(), "after a restart");
+        assert!(*before != *lock(&sh.leaves[0].state).tree, "a restart takes every interface down");
+        fabric.shutdown().await;
     }
 
     /// The Set handler records a Set in `before_publish`: a client that saw the Set's effect

@@ -253,7 +253,7 @@ impl GNmi for LeafService {
         let config_only = req.r#type() == pb::get_request::DataType::Config;
         let target = prefix.map(|p| p.target.clone()).unwrap_or_default();
         let now = self.sh.clock.now().unix_ns;
-        let tree = lock(&self.sh.leaves[self.idx].state).model.render();
+        let tree = lock(&self.sh.leaves[self.idx].state).tree.clone();
         let mut out = Vec::new();
         for p in &patterns {
             let found: Vec<(SPath, Val)> = tree
@@ -441,7 +441,7 @@ async fn run_stream(
         }
         let (tx, rx) = mpsc::unbounded_channel();
         st.subscribers.push(tx);
-        (select(&st.model.render(), &subs), rx)
+        (select(&st.tree, &subs), rx)
     };
     let module_names = || (profile, slot.module_names.load(Ordering::Relaxed));
     let ts = || sh.clock.now().unix_ns;
@@ -498,7 +498,7 @@ async fn run_stream(
                 Ok(()) = frozen.changed() => {}
                 r = reqs.message(), if reqs_open => match r {
                     Ok(Some(pb::SubscribeRequest { request: Some(SubReq::Poll(_)) })) if mode == ListMode::Poll => {
-                        let snap = select(&lock(&slot.state).model.render(), &subs);
+                        let snap = select(&lock(&slot.state).tree.clone(), &subs);
                         send_all(out, notifications(ts(), &snap, &[], enc, module_names(), &target)).await?;
                         send(out, SubResp::SyncResponse(true)).await?;
                     }
@@ -518,7 +518,7 @@ async fn run_stream(
                 },
                 _ = tokio::time::sleep_until(next_due.unwrap_or(now)), if next_due.is_some() => {
                     let due_now = tokio::time::Instant::now();
-                    let tree = lock(&slot.state).model.render();
+                    let tree = lock(&slot.state).tree.clone();
                     let mut ups = BTreeMap::new();
                     // Only what is due: a subscription without a period (ON_CHANGE, no
                     // heartbeat) is never re-sent, however often its neighbours are.
