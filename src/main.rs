@@ -116,16 +116,16 @@ fn main() -> ExitCode {
                 "info",
             );
             raise_fd_limit(c.targets.len());
-            runtime(|| opergroupd::app::run(c, opergroupd::app::AppOptions { dry_run, http }))
+            runtime(Threads::One, || opergroupd::app::run(c, opergroupd::app::AppOptions { dry_run, http }))
         }
         Command::Demo => {
             // The narration is the output; logs only for trouble.
             opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "warn");
-            runtime(opergroupd::demo::run)
+            runtime(Threads::PerCore, opergroupd::demo::run)
         }
-        Command::Status { http, json } => {
-            runtime(|| async move { opergroupd::status::print_status(&http, json).await.map_err(|e| e.to_string()) })
-        }
+        Command::Status { http, json } => runtime(Threads::PerCore, || async move {
+            opergroupd::status::print_status(&http, json).await.map_err(|e| e.to_string())
+        }),
         Command::Exabgp { config } => {
             let c = match opergroupd::config::load(&config) {
                 Ok(c) => c,
@@ -140,7 +140,7 @@ fn main() -> ExitCode {
             }
             // stdout is ExaBGP's command channel: logs go to stderr only.
             opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "info");
-            runtime(|| opergroupd::anycast::run(c))
+            runtime(Threads::PerCore, || opergroupd::anycast::run(c))
         }
     }
 }
@@ -161,22 +161,37 @@ fn bad_config(e: &opergroupd::config::ConfigError) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
-/// Run one async entry point on a multi-threaded runtime; its error exits 2.
-fn runtime<F, Fut>(entry: F) -> ExitCode
+/// The threads an entry point's runtime has.
+enum Threads {
+    /// `run`: the control loop, every target's session and the status server on one
+    /// thread. Their work is a chain of short steps handing events to each other; on two
+    /// worker threads each hand-off could be a futex wake and a context switch, and the
+    /// storm at 10,000 leaves cost 28 % more CPU than on one (BENCHMARKS.md, round five).
+    One,
+    /// Everything else: the runtime's default, a worker per core.
+    PerCore,
+}
+
+/// Run one async entry point; its error exits 2.
+fn runtime<F, Fut>(threads: Threads, entry: F) -> ExitCode
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
 {
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Threads::PerCore => tokio::runtime::Runtime::new(),
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    // The entry runs as a task on the worker threads, not on this thread inside block_on:
-    // there, every event a source task sends to the control loop woke a third thread (a
-    // futex wake and a context switch per event; 13 % of the storm's CPU in perf).
+    // On a multi-threaded runtime the entry runs as a task on the worker threads, not on
+    // this thread inside block_on: there, every event a source task sent to the control
+    // loop woke a third thread (13 % of the storm's CPU in perf).
     let result = match rt.block_on(async { tokio::spawn(entry()).await }) {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
