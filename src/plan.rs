@@ -25,10 +25,10 @@ pub fn group_subscriptions(group: &Group) -> Vec<String> {
 }
 
 /// Every path subscribed on `target` (the groups' paths in group-name order, each once),
-/// and the ones that carry heartbeats: the uplinks' oper-state. Every group has uplinks,
-/// and they are the paths a group cannot be judged without; a heartbeat on one of them
-/// proves the whole stream alive, at a fraction of the idle traffic of one on every path.
-/// (A session in which none of them exists falls back to every path: `gnmi::source`.)
+/// and the candidates for heartbeats, in order: the uplinks' oper-state. Every group has
+/// uplinks, and they are the paths a group cannot be judged without; a heartbeat on one of
+/// them proves the whole stream alive. The source asks on the first one the device has
+/// (every path if it has none: `gnmi::source`).
 pub fn subscriptions(config: &Config, target: &str) -> Subscriptions {
     let groups = || config.groups.values().filter(|g| g.target == target);
     let mut seen = HashSet::new();
@@ -90,7 +90,7 @@ groups:
         assert_eq!(
             subs.heartbeat,
             ["/interface[name=ethernet-1/49]/oper-state", "/interface[name=ethernet-1/50]/oper-state"],
-            "heartbeats on the uplinks, each once"
+            "heartbeat candidates: the uplinks, each once, in order"
         );
         assert_eq!(subscriptions(&c, "leaf2"), Subscriptions::default());
         assert_eq!(set_paths(&c.groups["b"]), ["/interface[name=ethernet-1/2]/admin-state"]);

@@ -114,41 +114,60 @@ async fn a_typo_in_an_uplink_is_misconfigured_named_and_never_disables() {
     lab.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_leaf_without_any_configured_uplink_falls_back_to_heartbeats_on_every_path() {
-    // Heartbeats ride on the uplinks' oper-state. With every uplink a typo there is nothing
-    // to re-send: the first session goes silent; from the next one on, every subscription
-    // asks for heartbeats and the leaf stays synced (and its group misconfigured).
+/// Runs `uplinks` (the YAML list) on one leaf with `liveness: 1s` until the leaf has been
+/// synced for three liveness periods, and returns the control loop's events. Passes only if
+/// the leaf never went stale after its first sync (its heartbeats came) and `warn` was
+/// logged; the group is misconfigured (a typo) and never Sets.
+async fn heartbeats_with_uplinks(uplinks: &str, warn: &str) -> Vec<LoopEvent> {
     let lab = Lab::start(1, Timings::fast()).await;
     let liveness = Duration::from_secs(1);
     let yaml = with_defaults(&config_yaml(&lab.targets(), &[GroupSpec::new(LEAF)]), "  liveness: 1s\n")
-        .replace("\"ethernet-1/{49..50}\"", "ethernet-1/4O, ethernet-1/5O");
-    assert!(yaml.contains("uplinks: [ethernet-1/4O, ethernet-1/5O]"), "{yaml}");
+        .replace("\"ethernet-1/{49..50}\"", uplinks);
+    assert!(yaml.contains(&format!("uplinks: [{uplinks}]")), "{yaml}");
     let logs = LogCapture::default();
     let _guard = logs.install("info");
     let mut ctl = Ctl::start(&yaml, CtlOptions::default());
     ctl.synced(&[LEAF]).await;
-    ctl.verdict(&g(), Health::Misconfigured, "not found on target leaf1").await;
-    let stale = ctl.expect("the first session goes silent", |e| matches!(e, LoopEvent::TargetStale { .. })).await;
-    let LoopEvent::TargetStale { error, .. } = stale else { unreachable!() };
-    assert!(error.contains("liveness"), "{error}");
-    logs.wait_line("the fallback WARN", |l| l.contains("WARN") && l.contains("every subscription for heartbeats"))
-        .await;
-    ctl.synced(&[LEAF]).await;
-    let resynced = ctl.mark();
+    logs.wait_line("the heartbeat WARN", |l| l.contains("WARN") && l.contains(warn)).await;
+    let synced = ctl.mark();
     let quiet = Instant::now();
     while quiet.elapsed() < liveness * 3 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     ctl.drain();
-    assert!(
-        !ctl.seen[resynced..].iter().any(|e| matches!(e, LoopEvent::TargetStale { .. })),
-        "after the fallback the quiet leaf went stale again"
-    );
+    let stale_after_sync = ctl.seen[synced..].iter().find(|e| matches!(e, LoopEvent::TargetStale { .. }));
+    assert!(stale_after_sync.is_none(), "the quiet leaf went stale after its sync: {stale_after_sync:?}");
     ctl.verdict(&g(), Health::Misconfigured, "not found on target leaf1").await;
     assert!(lab.control.sets().is_empty(), "the leaf received a Set: {:?}", lab.control.sets());
+    let seen = ctl.seen.clone();
     ctl.stop().await;
     lab.shutdown().await;
+    seen
+}
+
+/// The stale events before the first sync name the missing heartbeat path, never a silence.
+fn assert_never_silent(seen: &[LoopEvent]) {
+    for e in seen {
+        if let LoopEvent::TargetStale { error, .. } = e {
+            assert!(error.contains("not in the initial dump"), "{error}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_first_uplink_missing_from_the_dump_moves_the_heartbeat_to_the_next_before_sync() {
+    // Heartbeats ride on the first uplink's oper-state; here it is a typo. The dump says so:
+    // the session ends before it reports the leaf synced and the next asks on ethernet-1/50.
+    let seen = heartbeats_with_uplinks("ethernet-1/4O, ethernet-1/50", "asking on another uplink").await;
+    assert_never_silent(&seen);
+}
+
+#[tokio::test]
+async fn a_leaf_without_any_configured_uplink_falls_back_to_heartbeats_on_every_path() {
+    // With every uplink a typo there is nothing to re-send: known from the dump, the next
+    // session asks every subscription for heartbeats, and the leaf stays synced.
+    let seen = heartbeats_with_uplinks("ethernet-1/4O, ethernet-1/5O", "every subscription for heartbeats").await;
+    assert_never_silent(&seen);
 }
 
 /// One readiness group on leaf1 with `when-not-ready` set, synced and healthy.

@@ -38,7 +38,7 @@ pub fn render(config: &Config) -> String {
         let _ = match t.liveness {
             Some(l) => writeln!(
                 out,
-                "    liveness {} (heartbeat_interval {} on the uplinks' oper-state), reconnect-max {}",
+                "    liveness {} (heartbeat_interval {} on one uplink's oper-state), reconnect-max {}",
                 duration::format(l),
                 duration::format(crate::gnmi::subscription::heartbeat_for(l)),
                 duration::format(t.reconnect_max)
@@ -54,8 +54,14 @@ pub fn render(config: &Config) -> String {
         } else {
             let _ = writeln!(out, "    subscribe ({} paths, STREAM ON_CHANGE):", subs.paths.len());
             for p in &subs.paths {
-                let heartbeat = t.liveness.is_some() && subs.heartbeat.contains(p);
-                let _ = writeln!(out, "      {p}{}", if heartbeat { "  (heartbeat)" } else { "" });
+                // The source asks on the first uplink the device has; the others stand by.
+                let mark = match subs.heartbeat.iter().position(|h| h == p) {
+                    _ if t.liveness.is_none() => "",
+                    Some(0) => "  (heartbeat)",
+                    Some(_) => "  (heartbeat if the ones above are missing)",
+                    None => "",
+                };
+                let _ = writeln!(out, "      {p}{mark}");
             }
         }
     }
@@ -167,7 +173,7 @@ mod tests {
             "uplinks: ethernet-1/49, ethernet-1/50 (required-up 1)",
             "b: target leaf1, observe only",
             "readiness: network-instance ni1, 1 of 10.0.1.1 established, when-not-ready hold",
-            "liveness 10s (heartbeat_interval 3s333ms on the uplinks' oper-state), reconnect-max 2s",
+            "liveness 10s (heartbeat_interval 3s333ms on one uplink's oper-state), reconnect-max 2s",
             "      /interface[name=ethernet-1/49]/oper-state  (heartbeat)\n",
             "      /interface[name=ethernet-1/1]/oper-state\n",
             "/interface[name=ethernet-1/1]/admin-state = disable | enable",

@@ -2,12 +2,15 @@
 //! encoding the target offers) kept open, decode notifications (`subscription.rs`), report
 //! liveness, reconnect with backoff.
 //!
-//! **Liveness** (contract section 8). The heartbeat subscriptions (the uplinks' oper-state,
-//! `crate::plan::subscriptions`) ask for a `heartbeat_interval` of a third of the target's
-//! `liveness`, so a live device re-sends their values at least twice per liveness period
-//! even when nothing changes. A session that ends silent while none of those paths exists
-//! on the device (a typo in every uplink, or all of them deleted) could not have heard a
-//! heartbeat: from then on every subscription asks for one. Any
+//! **Liveness** (contract section 8). One subscription per session asks for a
+//! `heartbeat_interval` of a third of the target's `liveness`, so a live device re-sends its
+//! value at least twice per liveness period even when nothing changes: the oper-state of
+//! the first uplink (`crate::plan::subscriptions`) the device has. One is enough to prove
+//! the stream alive, and each heartbeat is a wake-up of the whole receive path, so every
+//! further one is idle CPU for nothing. A session whose initial dump lacks that path (a
+//! typo, a deleted interface) could never hear a heartbeat: it ends before it reports
+//! `Synced`, and the next one asks on the first uplink the dump had, or, with none, on
+//! every subscription. So does a session that goes silent after the path was deleted. Any
 //! SubscribeResponse counts as a sign of life; HTTP/2 PING acks do not (the transport of a
 //! wedged gNMI process still answers them). A synced session silent for `liveness` ends as
 //! `ErrorKind::Silent`: the source reports `Stale` and resubscribes. Re-sent values that did
@@ -136,8 +139,22 @@ enum End {
         error: GnmiError,
         synced_at: Option<Instant>,
     },
-    /// Silent for `liveness` while none of the heartbeat paths existed on the device.
-    NoHeartbeatPath(GnmiError),
+    /// The path asked for heartbeats is not on the device: in the initial dump (`synced_at`
+    /// is `None`: the session never reported `Synced`), or deleted since and then silent for
+    /// `liveness`. `present`: the subscribed paths the device reported.
+    NoHeartbeatPath {
+        error: GnmiError,
+        synced_at: Option<Instant>,
+        present: HashSet<String>,
+    },
+}
+
+/// Which subscriptions of a session ask for heartbeats.
+enum Beat {
+    /// This one path (an uplink's oper-state).
+    One(String),
+    /// Every subscription: the device has none of the uplinks.
+    Every,
 }
 
 impl Source {
@@ -145,15 +162,20 @@ impl Source {
         opts.backoff_max = opts.backoff_max.min(self.target.reconnect_max);
         opts.backoff_min = opts.backoff_min.min(opts.backoff_max);
         let heartbeat = self.target.liveness.map(heartbeat_for);
-        // The paths whose subscriptions carry heartbeats (every one after the fallback).
-        let heartbeat_set: HashSet<String> = subs.heartbeat.iter().cloned().collect();
-        let mut every_path = false;
+        let mut beat = subs.heartbeat.first().map_or(Beat::Every, |p| Beat::One(p.clone()));
         let builder = crate::backoff::exponential(opts.backoff_min, opts.backoff_max);
         let mut backoff = builder.build();
         let mut attempt: u64 = 0;
         loop {
             attempt += 1;
-            let on = if every_path { &self.subscribed } else { &heartbeat_set };
+            let one;
+            let on = match &beat {
+                Beat::One(p) => {
+                    one = HashSet::from([p.clone()]);
+                    &one
+                }
+                Beat::Every => &self.subscribed,
+            };
             // Built per session, not kept: a parsed request is ~3 KiB per target for hours.
             let request = match subscribe_request(&subs.paths, on, heartbeat) {
                 Ok(r) => r,
@@ -166,15 +188,34 @@ impl Source {
                     return;
                 }
             };
-            let (error, synced_at) = match self.session(request, on, &opts, attempt).await {
+            let asked_one = matches!(beat, Beat::One(_));
+            let mut retry_now = false;
+            let (error, synced_at) = match self.session(request, on, asked_one, &opts, attempt).await {
                 End::Stop => return,
                 End::Failed { error, synced_at } => (error, synced_at),
-                End::NoHeartbeatPath(error) if !every_path => {
-                    tracing::warn!(target_name = %self.name, "none of the heartbeat paths (the uplinks' oper-state) exists on the target; asking every subscription for heartbeats from now on");
-                    every_path = true;
-                    (error, None)
+                End::NoHeartbeatPath { error, synced_at, present } => {
+                    // Known from the dump, before the session reported `Synced`: the next
+                    // session is asked for at once, not after a backoff.
+                    retry_now = synced_at.is_none();
+                    let missing = match &beat {
+                        Beat::One(p) => p.clone(),
+                        Beat::Every => String::from("any subscribed path"),
+                    };
+                    beat = subs
+                        .heartbeat
+                        .iter()
+                        .find(|p| present.contains(*p))
+                        .map_or(Beat::Every, |p| Beat::One(p.clone()));
+                    match &beat {
+                        Beat::One(p) => {
+                            tracing::warn!(target_name = %self.name, %missing, heartbeat = %p, "the path asked for heartbeats is not on the target; asking on another uplink")
+                        }
+                        Beat::Every => {
+                            tracing::warn!(target_name = %self.name, %missing, "none of the uplinks' oper-state is on the target; asking every subscription for heartbeats from now on")
+                        }
+                    }
+                    (error, synced_at)
                 }
-                End::NoHeartbeatPath(error) => (error, None),
             };
             let stale = SourceEvent::Stale { target: self.name.clone(), at: Instant::now(), error: error.to_string() };
             if self.emit(stale).await.is_err() {
@@ -186,6 +227,9 @@ impl Source {
             if error.kind == ErrorKind::TooManyPings {
                 opts.keepalive = opts.keepalive.backed_off();
                 tracing::warn!(target_name = %self.name, interval = ?opts.keepalive.interval, "target complained about pings; keepalive interval backed off");
+            }
+            if retry_now {
+                continue;
             }
             let delay = backoff.next().unwrap_or(opts.backoff_max);
             tracing::warn!(target_name = %self.name, %error, attempt, retry_in = ?delay, "gNMI session failed");
@@ -200,6 +244,7 @@ impl Source {
         &self,
         request: SubscribeRequest,
         heartbeat_on: &HashSet<String>,
+        asked_one: bool,
         opts: &SourceOptions,
         attempt: u64,
     ) -> End {
@@ -296,8 +341,8 @@ impl Source {
                         "no gNMI message (update, heartbeat or sync_response) for {} (liveness)",
                         crate::config::duration::format(l)
                     ));
-                    if !seen.keys().any(|p| is_subscribed(heartbeat_on, p)) {
-                        return End::NoHeartbeatPath(error);
+                    if asked_one && !seen.keys().any(|p| is_subscribed(heartbeat_on, p)) {
+                        return End::NoHeartbeatPath { error, synced_at, present: seen.into_keys().collect() };
                     }
                     return failed_at(error, synced_at);
                 }
@@ -315,6 +360,23 @@ impl Source {
                         continue;
                     }
                     Some(Response::SyncResponse(_)) => {
+                        // A dump without the heartbeat path: this session would go silent.
+                        if synced_at.is_none()
+                            && liveness.is_some()
+                            && asked_one
+                            && !seen.keys().any(|p| is_subscribed(heartbeat_on, p))
+                        {
+                            let error = GnmiError::new(
+                                target,
+                                ErrorKind::Silent,
+                                "the path asked for heartbeats is not in the initial dump",
+                            );
+                            return End::NoHeartbeatPath {
+                                error,
+                                synced_at: None,
+                                present: seen.into_keys().collect(),
+                            };
+                        }
                         if synced_at.is_none() {
                             let now = Instant::now();
                             synced_at = Some(now);
