@@ -237,8 +237,8 @@ pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(
 }
 
 /// Set when the target sent GOAWAY with ENHANCE_YOUR_CALM (grpc-go's `too_many_pings`).
-/// hyper reports such a connection's streams only as "broken pipe", so the connector
-/// reads the frame headers coming in and raises this flag itself.
+/// The connection's streams may fail only as "broken pipe" (the GOAWAY races the close), so
+/// the connector reads the frame headers coming in and raises this flag itself.
 #[derive(Clone, Debug, Default)]
 pub struct GoAwayWatch(Arc<AtomicBool>);
 

@@ -1,64 +1,109 @@
 //! One HTTP/2 connection to a target, as the service tonic's generated client sends on:
-//! hyper's HTTP/2 client over our byte pipe (`transport.rs`), without tonic's `Channel`.
+//! the `h2` crate's client over our byte pipe (`transport.rs`), with nothing in between.
 //!
-//! Why not `Channel`: it puts a request queue and a worker task in front of every
-//! connection (tower's `Buffer`: about 9 KiB per target in heaptrack, and one more task hop
-//! per request), and it reconnects by itself. Neither is wanted: a source reconnects on its
-//! own terms (Stale first, then backoff), and a Set that finds the connection gone fails
-//! retryably and opens a new one (`channels.rs`). Without the queue, a request goes from
-//! the caller straight to hyper's connection task.
+//! Why not tonic's `Channel`, nor hyper's HTTP/2 client: both put a request queue in front
+//! of every connection (tower's `Buffer`, ~9 KiB per target; hyper's dispatch channel, a
+//! tokio block of 32 request slots, ~8.5 KiB per target in heaptrack at 2,000 leaves) and a
+//! task per streaming request body; at 10,000 targets that is ~90 MiB of queues nobody
+//! waits in. Here a request goes from the caller straight onto the h2 stream; its body is
+//! sent by whoever polls the response (the response future, then the response body), so a
+//! subscription's open request stream costs no task. Neither is a reconnect wanted: a
+//! source reconnects on its own terms (Stale first, then backoff), and a Set that finds the
+//! connection gone fails retryably and opens a new one (`channels.rs`).
+//!
+//! Keepalive (module docs of `gnmi`): one task per connection drives it and, while a stream
+//! is open and nothing was read for `interval`, sends a PING; no ack within `timeout`
+//! closes the connection, which fails its streams.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
 
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use h2::client::{Connection, SendRequest};
+use h2::{Ping, PingPong, RecvStream, SendStream};
+use http_body::{Body as _, Frame};
 use tonic::body::Body;
+use tonic::codegen::Bytes;
 use tonic::codegen::http::uri::{Authority, Scheme};
 use tonic::codegen::http::{HeaderValue, Request, Response, Uri, header};
 
 use super::connect::KeepAlive;
-use super::transport::Conn;
+use super::transport::{Conn, ReadClock};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A cheap clone: every clone sends on the same connection, each RPC its own stream.
 #[derive(Clone)]
 pub struct Http2 {
-    send: http2::SendRequest<Body>,
+    send: SendRequest<Bytes>,
+    /// Streams whose response is not finished or dropped yet (keepalive pings only then).
+    open: Arc<AtomicUsize>,
     scheme: Scheme,
     authority: Authority,
 }
 
 impl Http2 {
-    /// HTTP/2 over `io` (already connected, TLS done), with PING keepalive while a stream is
-    /// open. The connection task runs until the last clone is dropped or the peer closes.
-    pub(super) async fn handshake(io: Conn, origin: &Uri, keepalive: KeepAlive) -> Result<Http2, hyper::Error> {
-        let (send, connection) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(keepalive.interval)
-            .keep_alive_timeout(keepalive.timeout)
-            .keep_alive_while_idle(false)
-            .handshake(io)
-            .await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "HTTP/2 connection ended");
-            }
-        });
+    /// HTTP/2 over `io` (already connected, TLS done). The connection's task runs until the
+    /// last clone is dropped and its streams are done, or the peer closes.
+    pub(super) async fn handshake(io: Conn, origin: &Uri, keepalive: KeepAlive) -> Result<Http2, h2::Error> {
+        let read = io.read_clock();
+        let (send, mut connection) = h2::client::handshake(io).await?;
+        let open = Arc::new(AtomicUsize::new(0));
+        let pings = connection.ping_pong();
+        tokio::spawn(drive(connection, pings, keepalive, read, open.clone()));
         Ok(Http2 {
             send,
+            open,
             scheme: origin.scheme().cloned().unwrap_or(Scheme::HTTP),
             authority: origin.authority().cloned().unwrap_or_else(|| Authority::from_static("localhost")),
         })
     }
 }
 
+/// Runs the connection; pings a peer that said nothing for `interval` while a stream is
+/// open, and gives up on it without an ack in `timeout`.
+async fn drive(
+    mut connection: Connection<Conn, Bytes>,
+    pings: Option<PingPong>,
+    keepalive: KeepAlive,
+    read: ReadClock,
+    open: Arc<AtomicUsize>,
+) {
+    let ended = |r: Result<(), h2::Error>| {
+        if let Err(error) = r {
+            tracing::debug!(%error, "HTTP/2 connection ended");
+        }
+    };
+    let Some(mut pings) = pings else {
+        return ended(connection.await);
+    };
+    loop {
+        let quiet_until = read.last() + keepalive.interval;
+        tokio::select! {
+            r = &mut connection => return ended(r),
+            _ = tokio::time::sleep_until(quiet_until.into()) => {}
+        }
+        if read.last() + keepalive.interval > std::time::Instant::now() || open.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        let acked = tokio::time::timeout(keepalive.timeout, pings.ping(Ping::opaque()));
+        tokio::select! {
+            r = &mut connection => return ended(r),
+            r = acked => match r {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return tracing::debug!(%error, "HTTP/2 PING failed"),
+                // Dropping the connection fails every stream on it.
+                Err(_) => return tracing::debug!(timeout = ?keepalive.timeout, "no HTTP/2 PING ack: closing the connection"),
+            },
+        }
+    }
+}
+
 static USER_AGENT: HeaderValue = HeaderValue::from_static(concat!("opergroupd/", env!("CARGO_PKG_VERSION")));
 
 impl tonic::codegen::Service<Request<Body>> for Http2 {
-    // tonic's body (a box around hyper's), because the interceptor needs a default body.
     type Response = Response<Body>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
@@ -67,23 +112,163 @@ impl tonic::codegen::Service<Request<Body>> for Http2 {
         self.send.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
         // tonic's client gives the path only; `:scheme` and `:authority` are the target's.
-        let mut parts = std::mem::take(req.uri_mut()).into_parts();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        match Uri::from_parts(parts) {
-            Ok(uri) => *req.uri_mut() = uri,
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        uri.scheme = Some(self.scheme.clone());
+        uri.authority = Some(self.authority.clone());
+        parts.uri = match Uri::from_parts(uri) {
+            Ok(uri) => uri,
             Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
+        };
+        parts.headers.entry(header::USER_AGENT).or_insert_with(|| USER_AGENT.clone());
+        let end = body.is_end_stream();
+        let (response, send) = match self.send.send_request(Request::from_parts(parts, ()), end) {
+            Ok(sent) => sent,
+            Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
+        };
+        let open = StreamOpen::new(&self.open);
+        let mut pump = Pump { body: (!end).then_some(body), send };
+        Box::pin(async move {
+            let mut response = response;
+            let head = std::future::poll_fn(|cx| {
+                pump.poll(cx);
+                Pin::new(&mut response).poll(cx)
+            })
+            .await?;
+            Ok(head.map(|recv| Body::new(ResponseBody { recv, pump, trailers: false, _open: open })))
+        })
+    }
+}
+
+/// Counts a stream as open for as long as it lives.
+struct StreamOpen(Arc<AtomicUsize>);
+
+impl StreamOpen {
+    fn new(open: &Arc<AtomicUsize>) -> StreamOpen {
+        open.fetch_add(1, Ordering::Relaxed);
+        StreamOpen(open.clone())
+    }
+}
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Moves a request body onto its h2 stream, as far as the body has frames ready.
+struct Pump {
+    body: Option<Body>,
+    send: SendStream<Bytes>,
+}
+
+impl Pump {
+    fn poll(&mut self, cx: &mut Context<'_>) {
+        while let Some(body) = self.body.as_mut() {
+            let sent = match Pin::new(body).poll_frame(cx) {
+                Poll::Pending => return,
+                // gRPC messages are small: h2 buffers what the peer's window cannot take yet.
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => self.send.send_data(data, false).map(|()| true),
+                    Err(frame) => match frame.into_trailers() {
+                        Ok(trailers) => self.send.send_trailers(trailers).map(|()| false),
+                        Err(_) => Ok(true),
+                    },
+                },
+                Poll::Ready(None) => self.send.send_data(Bytes::new(), true).map(|()| false),
+                Poll::Ready(Some(Err(_))) => {
+                    self.send.send_reset(h2::Reason::CANCEL);
+                    Ok(false)
+                }
+            };
+            if !matches!(sent, Ok(true)) {
+                self.body = None;
+            }
         }
-        req.headers_mut().entry(header::USER_AGENT).or_insert_with(|| USER_AGENT.clone());
-        let sent = self.send.send_request(req);
-        Box::pin(async move { Ok(sent.await?.map(Body::new)) })
+    }
+}
+
+/// The response's DATA frames, then its trailers (where gRPC puts the status). Polling it
+/// also sends whatever the request body has ready.
+struct ResponseBody {
+    recv: RecvStream,
+    pump: Pump,
+    trailers: bool,
+    _open: StreamOpen,
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = h2::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+        let this = &mut *self;
+        this.pump.poll(cx);
+        if !this.trailers {
+            match ready!(this.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    // Hand the window back at once: the reader keeps up or the stream ends.
+                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => this.trailers = true,
+            }
+        }
+        match ready!(this.recv.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(e) => Poll::Ready(Some(Err(e))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
     }
 }
 
 impl std::fmt::Debug for Http2 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Http2({}://{})", self.scheme, self.authority)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tonic::codegen::Service;
+
+    use super::*;
+    use crate::gnmi::connect::GoAwayWatch;
+
+    /// A peer whose kernel still takes our bytes but whose server went quiet mid-RPC: it is
+    /// pinged after `interval` of silence, and the missing ack fails the RPC. Without the
+    /// keepalive the call would wait for ever.
+    #[tokio::test]
+    async fn a_peer_that_stops_answering_is_pinged_and_its_streams_fail() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            // An empty SETTINGS frame, then silence: no acks, no response; it only reads.
+            s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+            let mut sink = vec![0u8; 4096];
+            while s.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let io = crate::gnmi::transport::open(&addr.to_string(), None, GoAwayWatch::default()).await.unwrap();
+        let keepalive = KeepAlive { interval: Duration::from_millis(200), timeout: Duration::from_millis(200) };
+        let origin: Uri = format!("http://{addr}").parse().unwrap();
+        let mut client = Http2::handshake(io, &origin, keepalive).await.unwrap();
+        std::future::poll_fn(|cx| client.poll_ready(cx)).await.unwrap();
+        let request = Request::builder().uri("/gnmi.gNMI/Capabilities").body(Body::empty()).unwrap();
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(Duration::from_secs(5), client.call(request)).await;
+        assert!(matches!(outcome, Ok(Err(_))), "the call did not fail within 5 s");
+        assert!(started.elapsed() >= keepalive.interval, "failed before any ping could be due");
+        server.abort();
     }
 }

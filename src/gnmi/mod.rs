@@ -9,7 +9,7 @@
 //! * [`set`] — one SetRequest per decision; [`Setter`] keeps a channel per target.
 //! * [`channels`] — the one connection per target that its subscription and Sets share.
 //!
-//! **Transport.** Our own byte pipe (TCP + rustls) under hyper's HTTP/2 client, under
+//! **Transport.** Our own byte pipe (TCP + rustls) under the `h2` crate's client, under
 //! tonic's generated client ([`http2`], no tonic `Channel`): `skip-verify` needs a
 //! custom certificate verifier (it still checks handshake signatures), CA verification
 //! uses `ca-file` or the system roots, mTLS and a server-name override are supported,
@@ -18,10 +18,10 @@
 //! **Keepalive.** Dead peers are found by kernel TCP keepalive (10 s idle, 5 s interval,
 //! 3 probes: about 25 s), which no gRPC server can see or object to. HTTP/2 PINGs catch a
 //! peer whose kernel answers but whose server hangs: they are sent only while a stream is
-//! open (`keep_alive_while_idle = false`) and only after 5 minutes without a frame from the
-//! peer (timeout 20 s), because grpc-go servers by default (`MinTime` 5 min) answer pings
-//! that come more often with GOAWAY `too_many_pings`. hyper reports the streams of such a
-//! connection only as a broken pipe, so the connector watches incoming frames for GOAWAY
+//! open and only after 5 minutes without a byte from the peer (timeout 20 s; [`http2`]),
+//! because grpc-go servers by default (`MinTime` 5 min) answer pings that come more often
+//! with GOAWAY `too_many_pings`. The streams of such a connection may fail as a mere broken
+//! pipe (the GOAWAY races the close), so the connector watches incoming frames for GOAWAY
 //! ENHANCE_YOUR_CALM; when seen, the error says `too_many_pings` and the source doubles its
 //! ping interval (up to 1 h) for the following sessions. Both knobs are in
 //! [`KeepAlive`] for targets with stricter policies.

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
@@ -126,7 +125,7 @@ fn read_file(target: &Target, what: &str, path: &std::path::Path) -> Result<Vec<
 pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-pub(super) type Conn = TokioIo<GoAwaySniffer<Box<dyn Io>>>;
+pub(super) type Conn = GoAwaySniffer<Box<dyn Io>>;
 
 /// The byte pipe to `address`: TCP (no Nagle, kernel keepalive), then TLS when `tls` says
 /// so, with the GOAWAY sniffer on top.
@@ -146,15 +145,44 @@ pub(super) async fn open(address: &str, tls: Option<&TlsClient>, watch: GoAwayWa
             Box::new(connector.connect(tls.server_name.clone(), tcp).await?)
         }
     };
-    Ok(TokioIo::new(GoAwaySniffer { inner: io, scanner: FrameScanner::default(), watch }))
+    Ok(GoAwaySniffer { inner: io, scanner: FrameScanner::default(), watch, read: ReadClock::new() })
 }
 
 /// Passes bytes through untouched; raises the watch when an incoming GOAWAY carries
-/// ENHANCE_YOUR_CALM.
+/// ENHANCE_YOUR_CALM, and notes when the peer last sent anything (for keepalive).
 pub(super) struct GoAwaySniffer<T> {
     inner: T,
     scanner: FrameScanner,
     watch: GoAwayWatch,
+    read: ReadClock,
+}
+
+impl<T> GoAwaySniffer<T> {
+    pub(super) fn read_clock(&self) -> ReadClock {
+        self.read.clone()
+    }
+}
+
+/// When bytes last came from the peer: any frame, DATA or not, proves it alive.
+#[derive(Clone)]
+pub(super) struct ReadClock {
+    base: std::time::Instant,
+    since_base_ns: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ReadClock {
+    fn new() -> ReadClock {
+        ReadClock { base: std::time::Instant::now(), since_base_ns: Default::default() }
+    }
+
+    fn mark(&self) {
+        let ns = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.since_base_ns.store(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) fn last(&self) -> std::time::Instant {
+        self.base + std::time::Duration::from_nanos(self.since_base_ns.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for GoAwaySniffer<T> {
@@ -163,9 +191,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for GoAwaySniffer<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled
-            && this.scanner.feed(&buf.filled()[before..]) == Some(ENHANCE_YOUR_CALM)
+            && buf.filled().len() > before
         {
-            this.watch.raise();
+            this.read.mark();
+            if this.scanner.feed(&buf.filled()[before..]) == Some(ENHANCE_YOUR_CALM) {
+                this.watch.raise();
+            }
         }
         polled
     }
