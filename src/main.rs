@@ -163,10 +163,11 @@ fn bad_config(e: &opergroupd::config::ConfigError) -> ExitCode {
 
 /// The threads an entry point's runtime has.
 enum Threads {
-    /// `run`: the control loop, every target's session and the status server on one
-    /// thread. Their work is a chain of short steps handing events to each other; on two
-    /// worker threads each hand-off could be a futex wake and a context switch, and the
-    /// storm at 10,000 leaves cost 28 % more CPU than on one (BENCHMARKS.md, round five).
+    /// `run`: the control loop and every target's session on one thread (the status
+    /// server has its own). Their work is a chain of short steps handing events to each
+    /// other; on two worker threads each hand-off could be a futex wake and a context
+    /// switch, and the storm at 10,000 leaves cost 28 % more CPU than on one
+    /// (BENCHMARKS.md, round five).
     One,
     /// Everything else: the runtime's default, a worker per core.
     PerCore,

@@ -17,7 +17,7 @@ const GROUP: &str = "leaf1-es1";
 struct Server {
     addr: String,
     cancel: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), status::StatusError>>,
+    task: status::ServerDone,
 }
 
 impl Server {
@@ -373,5 +373,32 @@ async fn unknown_paths_are_404() {
     let board = board_with_group();
     let server = Server::start(&board).await;
     assert_eq!(server.get("/nope").await.status, 404);
+    server.stop().await;
+}
+
+/// `opergroupd run` keeps its control loop on one thread; a scrape of 10,000 groups takes
+/// ~0.3 s of CPU. The server must answer from its own thread: here the caller's (only)
+/// runtime thread is blocked while another thread's GET is answered.
+#[tokio::test(flavor = "current_thread")]
+async fn the_server_answers_while_the_callers_runtime_thread_is_busy() {
+    use std::io::{Read, Write};
+    let server = Server::start(&board_with_group()).await;
+    let addr = server.addr.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let answer = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(&addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: opergroupd\r\nConnection: close\r\n\r\n")?;
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head)?;
+            Ok(String::from_utf8_lossy(&head).into_owned())
+        })();
+        let _ = tx.send(answer);
+    });
+    // Blocks this runtime's only thread until the GET is answered or gave up.
+    let answer = rx.recv_timeout(Duration::from_secs(10)).expect("the client thread reports");
+    let head = answer.expect("an answer while the runtime thread was blocked");
+    assert!(head.starts_with("HTTP/1.1 "), "{head:?}");
     server.stop().await;
 }

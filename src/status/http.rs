@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::StatusError;
@@ -18,25 +17,38 @@ use super::metrics;
 /// Where the server listens unless `--http` or the config's `http:` say otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9610";
 
-/// Bind `addr` (port 0 picks a free port) and serve until `cancel` fires.
-/// Returns the bound address and the server task.
+/// The status server's end (its result), as a future: it runs on a thread of its own.
+pub type ServerDone = tokio::sync::oneshot::Receiver<Result<(), StatusError>>;
+
+/// Bind `addr` (port 0 picks a free port) and serve until `cancel` fires, on a thread with
+/// a runtime of its own: at 10,000 groups one /metrics scrape takes ~0.3 s of CPU (46 MB
+/// of text), and `opergroupd run` keeps its control loop and sessions on one thread, where
+/// every scrape would stall them for that long.
+/// Returns the bound address and the server's end.
 pub async fn serve(
     addr: SocketAddr,
     board: Board,
     cancel: CancellationToken,
-) -> Result<(SocketAddr, JoinHandle<Result<(), StatusError>>), StatusError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StatusError::Bind { addr: addr.to_string(), source })?;
-    let bound = listener.local_addr().map_err(|source| StatusError::Bind { addr: addr.to_string(), source })?;
+) -> Result<(SocketAddr, ServerDone), StatusError> {
+    let bind = |source| StatusError::Bind { addr: addr.to_string(), source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+    listener.set_nonblocking(true).map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
     let app = router(board);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await
-            .map_err(|source| StatusError::Serve { addr: bound.to_string(), source })
-    });
-    Ok((bound, task))
+    let (done, ended) = tokio::sync::oneshot::channel();
+    let failed = move |source| StatusError::Serve { addr: bound.to_string(), source };
+    let run = move || {
+        let served =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed).and_then(|rt| {
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
+                    axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await.map_err(failed)
+                })
+            });
+        let _ = done.send(served);
+    };
+    std::thread::Builder::new().name("status-http".into()).spawn(run).map_err(failed)?;
+    Ok((bound, ended))
 }
 
 pub fn router(board: Board) -> Router {

@@ -19,7 +19,7 @@ mod table;
 pub use board::{Board, DEFAULT_HEARTBEAT_TIMEOUT, DownlinkEval, GroupEval, InputValue, Pending, SetResult, rfc3339};
 pub use client::{fetch_status, http_get, print_status};
 pub use document::{ConnState, Enforcement, Health, LeaderElectionStatus, ReplicaRole, ServiceState, StatusDocument};
-pub use http::{DEFAULT_LISTEN, router, serve};
+pub use http::{DEFAULT_LISTEN, ServerDone, router, serve};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use table::render as render_table;
 
