@@ -232,3 +232,28 @@ async fn reboot_with_when_not_ready_disable_disables_until_ibgp_and_routes_are_b
     ctl.stop().await;
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_value_that_returns_to_its_heartbeat_value_is_news() {
+    // Heartbeats re-send the first uplink's `up` every liveness/3; re-sent values that did
+    // not change are dropped at the source. The uplink then goes down and comes back: the
+    // second `up` is the same notification as the heartbeats, and must count. (Guards any
+    // cheaper repeat check: one that kept the last quiet notification without forgetting it
+    // on a change failed here; BENCHMARKS.md round five.)
+    let lab = Lab::start(1, Timings::fast()).await;
+    let yaml = with_defaults(&config_yaml(&lab.targets(), &[GroupSpec::new(LEAF)]), "  liveness: 1s\n");
+    let mut ctl = Ctl::start(&yaml, CtlOptions::default());
+    ctl.synced(&[LEAF]).await;
+    ctl.verdict(&g(), Health::Healthy, "2/2 uplinks up").await;
+    // Two heartbeats (every 333 ms) go by, the second one an exact repeat.
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(800) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lab.link(LEAF, UP1, false);
+    ctl.verdict(&g(), Health::Healthy, "1/2 uplinks up").await;
+    lab.link(LEAF, UP1, true);
+    ctl.verdict(&g(), Health::Healthy, "2/2 uplinks up").await;
+    ctl.stop().await;
+    lab.shutdown().await;
+}
