@@ -79,14 +79,23 @@ async fn drive(
     let Some(mut pings) = pings else {
         return ended(connection.await);
     };
+    // No stream open when a ping was due: look again an interval later, not at once.
+    let mut looked = std::time::Instant::now();
     loop {
-        let quiet_until = read.last() + keepalive.interval;
-        tokio::select! {
-            r = &mut connection => return ended(r),
-            _ = tokio::time::sleep_until(quiet_until.into()) => {}
-        }
-        if read.last() + keepalive.interval > std::time::Instant::now() || open.load(Ordering::Relaxed) == 0 {
-            continue;
+        let now = std::time::Instant::now();
+        match keepalive_step(read.last(), looked, now, keepalive.interval, open.load(Ordering::Relaxed)) {
+            Keepalive::WaitUntil(at) => {
+                tokio::select! {
+                    r = &mut connection => return ended(r),
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                }
+                continue;
+            }
+            Keepalive::LookLater => {
+                looked = now;
+                continue;
+            }
+            Keepalive::Ping => {}
         }
         let acked = tokio::time::timeout(keepalive.timeout, pings.ping(Ping::opaque()));
         tokio::select! {
@@ -98,6 +107,34 @@ async fn drive(
                 Err(_) => return tracing::debug!(timeout = ?keepalive.timeout, "no HTTP/2 PING ack: closing the connection"),
             },
         }
+    }
+}
+
+/// What the keepalive does next.
+#[derive(Debug, PartialEq, Eq)]
+enum Keepalive {
+    WaitUntil(std::time::Instant),
+    /// Quiet for `interval` but no stream open: nothing to ping for yet.
+    LookLater,
+    Ping,
+}
+
+/// Ping once the peer said nothing for `interval` while a stream is open; with none open,
+/// wait an interval from the last look (never a deadline already past: that would spin).
+fn keepalive_step(
+    last_read: std::time::Instant,
+    looked: std::time::Instant,
+    now: std::time::Instant,
+    interval: std::time::Duration,
+    open: usize,
+) -> Keepalive {
+    let due = last_read.max(looked) + interval;
+    if now < due {
+        Keepalive::WaitUntil(due)
+    } else if open == 0 {
+        Keepalive::LookLater
+    } else {
+        Keepalive::Ping
     }
 }
 
@@ -244,6 +281,20 @@ mod tests {
 
     use super::*;
     use crate::gnmi::connect::GoAwayWatch;
+
+    #[test]
+    fn keepalive_pings_a_quiet_peer_only_with_a_stream_open_and_never_waits_for_the_past() {
+        let t0 = std::time::Instant::now();
+        let i = Duration::from_secs(300);
+        assert_eq!(keepalive_step(t0, t0, t0 + Duration::from_secs(1), i, 1), Keepalive::WaitUntil(t0 + i));
+        assert_eq!(keepalive_step(t0, t0, t0 + i, i, 1), Keepalive::Ping);
+        // Quiet, no stream: look again later, and that look waits a whole interval.
+        assert_eq!(keepalive_step(t0, t0, t0 + i, i, 0), Keepalive::LookLater);
+        let looked = t0 + i;
+        assert_eq!(keepalive_step(t0, looked, looked, i, 0), Keepalive::WaitUntil(looked + i));
+        // A stream opened meanwhile is pinged for at the next look.
+        assert_eq!(keepalive_step(t0, looked, looked + i, i, 1), Keepalive::Ping);
+    }
 
     /// A peer whose kernel still takes our bytes but whose server went quiet mid-RPC: it is
     /// pinged after `interval` of silence, and the missing ack fails the RPC. Without the
