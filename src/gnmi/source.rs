@@ -341,7 +341,7 @@ impl Source {
                         "no gNMI message (update, heartbeat or sync_response) for {} (liveness)",
                         crate::config::duration::format(l)
                     ));
-                    if asked_one && !seen.keys().any(|p| is_subscribed(heartbeat_on, p)) {
+                    if asked_one && !heard_of(&seen, heartbeat_on) {
                         return End::NoHeartbeatPath { error, synced_at, present: seen.into_keys().collect() };
                     }
                     return failed_at(error, synced_at);
@@ -361,11 +361,7 @@ impl Source {
                     }
                     Some(Response::SyncResponse(_)) => {
                         // A dump without the heartbeat path: this session would go silent.
-                        if synced_at.is_none()
-                            && liveness.is_some()
-                            && asked_one
-                            && !seen.keys().any(|p| is_subscribed(heartbeat_on, p))
-                        {
+                        if synced_at.is_none() && liveness.is_some() && asked_one && !heard_of(&seen, heartbeat_on) {
                             let error = GnmiError::new(
                                 target,
                                 ErrorKind::Silent,
@@ -464,6 +460,11 @@ impl Source {
 
 /// Cancelled, or the receiver is gone.
 struct Stopped;
+
+/// Whether the device reported any of the paths asked for heartbeats this session.
+fn heard_of(seen: &HashMap<String, Scalar>, heartbeat_on: &HashSet<String>) -> bool {
+    seen.keys().any(|p| is_subscribed(heartbeat_on, p))
+}
 
 #[cfg(test)]
 mod tests {
