@@ -18,8 +18,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker, ready};
+
+use futures::task::AtomicWaker;
 
 use h2::client::{Connection, SendRequest};
 use h2::{Ping, PingPong, RecvStream, SendStream};
@@ -166,7 +168,7 @@ impl tonic::codegen::Service<Request<Body>> for Http2 {
             Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
         };
         let open = StreamOpen::new(&self.open);
-        let mut pump = Pump { body: (!end).then_some(body), send };
+        let mut pump = Pump::new((!end).then_some(body), send);
         Box::pin(async move {
             let mut response = response;
             let head = std::future::poll_fn(|cx| {
@@ -195,16 +197,34 @@ impl Drop for StreamOpen {
     }
 }
 
-/// Moves a request body onto its h2 stream, as far as the body has frames ready.
+/// Moves a request body onto its h2 stream, as far as the body has frames ready. The body
+/// is polled only when it asked to be (its own waker fired), not on every response poll: a
+/// subscription's request stream stays open and idle for hours, and polling it per received
+/// message (tonic's encoder, then the session's cancellation check) was ~5 % of idle CPU.
 struct Pump {
     body: Option<Body>,
     send: SendStream<Bytes>,
+    woken: Arc<BodyWaker>,
 }
 
 impl Pump {
+    fn new(body: Option<Body>, send: SendStream<Bytes>) -> Pump {
+        let woken = Arc::new(BodyWaker { woken: AtomicBool::new(true), task: AtomicWaker::new() });
+        Pump { body, send, woken }
+    }
+
     fn poll(&mut self, cx: &mut Context<'_>) {
+        if self.body.is_none() {
+            return;
+        }
+        self.woken.task.register(cx.waker());
+        if !self.woken.woken.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let waker = Waker::from(self.woken.clone());
+        let mut body_cx = Context::from_waker(&waker);
         while let Some(body) = self.body.as_mut() {
-            let sent = match Pin::new(body).poll_frame(cx) {
+            let sent = match Pin::new(body).poll_frame(&mut body_cx) {
                 Poll::Pending => return,
                 // gRPC messages are small: h2 buffers what the peer's window cannot take yet.
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
@@ -224,6 +244,24 @@ impl Pump {
                 self.body = None;
             }
         }
+    }
+}
+
+/// The request body's waker: notes that the body has something, then wakes whichever task
+/// polls the response.
+struct BodyWaker {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for BodyWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
     }
 }
 
@@ -294,6 +332,73 @@ mod tests {
         assert_eq!(keepalive_step(t0, looked, looked, i, 0), Keepalive::WaitUntil(looked + i));
         // A stream opened meanwhile is pinged for at the next look.
         assert_eq!(keepalive_step(t0, looked, looked + i, i, 1), Keepalive::Ping);
+    }
+
+    /// A request body backed by a channel that counts how often it is polled.
+    struct CountedBody {
+        frames: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+        polls: Arc<AtomicUsize>,
+    }
+
+    impl http_body::Body for CountedBody {
+        type Data = Bytes;
+        type Error = tonic::Status;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            self.frames.poll_recv(cx).map(|f| f.map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    /// The open request stream of a subscription is polled when it has something, not once
+    /// per received message; and what it has later still goes out.
+    #[tokio::test]
+    async fn an_idle_request_body_is_not_polled_per_response_message_and_later_frames_still_go_out() {
+        const MESSAGES: usize = 50;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(s).await.unwrap();
+            let (request, mut respond) = conn.accept().await.unwrap().unwrap();
+            tokio::spawn(async move { while conn.accept().await.is_some() {} });
+            let mut body = request.into_body();
+            assert_eq!(body.data().await.unwrap().unwrap(), Bytes::from_static(b"subscribe"));
+            let mut send = respond.send_response(Response::new(()), false).unwrap();
+            for i in 0..MESSAGES {
+                send.send_data(Bytes::from(format!("{i}")), false).unwrap();
+            }
+            // Only once the client's second frame arrives.
+            let second = body.data().await.unwrap().unwrap();
+            send.send_data(second, true).unwrap();
+        });
+        let io = crate::gnmi::transport::open(&addr.to_string(), None, GoAwayWatch::default()).await.unwrap();
+        let origin: Uri = format!("http://{addr}").parse().unwrap();
+        let mut client = Http2::handshake(io, &origin, KeepAlive::DEFAULT).await.unwrap();
+        std::future::poll_fn(|cx| client.poll_ready(cx)).await.unwrap();
+        let (frames, rx) = tokio::sync::mpsc::unbounded_channel();
+        let polls = Arc::new(AtomicUsize::new(0));
+        frames.send(Bytes::from_static(b"subscribe")).unwrap();
+        let body = Body::new(CountedBody { frames: rx, polls: polls.clone() });
+        let request = Request::builder().uri("/gnmi.gNMI/Subscribe").body(body).unwrap();
+        let deadline = Duration::from_secs(5);
+        let response = tokio::time::timeout(deadline, client.call(request)).await.unwrap().unwrap();
+        let mut body = response.into_body();
+        let mut next = async || {
+            let frame = tokio::time::timeout(deadline, std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)));
+            frame.await.expect("no frame within 5 s").unwrap().unwrap().into_data().unwrap()
+        };
+        for i in 0..MESSAGES {
+            assert_eq!(next().await, Bytes::from(format!("{i}")));
+        }
+        let polled = polls.load(Ordering::Relaxed);
+        assert!(polled <= 3, "the idle request body was polled {polled} times for {MESSAGES} messages");
+        frames.send(Bytes::from_static(b"second")).unwrap();
+        assert_eq!(next().await, Bytes::from_static(b"second"));
+        server.await.unwrap();
     }
 
     /// A peer whose kernel still takes our bytes but whose server went quiet mid-RPC: it is
