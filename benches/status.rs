@@ -1,6 +1,7 @@
 //! Recording one evaluation on the status board (/status and /metrics), as the controller
 //! does after every notification: the steady state, where nothing changed since the last
-//! evaluation, on a board holding 1000 groups.
+//! evaluation, on a board holding 1000 groups. And building the `/status` document of
+//! 10,000 groups, as a scrape does, with the board lock held for one chunk at a time.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -10,14 +11,15 @@ use opergroupd::model::AdminState;
 use opergroupd::status::{Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue};
 
 const LEAVES: usize = 1000;
+const LEAVES_DOCUMENT: usize = 10_000;
 
-fn config() -> opergroupd::config::Config {
+fn config(leaves: usize) -> opergroupd::config::Config {
     let mut y = String::from("defaults:\n  username: admin\n  password: x\n  tls:\n    insecure: true\ntargets:\n");
-    for i in 1..=LEAVES {
+    for i in 1..=leaves {
         y += &format!("  leaf{i}: {{ address: \"127.0.0.1:{}\" }}\n", 20000 + i);
     }
     y += "groups:\n";
-    for i in 1..=LEAVES {
+    for i in 1..=leaves {
         y += &format!(
             "  leaf{i}-es1: {{ target: leaf{i}, uplinks: [\"ethernet-1/{{49..50}}\"], downlinks: [\"ethernet-1/1\"] }}\n"
         );
@@ -52,7 +54,7 @@ fn eval(now: Instant) -> GroupEval {
 }
 
 fn bench(c: &mut Criterion) {
-    let board = Board::from_config(&config(), "bench", false);
+    let board = Board::from_config(&config(LEAVES), "bench", false);
     let now = Instant::now();
     for i in 1..=LEAVES {
         board.group_evaluated(&format!("leaf{i}-es1"), eval(now));
@@ -66,5 +68,14 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn document(c: &mut Criterion) {
+    let board = Board::from_config(&config(LEAVES_DOCUMENT), "bench", false);
+    let now = Instant::now();
+    for i in 1..=LEAVES_DOCUMENT {
+        board.group_evaluated(&format!("leaf{i}-es1"), eval(now));
+    }
+    c.bench_function("Board::document (10000 groups)", |b| b.iter(|| black_box(board.document(now))));
+}
+
+criterion_group!(benches, bench, document);
 criterion_main!(benches);
