@@ -46,6 +46,10 @@ struct Cli {
     /// 10s). Liveness asks every subscription for heartbeats, the idle cost at large N.
     #[arg(long, value_name = "DURATION")]
     liveness: Option<String>,
+    /// During the reaction events, GET opergroupd's /status back to back (one connection),
+    /// as a dashboard or a script polling it would: reaction must not wait for a scrape.
+    #[arg(long)]
+    scrape_status: bool,
     /// Parallel keep-alive connections that inject the storm.
     #[arg(long, default_value_t = 8)]
     storm_conns: usize,
@@ -332,9 +336,18 @@ async fn measure(
     let w = watch::Watch::start(&watched, Duration::from_secs(30)).await?;
     let mut c = sim.client();
 
+    let scraper = match (&ctl.http, cli.scrape_status) {
+        (Some(addr), true) => Some(scenarios::Scraper::start(addr, "/status")),
+        _ => None,
+    };
     let t = Instant::now();
-    let reaction = Dist::of(scenarios::reaction(&mut c, &w, &reaction_leaves, &mut problems).await?);
-    eprintln!("   reaction: {} in {:?}", reaction.cell(), t.elapsed());
+    let reaction = scenarios::reaction(&mut c, &w, &reaction_leaves, &mut problems).await;
+    let scraped = match scraper {
+        Some(s) => format!(", {}", s.stop().await?),
+        None => String::new(),
+    };
+    let reaction = Dist::of(reaction?);
+    eprintln!("   reaction: {} in {:?}{scraped}", reaction.cell(), t.elapsed());
     let t = Instant::now();
     // The peer has no readiness: it would enable before it, by design.
     let recovery = if cli.recovery_events == 0 || under != Under::Opergroupd {

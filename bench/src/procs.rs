@@ -116,6 +116,8 @@ pub struct Controller {
     pub proc: Proc,
     /// From spawn to /readyz answering 200 (every target synced at least once).
     pub sync: Duration,
+    /// opergroupd's status server (`None` for a peer).
+    pub http: Option<String>,
 }
 
 /// A port that was free a moment ago (bind 0, read, release).
@@ -167,7 +169,7 @@ pub async fn start_controller(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Ok(Controller { proc, sync: t0.elapsed() })
+    Ok(Controller { proc, sync: t0.elapsed(), http: Some(http) })
 }
 
 /// CPU time (user + system, all threads) and memory of a process, from /proc.
@@ -306,7 +308,7 @@ pub async fn start_peer(
             }
         }
     });
-    Ok((Controller { proc, sync }, failures))
+    Ok((Controller { proc, sync, http: None }, failures))
 }
 
 /// `perf record --call-graph dwarf` on the given processes until [`Perf::stop`] (SIGINT,

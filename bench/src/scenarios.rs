@@ -273,3 +273,42 @@ pub async fn storm(
         sets: log.len(),
     })
 }
+
+/// GETs one path back to back on one keep-alive connection until stopped.
+pub struct Scraper {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(usize, usize, Duration), String>>,
+    path: &'static str,
+}
+
+impl Scraper {
+    pub fn start(addr: &str, path: &'static str) -> Scraper {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let mut conn = Conn::new(addr.to_string());
+        let task = tokio::spawn(async move {
+            let (mut n, mut bytes, mut longest) = (0, 0, Duration::ZERO);
+            while stopped.try_recv().is_err() {
+                let t = std::time::Instant::now();
+                let r = conn.get(path).await?;
+                if r.status != 200 {
+                    return Err(format!("GET {path}: HTTP {}", r.status));
+                }
+                longest = longest.max(t.elapsed());
+                n += 1;
+                bytes = r.body.len();
+            }
+            Ok((n, bytes, longest))
+        });
+        Scraper { stop, task, path }
+    }
+
+    /// Stops, and says how many scrapes ran (a run with none proves nothing).
+    pub async fn stop(self) -> Result<String, String> {
+        let _ = self.stop.send(());
+        let (n, bytes, longest) = self.task.await.map_err(|e| format!("scraper: {e}"))??;
+        if n == 0 {
+            return Err(format!("no GET {} completed during the reaction events", self.path));
+        }
+        Ok(format!("while {n} GET {} ran ({:.1} MB each, longest {longest:?})", self.path, bytes as f64 / 1e6))
+    }
+}
