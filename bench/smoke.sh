@@ -2,10 +2,10 @@
 # CI smoke run of the end-to-end benchmark, so it cannot rot: 50 leaves, 50 reaction
 # events (while /status is scraped), 10 recoveries with readiness and a 50-leaf storm, on
 # debug builds (CI has built them already; a release build would cost minutes); then 20
-# leaves with the pygnmi
-# baseline peer (bench/peers/) beside opergroupd, so the peer cannot rot either. It asserts
-# correctness only: every event got its Set, no enable before readiness, exactly one Set
-# per leaf in the storm, a clean SIGTERM exit, the peer synced and kept every leaf.
+# leaves with the pygnmi baseline peer (bench/peers/) beside opergroupd, so the peer cannot
+# rot either. It asserts correctness only: every event got its Set, no enable before
+# readiness, exactly one Set per leaf in the storm, a clean SIGTERM exit, the peer synced
+# and kept every leaf.
 # Timings are printed, never asserted (debug build, shared CI).
 #
 #   bench/smoke.sh            # from anywhere; exit 0 = correct
