@@ -108,7 +108,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return bad_config(&e),
             };
-            opergroupd::app::init_logging(
+            let _logs = opergroupd::app::init_logging(
                 match log_format {
                     LogFormat::Text => opergroupd::app::LogFormat::Text,
                     LogFormat::Json => opergroupd::app::LogFormat::Json,
@@ -120,7 +120,7 @@ fn main() -> ExitCode {
         }
         Command::Demo => {
             // The narration is the output; logs only for trouble.
-            opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "warn");
+            let _logs = opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "warn");
             runtime(Threads::PerCore, opergroupd::demo::run)
         }
         Command::Status { http, json } => runtime(Threads::PerCore, || async move {
@@ -139,7 +139,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
             // stdout is ExaBGP's command channel: logs go to stderr only.
-            opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "info");
+            let _logs = opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "info");
             runtime(Threads::PerCore, || opergroupd::anycast::run(c))
         }
     }

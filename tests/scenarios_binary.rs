@@ -1,6 +1,7 @@
 //! The `opergroupd run --dry-run` binary against fabric-sim started in the test: stdout
 //! carries only the contract's JSON lines, logs go to stderr, SIGTERM exits 0 within 5 s,
-//! and the configured password appears in no log line even at debug level.
+//! and the configured password appears in no log line even at debug level; a stderr
+//! nobody reads does not stop decisions.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -77,24 +78,19 @@ impl Drop for Killed {
     }
 }
 
-#[tokio::test]
-async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_never_logs_the_password() {
-    let sim = SimConfig {
-        leaves: 2,
-        base_port: 0,
-        timings: Timings::fast(),
-        password: PASSWORD.into(),
-        ..SimConfig::default()
-    };
+/// A fabric of `leaves` and a config for it, written to a temporary file.
+async fn fabric_and_config(leaves: usize) -> (fabric_sim::Fabric, std::path::PathBuf) {
+    let sim =
+        SimConfig { leaves, base_port: 0, timings: Timings::fast(), password: PASSWORD.into(), ..SimConfig::default() };
     let fabric = fabric_sim::start(sim).await.expect("fabric-sim starts");
-    let control = fabric.control();
+    let names: Vec<String> = (1..=leaves).map(|i| format!("leaf{i}")).collect();
     let mut yaml =
         format!("defaults:\n  username: admin\n  password: \"{PASSWORD}\"\n  tls: {{ insecure: true }}\ntargets:\n");
-    for leaf in ["leaf1", "leaf2"] {
+    for leaf in &names {
         yaml += &format!("  {leaf}: {{ address: \"{}\" }}\n", fabric.leaf_addr(leaf).unwrap());
     }
     yaml += "groups:\n";
-    for leaf in ["leaf1", "leaf2"] {
+    for leaf in &names {
         yaml += &format!(
             "  {leaf}-es1:\n    target: {leaf}\n    uplinks: [\"ethernet-1/{{49..50}}\"]\n    downlinks: [\"ethernet-1/1\"]\n    readiness:\n      bgp-neighbors: [\"10.0.1.1\", \"10.0.1.2\"]\n      min-established: 1\n"
         );
@@ -102,6 +98,59 @@ async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_ne
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let file = std::env::temp_dir().join(format!("opergroupd-scenario-{}-{nanos}.yaml", std::process::id()));
     std::fs::write(&file, &yaml).unwrap();
+    (fabric, file)
+}
+
+/// A paused terminal or a log shipper that stopped reading: stderr's pipe is full and
+/// stays full. Sixteen leaves' start-up at debug level fill a one-page pipe; the loop must
+/// still decide (a dry-run line on stdout), not wait in a `write` to stderr.
+#[tokio::test]
+async fn a_stderr_nobody_reads_does_not_stop_the_loop() {
+    let (fabric, file) = fabric_and_config(16).await;
+    let control = fabric.control();
+    let (_stderr_read, stderr_write) = std::io::pipe().unwrap();
+    // SAFETY: fcntl(2) on a pipe descriptor we own; F_SETPIPE_SZ takes an int.
+    let size = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&stderr_write), libc::F_SETPIPE_SZ, 4096) };
+    assert!(size >= 4096, "cannot shrink the pipe: {}", std::io::Error::last_os_error());
+    let mut child = Killed(
+        Command::new(BIN)
+            .args(["run", "--dry-run", "--http", "127.0.0.1:0", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", "debug")
+            .env_remove("GNMI_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr_write)
+            .spawn()
+            .expect("the binary starts"),
+    );
+    let mut out = Lines::read(child.0.stdout.take().unwrap());
+    // Full: one of the child's threads waits in a write to a pipe (stdout is read all along).
+    let pid = child.0.id();
+    let blocked_in_write = || {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+        tasks
+            .into_iter()
+            .any(|t| std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write")))
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while !blocked_in_write() {
+        assert!(Instant::now() < deadline, "no thread of the child ever waited on the full stderr pipe");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    control.link("leaf1", "ethernet-1/49", false).unwrap();
+    control.link("leaf1", "ethernet-1/50", false).unwrap();
+    let line = out.next("the disable line while stderr is full").await;
+    assert!(line.contains(r#""value":"disable""#) && line.contains("leaf1-es1"), "{line}");
+    drop(child);
+    let _ = std::fs::remove_file(&file);
+    fabric.shutdown().await;
+}
+
+#[tokio::test]
+async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_never_logs_the_password() {
+    let (fabric, file) = fabric_and_config(2).await;
+    let control = fabric.control();
 
     let mut child = Killed(
         Command::new(BIN)
