@@ -75,6 +75,7 @@ fn document(c: &mut Criterion) {
         board.group_evaluated(&format!("leaf{i}-es1"), eval(now));
     }
     c.bench_function("Board::document (10000 groups)", |b| b.iter(|| black_box(board.document(now))));
+    c.bench_function("Board::metrics_text (10000 groups)", |b| b.iter(|| black_box(board.metrics_text())));
 }
 
 criterion_group!(benches, bench, document);
