@@ -26,39 +26,28 @@ pub enum LogFormat {
     Json,
 }
 
-/// Lines queued for the log thread before logging waits for it: minutes of a storm's
-/// output at 10,000 leaves, so a stalled reader of stderr (a paused terminal, a slow log
-/// shipper) does not stall the loop; past that it waits rather than lose decisions.
-const LOG_QUEUE_LINES: usize = 128_000;
-
-/// Keeps the log thread; dropping it writes out every queued line. Hold it until exit.
-#[must_use = "dropping the guard stops the log thread"]
-pub struct LogGuard {
-    _thread: tracing_appender::non_blocking::WorkerGuard,
-}
-
 /// Log to stderr (stdout belongs to dry-run lines and the demo's narration). `RUST_LOG`
 /// overrides `default_level`; colour only when stderr is a terminal. Lines are formatted
-/// where they are logged and written by a thread of their own, a burst in one `write`:
-/// the loop never waits on stderr (a `write` per line was ~3 % of a storm's CPU).
-pub fn init_logging(format: LogFormat, default_level: &str) -> LogGuard {
+/// where they are logged and written by a thread of their own (`logwriter`): the loop
+/// never waits on stderr. Hold the guard until exit: dropping it writes out the queue.
+pub fn init_logging(format: LogFormat, default_level: &str) -> Option<crate::logwriter::LogThread> {
     use std::io::IsTerminal;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("opergroupd-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (queue, thread) = match crate::logwriter::spawn(std::io::stderr()) {
+        Ok((queue, thread)) => (queue, Some(thread)),
+        Err(e) => {
+            eprintln!("warning: no log thread ({e}); logging straight to stderr");
+            (crate::logwriter::LogQueue::stderr(), None)
+        }
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(queue).with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.fmt_fields(JsonFields::new()).event_format(FlatJson).try_init(),
     };
-    LogGuard { _thread: guard }
+    thread
 }
 
 /// `--log-format json`: one JSON object per line with every field at the top level: the

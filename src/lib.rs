@@ -13,6 +13,7 @@ pub mod demo;
 pub mod fdlimit;
 pub mod gnmi;
 pub mod leader;
+pub mod logwriter;
 pub mod model;
 pub mod plan;
 pub mod policy;
