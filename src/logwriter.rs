@@ -18,6 +18,9 @@ use std::time::Duration;
 const LIMIT: usize = 16 << 20;
 /// After each write, how long the thread lets lines gather before the next.
 const LINGER: Duration = Duration::from_millis(5);
+/// At exit, how long to wait for the queue to be written: a reader of stderr that stopped
+/// must not hold the exit (SIGTERM exits within 5 s, contract section 1).
+const EXIT_WAIT: Duration = Duration::from_secs(1);
 
 struct Queue {
     bytes: Vec<u8>,
@@ -61,11 +64,14 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogQueue {
     }
 }
 
-/// Owns the writer thread. Dropping it writes out everything queued, then stops the thread.
+/// Owns the writer thread. Dropping it writes out everything queued, then stops the
+/// thread; if stderr takes none of it for `EXIT_WAIT`, what is left is given up.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogThread {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    finished: std::sync::mpsc::Receiver<()>,
+    exit_wait: Duration,
 }
 
 /// A queue written to `out` by a new thread named `opergroupd-log`.
@@ -85,6 +91,7 @@ fn spawn_with(
         limit,
     });
     let theirs = shared.clone();
+    let (finished_tx, finished) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new().name("opergroupd-log".into()).spawn(move || {
         let mut spare = Vec::new();
         loop {
@@ -93,6 +100,7 @@ fn spawn_with(
                 q = theirs.filled.wait(q).unwrap_or_else(|p| p.into_inner());
             }
             if q.bytes.is_empty() {
+                let _ = finished_tx.send(());
                 return;
             }
             std::mem::swap(&mut q.bytes, &mut spare);
@@ -104,7 +112,8 @@ fn spawn_with(
             std::thread::sleep(linger);
         }
     })?;
-    Ok((LogQueue { shared: Some(shared.clone()) }, LogThread { shared, thread: Some(thread) }))
+    let guard = LogThread { shared: shared.clone(), thread: Some(thread), finished, exit_wait: EXIT_WAIT };
+    Ok((LogQueue { shared: Some(shared) }, guard))
 }
 
 /// Writes one line (what `tracing_subscriber::fmt` asks for per event).
@@ -141,7 +150,9 @@ impl Drop for LogThread {
         self.shared.lock().closed = true;
         self.shared.filled.notify_one();
         self.shared.drained.notify_all();
-        if let Some(t) = self.thread.take() {
+        if self.finished.recv_timeout(self.exit_wait).is_ok()
+            && let Some(t) = self.thread.take()
+        {
             let _ = t.join();
         }
     }
@@ -224,5 +235,22 @@ mod tests {
         blocked.join().unwrap();
         drop(thread);
         assert_eq!(sink.got.lock().unwrap().len(), 12 * line.len(), "every line, none lost");
+    }
+
+    /// A reader of stderr that stopped must not hold the process's exit.
+    #[test]
+    fn the_guard_gives_up_on_a_stuck_sink_at_exit() {
+        let sink = Sink::default();
+        sink.stuck.store(true, Ordering::Release);
+        let (queue, mut thread) = spawn_with(sink.clone(), LIMIT, Duration::ZERO).unwrap();
+        thread.exit_wait = Duration::from_millis(100);
+        queue.make_writer().write_all(b"never written\n").unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(thread);
+            done_tx.send(()).unwrap();
+        });
+        done_rx.recv_timeout(Duration::from_secs(10)).expect("dropping the guard waited on the stuck sink");
+        sink.stuck.store(false, Ordering::Release);
     }
 }

@@ -103,7 +103,8 @@ async fn fabric_and_config(leaves: usize) -> (fabric_sim::Fabric, std::path::Pat
 
 /// A paused terminal or a log shipper that stopped reading: stderr's pipe is full and
 /// stays full. Sixteen leaves' start-up at debug level fill a one-page pipe; the loop must
-/// still decide (a dry-run line on stdout), not wait in a `write` to stderr.
+/// still decide (a dry-run line on stdout), not wait in a `write` to stderr, and SIGTERM
+/// must still end the process.
 #[tokio::test]
 async fn a_stderr_nobody_reads_does_not_stop_the_loop() {
     let (fabric, file) = fabric_and_config(16).await;
@@ -142,6 +143,19 @@ async fn a_stderr_nobody_reads_does_not_stop_the_loop() {
     control.link("leaf1", "ethernet-1/50", false).unwrap();
     let line = out.next("the disable line while stderr is full").await;
     assert!(line.contains(r#""value":"disable""#) && line.contains("leaf1-es1"), "{line}");
+    // Nor does it hold the exit: SIGTERM still exits 0 within 5 s (the queued lines are
+    // given up after a second).
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child's pid with a valid signal number.
+    assert_eq!(unsafe { libc::kill(libc::pid_t::try_from(pid).unwrap(), libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM with stderr full");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status:?}");
     drop(child);
     let _ = std::fs::remove_file(&file);
     fabric.shutdown().await;
