@@ -30,6 +30,7 @@ AREAS = [
     ("fabric-sim model / server", re.compile(r"fabric_sim::")),
     ("tokio (scheduler, timers, channels, I/O driver)", re.compile(r"tokio::")),
 ]
+WRAPPER = re.compile(r"tracing::instrument::Instrumented<.*>::poll")
 GENERIC = re.compile(r"malloc|free|memmove|memcpy|memset|realloc|_int_|unlink_chunk|alloc::|core::|std::|__rust|hashbrown")
 
 
@@ -48,6 +49,9 @@ def main():
             counts["kernel (syscalls, scheduling)"] += 1
         else:
             for sym, _ in frames:
+                # A span wrapped around a task is not log formatting: charge the task.
+                if WRAPPER.search(sym):
+                    continue
                 hit = next((name for name, rx in AREAS if rx.search(sym)), None)
                 if hit:
                     counts[hit] += 1

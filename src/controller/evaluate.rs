@@ -116,7 +116,6 @@ impl Loop {
     fn evaluate_group(&mut self, g: usize, now: Instant, trigger: Option<Instant>, ov: &Override) {
         let group = &self.groups[g];
         let view = self.state.target(&group.spec.target);
-        let _span = info_span!("group", group = %group.spec.name, target = %group.spec.target).entered();
         let verdict: Verdict = policy::evaluate(&group.spec, &view, &group.memory, now);
         let suspended = ov.suspends(&group.spec.name);
         // A standby decides like the leader (for status) but never counts or makes a Set.
@@ -162,6 +161,9 @@ impl Loop {
         group.wake_at = verdict.wake_at;
         group.pending = intent;
         if changed {
+            // The group's span carries its lines' context; made only when there is a line to
+            // log (per evaluation it was a span allocation and two field formats for nothing).
+            let _span = info_span!("group", group = %group.spec.name, target = %group.spec.target).entered();
             // Field names are documented in doc/operating.md ("Logs"): collectors index them.
             info!(decision = verdict.desired.map_or("hold", AdminState::as_str), health = verdict.health.as_str(),
                   reason = %verdict.reason, uplinks_up = verdict.uplinks_up, uplinks = verdict.uplinks_total,
