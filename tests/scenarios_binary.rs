@@ -101,6 +101,37 @@ async fn fabric_and_config(leaves: usize) -> (fabric_sim::Fabric, std::path::Pat
     (fabric, file)
 }
 
+/// `opergroupd run --dry-run` on `config` at debug level, stdout piped, stderr to `stderr`.
+fn spawn_dry_run(config: &std::path::Path, stderr: impl Into<Stdio>) -> Killed {
+    Killed(
+        Command::new(BIN)
+            .args(["run", "--dry-run", "--http", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "debug")
+            .env_remove("GNMI_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("the binary starts"),
+    )
+}
+
+/// SIGTERM, then the exit status, which must come within 5 s.
+async fn sigterm_exit(child: &mut Killed) -> std::process::ExitStatus {
+    let pid = libc::pid_t::try_from(child.0.id()).unwrap();
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child's pid with a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A paused terminal or a log shipper that stopped reading: stderr's pipe is full and
 /// stays full. Sixteen leaves' start-up at debug level fill a one-page pipe; the loop must
 /// still decide (a dry-run line on stdout), not wait in a `write` to stderr, and SIGTERM
@@ -113,18 +144,7 @@ async fn a_stderr_nobody_reads_does_not_stop_the_loop() {
     // SAFETY: fcntl(2) on a pipe descriptor we own; F_SETPIPE_SZ takes an int.
     let size = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&stderr_write), libc::F_SETPIPE_SZ, 4096) };
     assert!(size >= 4096, "cannot shrink the pipe: {}", std::io::Error::last_os_error());
-    let mut child = Killed(
-        Command::new(BIN)
-            .args(["run", "--dry-run", "--http", "127.0.0.1:0", "--config"])
-            .arg(&file)
-            .env("RUST_LOG", "debug")
-            .env_remove("GNMI_PASSWORD")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr_write)
-            .spawn()
-            .expect("the binary starts"),
-    );
+    let mut child = spawn_dry_run(&file, stderr_write);
     let mut out = Lines::read(child.0.stdout.take().unwrap());
     // Full: one of the child's threads waits in a write to a pipe (stdout is read all along).
     let pid = child.0.id();
@@ -145,16 +165,7 @@ async fn a_stderr_nobody_reads_does_not_stop_the_loop() {
     assert!(line.contains(r#""value":"disable""#) && line.contains("leaf1-es1"), "{line}");
     // Nor does it hold the exit: SIGTERM still exits 0 within 5 s (the queued lines are
     // given up after a second).
-    let sent = Instant::now();
-    // SAFETY: kill(2) on our own child's pid with a valid signal number.
-    assert_eq!(unsafe { libc::kill(libc::pid_t::try_from(pid).unwrap(), libc::SIGTERM) }, 0);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(sent.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM with stderr full");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = sigterm_exit(&mut child).await;
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status:?}");
     drop(child);
     let _ = std::fs::remove_file(&file);
@@ -166,18 +177,7 @@ async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_ne
     let (fabric, file) = fabric_and_config(2).await;
     let control = fabric.control();
 
-    let mut child = Killed(
-        Command::new(BIN)
-            .args(["run", "--dry-run", "--http", "127.0.0.1:0", "--config"])
-            .arg(&file)
-            .env("RUST_LOG", "debug")
-            .env_remove("GNMI_PASSWORD")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts"),
-    );
+    let mut child = spawn_dry_run(&file, Stdio::piped());
     let mut out = Lines::read(child.0.stdout.take().unwrap());
     let mut err = Lines::read(child.0.stderr.take().unwrap());
 
@@ -204,17 +204,7 @@ async fn dry_run_binary_prints_json_lines_logs_to_stderr_exits_on_sigterm_and_ne
     assert_eq!(control.admin_state("leaf1", "ethernet-1/1").unwrap().as_deref(), Some("enable"));
 
     // SIGTERM: exit 0 within 5 s.
-    let pid = libc::pid_t::try_from(child.0.id()).unwrap();
-    let sent = Instant::now();
-    // SAFETY: kill(2) on our own child's pid with a valid signal number.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(sent.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = sigterm_exit(&mut child).await;
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status:?}");
 
     let stdout = out.rest();
