@@ -76,6 +76,15 @@ fn document(c: &mut Criterion) {
     }
     c.bench_function("Board::document (10000 groups)", |b| b.iter(|| black_box(board.document(now))));
     c.bench_function("Board::metrics_text (10000 groups)", |b| b.iter(|| black_box(board.metrics_text())));
+    let mut fleet = config(LEAVES_DOCUMENT);
+    fleet.histograms = opergroupd::config::HistogramScope::Fleet;
+    let board = Board::from_config(&fleet, "bench", false);
+    for i in 1..=LEAVES_DOCUMENT {
+        board.group_evaluated(&format!("leaf{i}-es1"), eval(now));
+    }
+    c.bench_function("Board::metrics_text (10000 groups, histograms: fleet)", |b| {
+        b.iter(|| black_box(board.metrics_text()))
+    });
 }
 
 criterion_group!(benches, bench, document);

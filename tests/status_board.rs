@@ -44,6 +44,7 @@ fn config() -> Config {
         warnings: Vec::new(),
         segments: BTreeMap::new(),
         max_disabled: None,
+        histograms: Default::default(),
     }
 }
 

@@ -255,3 +255,43 @@ fn group_gauges_follow_successive_evaluations() {
     board.group_evaluated("leaf1-es1", eval(Health::Healthy, Some(AdminState::Enable), None));
     check("healthy", Some("1"), "0");
 }
+
+/// `metrics.histograms: fleet`: one series of each latency histogram for the whole fleet,
+/// without the `group` label, counting every group's observations; per group (the
+/// default) one per group.
+#[test]
+fn fleet_histograms_count_every_group_in_one_series() {
+    use opergroupd::config::HistogramScope;
+    let count_lines = |scope| {
+        let board = Board::with_histograms("0.1.0-test", scope);
+        let t0 = Instant::now();
+        for g in ["leaf1-es1", "leaf2-es1", "leaf3-es1"] {
+            board.declare_group(g, "leaf1", &["ethernet-1/1".to_string()], true);
+            let eval = GroupEval {
+                at: t0 + Duration::from_millis(2),
+                health: Health::Healthy,
+                reason: "2/2 uplinks up, required 1".to_string(),
+                enforcement: Enforcement::Enforcing,
+                downlinks: Vec::new(),
+                pending: None,
+                inputs: Vec::new(),
+                decided: false,
+                trigger: Some(t0),
+            };
+            board.group_evaluated(g, eval);
+        }
+        let text = board.metrics_text();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("opergroupd_notification_to_decision_seconds_count"))
+            .map(str::to_string)
+            .collect();
+        (lines, text.len())
+    };
+    let (fleet, fleet_bytes) = count_lines(HistogramScope::Fleet);
+    assert_eq!(fleet, ["opergroupd_notification_to_decision_seconds_count 3"], "one series, every group counted");
+    let (per_group, per_group_bytes) = count_lines(HistogramScope::PerGroup);
+    assert_eq!(per_group.len(), 3, "{per_group:?}");
+    assert!(per_group.iter().all(|l| l.contains("group=\"leaf") && l.ends_with(" 1")), "{per_group:?}");
+    assert!(fleet_bytes < per_group_bytes, "fleet {fleet_bytes} bytes, per group {per_group_bytes}");
+}

@@ -31,6 +31,14 @@ pub struct RawConfig {
     #[serde(default)]
     pub segments: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
     pub safety: Option<super::safety::RawSafety>,
+    pub metrics: Option<RawMetrics>,
+}
+
+/// `metrics:` — how `/metrics` is shaped.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawMetrics {
+    pub histograms: Option<super::HistogramScope>,
 }
 
 /// Connection settings shared by `defaults:` and each target.

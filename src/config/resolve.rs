@@ -152,6 +152,7 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
         leader_election,
         services,
         warnings,
+        histograms: raw.metrics.and_then(|m| m.histograms).unwrap_or_default(),
     })
 }
 

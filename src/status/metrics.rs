@@ -13,6 +13,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use super::document::{ConnState, Enforcement, Health, ReplicaRole, ServiceState};
+use crate::config::HistogramScope;
 
 /// The content type `/metrics` answers with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -84,6 +85,36 @@ struct BuildLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// A latency histogram per group, or one for the whole fleet (`metrics.histograms`).
+pub(crate) enum Latency {
+    PerGroup(HistogramFamily<GroupLabels>),
+    Fleet(Histogram),
+}
+
+impl Latency {
+    fn new(scope: HistogramScope) -> Latency {
+        match scope {
+            HistogramScope::PerGroup => Latency::PerGroup(Family::new_with_constructor(latency_histogram)),
+            HistogramScope::Fleet => Latency::Fleet(latency_histogram()),
+        }
+    }
+
+    /// The histogram a group observes into.
+    pub fn for_group(&self, labels: &GroupLabels) -> Histogram {
+        match self {
+            Latency::PerGroup(f) => f.get_or_create_owned(labels),
+            Latency::Fleet(h) => h.clone(),
+        }
+    }
+
+    fn register(&self, r: &mut Registry, name: &str, help: &str) {
+        match self {
+            Latency::PerGroup(f) => r.register(name, help, f.clone()),
+            Latency::Fleet(h) => r.register(name, help, h.clone()),
+        }
+    }
+}
+
 pub(crate) struct Metrics {
     registry: Registry,
     pub target_up: Family<TargetLabels, Gauge>,
@@ -100,14 +131,14 @@ pub(crate) struct Metrics {
     pub decisions: Family<GroupLabels, Counter>,
     pub sets: Family<SetLabels, Counter>,
     pub retries: Family<GroupLabels, Counter>,
-    pub notification_to_decision: HistogramFamily<GroupLabels>,
-    pub decision_to_set: HistogramFamily<GroupLabels>,
+    pub notification_to_decision: Latency,
+    pub decision_to_set: Latency,
     pub role: Family<RoleLabels, Gauge>,
     pub service_state: Family<ServiceLabels, Gauge>,
 }
 
 impl Metrics {
-    pub fn new(version: &str) -> Metrics {
+    pub fn new(version: &str, histograms: HistogramScope) -> Metrics {
         let mut m = Metrics {
             target_up: Family::default(),
             target_state: Family::default(),
@@ -123,8 +154,8 @@ impl Metrics {
             decisions: Family::default(),
             sets: Family::default(),
             retries: Family::default(),
-            notification_to_decision: Family::new_with_constructor(latency_histogram),
-            decision_to_set: Family::new_with_constructor(latency_histogram),
+            notification_to_decision: Latency::new(histograms),
+            decision_to_set: Latency::new(histograms),
             role: Family::default(),
             service_state: Family::default(),
             registry: Registry::with_prefix("opergroupd"),
@@ -177,15 +208,15 @@ impl Metrics {
         r.register("group_decisions", "Evaluations that asked for a downlink admin-state change", m.decisions.clone());
         r.register("sets", "Sets finished, by result (ok, failed, dry-run)", m.sets.clone());
         r.register("set_retries", "Set attempts retried after a failure", m.retries.clone());
-        r.register(
+        m.notification_to_decision.register(
+            r,
             "notification_to_decision_seconds",
             "From receiving the notification that triggered an evaluation to its decision",
-            m.notification_to_decision.clone(),
         );
-        r.register(
+        m.decision_to_set.register(
+            r,
             "decision_to_set_seconds",
             "From a decision to its Set being acknowledged (or printed in dry-run)",
-            m.decision_to_set.clone(),
         );
         r.register("role", "Controller role: 1 for the current role (leader, standby, single)", m.role.clone());
         r.register("service_state", "ExaBGP anycast service state: 1 for the current state", m.service_state.clone());

@@ -209,3 +209,17 @@ fn key_paths_survive_names_that_look_like_internals() {
     assert_eq!(err(&base.replace("uplinks: [u]", "uplinks: [u, \"x{2..1}\"]")).key, "groups.value.uplinks[1]");
     assert_eq!(err(&base.replace("address: a", "address: \"a:0\"")).key, "targets.value.address");
 }
+
+#[test]
+fn metrics_histograms_are_per_group_unless_fleet_is_asked_for() {
+    assert_eq!(parse(GOOD, "test.yaml").unwrap().histograms, HistogramScope::PerGroup);
+    let fleet = parse(&format!("{GOOD}metrics:\n  histograms: fleet\n"), "test.yaml").unwrap();
+    assert_eq!(fleet.histograms, HistogramScope::Fleet);
+    let text = format!("{GOOD}metrics:\n  histograms: per-leaf\n");
+    let e = err(&text);
+    assert_eq!(e.key, "metrics.histograms");
+    assert_eq!(e.position.map(|p| p.0), Some(line_of(&text, "per-leaf")));
+    assert!(e.message.contains("per-group") && e.message.contains("fleet"), "{e}");
+    let e = err(&format!("{GOOD}metrics:\n  buckets: 3\n"));
+    assert_eq!(e.key, "metrics.buckets");
+}

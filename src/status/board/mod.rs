@@ -27,8 +27,8 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use super::document::*;
 use super::metrics::{DownlinkLabels, GroupLabels, Metrics, SetLabels, TargetLabels};
-use crate::config::Config;
 use crate::config::override_file::Override;
+use crate::config::{Config, HistogramScope};
 use crate::model::{AdminState, SourceEvent, WireEncoding};
 
 /// `/healthz` fails when the loop has not called `heartbeat` for this long.
@@ -211,7 +211,12 @@ struct ServiceEntry {
 impl Board {
     /// An empty board: no targets, no groups, config not loaded, role `single`.
     pub fn new(version: &str) -> Board {
-        let metrics = Metrics::new(version);
+        Board::with_histograms(version, HistogramScope::PerGroup)
+    }
+
+    /// `new`, with the latency histograms per group or for the fleet (`metrics.histograms`).
+    pub fn with_histograms(version: &str, histograms: HistogramScope) -> Board {
+        let metrics = Metrics::new(version, histograms);
         metrics.set_role(ReplicaRole::Single);
         Board {
             shared: Arc::new(Shared {
@@ -239,7 +244,7 @@ impl Board {
     /// A board declaring every target, group and service of `config`, marked loaded.
     /// With leader election configured the role starts as `standby`.
     pub fn from_config(config: &Config, version: &str, dry_run: bool) -> Board {
-        let board = Board::new(version);
+        let board = Board::with_histograms(version, config.histograms);
         for name in config.targets.keys() {
             board.declare_target(name, false);
         }
@@ -309,8 +314,8 @@ fn new_group_entry(m: &Metrics, name: &str) -> GroupEntry {
         evaluations: m.evaluations.get_or_create_owned(&labels),
         decisions: m.decisions.get_or_create_owned(&labels),
         retries: m.retries.get_or_create_owned(&labels),
-        notification_to_decision: m.notification_to_decision.get_or_create_owned(&labels),
-        decision_to_set: m.decision_to_set.get_or_create_owned(&labels),
+        notification_to_decision: m.notification_to_decision.for_group(&labels),
+        decision_to_set: m.decision_to_set.for_group(&labels),
         sets: Default::default(),
     };
     m.set_group_state(name, Health::Unknown);
