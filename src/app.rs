@@ -26,21 +26,34 @@ pub enum LogFormat {
     Json,
 }
 
+/// How log lines reach stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogWrites {
+    /// Formatted where they are logged, written by a thread of their own (`logwriter`):
+    /// the caller never waits on stderr. For the long-running controllers.
+    Thread,
+    /// Written where they are logged, in order with the caller's own output. For the demo,
+    /// whose narration on stdout the warnings must interleave with as they happen.
+    Direct,
+}
+
 /// Log to stderr (stdout belongs to dry-run lines and the demo's narration). `RUST_LOG`
-/// overrides `default_level`; colour only when stderr is a terminal. Lines are formatted
-/// where they are logged and written by a thread of their own (`logwriter`): the loop
-/// never waits on stderr. Hold the guard until exit: dropping it writes out the queue.
-pub fn init_logging(format: LogFormat, default_level: &str) -> Option<crate::logwriter::LogThread> {
+/// overrides `default_level`; colour only when stderr is a terminal. With
+/// `LogWrites::Thread`, hold the guard until exit: dropping it writes out the queue.
+pub fn init_logging(format: LogFormat, default_level: &str, writes: LogWrites) -> Option<crate::logwriter::LogThread> {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (queue, thread) = match crate::logwriter::spawn(std::io::stderr()) {
-        Ok((queue, thread)) => (queue, Some(thread)),
-        Err(e) => {
-            eprintln!("warning: no log thread ({e}); logging straight to stderr");
-            (crate::logwriter::LogQueue::stderr(), None)
-        }
+    let (queue, thread) = match writes {
+        LogWrites::Direct => (crate::logwriter::LogQueue::stderr(), None),
+        LogWrites::Thread => match crate::logwriter::spawn(std::io::stderr()) {
+            Ok((queue, thread)) => (queue, Some(thread)),
+            Err(e) => {
+                eprintln!("warning: no log thread ({e}); logging straight to stderr");
+                (crate::logwriter::LogQueue::stderr(), None)
+            }
+        },
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(queue).with_ansi(ansi);
     let _ = match format {

@@ -50,7 +50,7 @@ pub struct LogQueue {
 }
 
 impl LogQueue {
-    /// No queue: each line is written to stderr where it is logged.
+    /// No queue: each line is written to stderr where it is logged (the demo, or no thread).
     pub fn stderr() -> LogQueue {
         LogQueue { shared: None }
     }

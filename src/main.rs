@@ -114,13 +114,18 @@ fn main() -> ExitCode {
                     LogFormat::Json => opergroupd::app::LogFormat::Json,
                 },
                 "info",
+                opergroupd::app::LogWrites::Thread,
             );
             raise_fd_limit(c.targets.len());
             runtime(Threads::One, || opergroupd::app::run(c, opergroupd::app::AppOptions { dry_run, http }))
         }
         Command::Demo => {
             // The narration is the output; logs only for trouble.
-            let _logs = opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "warn");
+            let _logs = opergroupd::app::init_logging(
+                opergroupd::app::LogFormat::Text,
+                "warn",
+                opergroupd::app::LogWrites::Direct,
+            );
             runtime(Threads::PerCore, opergroupd::demo::run)
         }
         Command::Status { http, json } => runtime(Threads::PerCore, || async move {
@@ -139,7 +144,11 @@ fn main() -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
             // stdout is ExaBGP's command channel: logs go to stderr only.
-            let _logs = opergroupd::app::init_logging(opergroupd::app::LogFormat::Text, "info");
+            let _logs = opergroupd::app::init_logging(
+                opergroupd::app::LogFormat::Text,
+                "info",
+                opergroupd::app::LogWrites::Thread,
+            );
             runtime(Threads::PerCore, || opergroupd::anycast::run(c))
         }
     }

@@ -30,3 +30,24 @@ fn the_demo_plays_the_four_scenarios_and_exits_0() {
     assert!(not_ready < enable, "{stdout}");
     assert!(!stdout.contains("on leaf2"), "leaf2 must never be Set: {stdout}");
 }
+
+/// The demo's warnings land where they happen in the narration, not after it: read on one
+/// pipe, the segment hold's WARN comes before "Done". (Logs written by a thread of their
+/// own, as `run` does, came after "Done" in about half the runs.)
+#[test]
+fn the_demo_warnings_interleave_with_the_narration() {
+    let (mut read, write) = std::io::pipe().expect("pipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opergroupd"))
+        .arg("demo")
+        .env_remove("RUST_LOG")
+        .stdout(write.try_clone().expect("dup"))
+        .stderr(write)
+        .spawn()
+        .expect("run the demo");
+    let mut all = String::new();
+    std::io::Read::read_to_string(&mut read, &mut all).expect("read the demo's output");
+    assert!(child.wait().expect("wait").success(), "{all}");
+    let warn = all.find("held: disable not sent").unwrap_or_else(|| panic!("no hold WARN in:\n{all}"));
+    let done = all.find("Done: 3 Sets in all").unwrap_or_else(|| panic!("no Done in:\n{all}"));
+    assert!(warn < done, "the WARN came after the narration ended:\n{all}");
+}
