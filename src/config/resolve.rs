@@ -140,6 +140,15 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
             plaintext.join(", ")
         ));
     }
+    let histograms = raw.metrics.and_then(|m| m.histograms).unwrap_or_default();
+    if histograms == super::HistogramScope::PerGroup && groups.len() >= MANY_GROUPS {
+        warnings.push(format!(
+            "metrics: {} groups with per-group latency histograms are {} series in /metrics; \
+             `metrics: {{ histograms: fleet }}` keeps one of each",
+            groups.len(),
+            groups.len() * SERIES_PER_GROUP_HISTOGRAMS
+        ));
+    }
     let (segments, max_disabled) = super::safety::resolve(&raw.segments, raw.safety.as_ref(), &groups, cx)?;
 
     Ok(Config {
@@ -152,9 +161,14 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
         leader_election,
         services,
         warnings,
-        histograms: raw.metrics.and_then(|m| m.histograms).unwrap_or_default(),
+        histograms,
     })
 }
+
+/// From this many groups on, per-group latency histograms earn a warning: two histograms of
+/// 19 series each per group (16 buckets, +Inf, sum, count).
+const MANY_GROUPS: usize = 1000;
+const SERIES_PER_GROUP_HISTOGRAMS: usize = 38;
 
 /// Names become labels, log fields and URL parts: plain text only.
 fn check_name(key: &str, name: &str, cx: &Context) -> Result<(), ConfigError> {

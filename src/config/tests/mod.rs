@@ -223,3 +223,28 @@ fn metrics_histograms_are_per_group_unless_fleet_is_asked_for() {
     let e = err(&format!("{GOOD}metrics:\n  buckets: 3\n"));
     assert_eq!(e.key, "metrics.buckets");
 }
+
+#[test]
+fn many_groups_with_per_group_histograms_earn_a_warning() {
+    let fabric = |n: usize, tail: &str| {
+        let mut y = String::from("defaults:\n  username: admin\n  password: x\n  tls:\n    insecure: true\ntargets:\n");
+        for i in 1..=n {
+            y += &format!("  leaf{i}: {{ address: \"127.0.0.1:{}\" }}\n", 20000 + i);
+        }
+        y += "groups:\n";
+        for i in 1..=n {
+            y +=
+                &format!("  leaf{i}-es1: {{ target: leaf{i}, uplinks: [ethernet-1/49], downlinks: [ethernet-1/1] }}\n");
+        }
+        parse(&(y + tail), "test.yaml").unwrap().warnings
+    };
+    let about_metrics = |w: Vec<String>| w.into_iter().filter(|w| w.starts_with("metrics:")).collect::<Vec<_>>();
+    let many = about_metrics(fabric(1000, ""));
+    assert_eq!(many.len(), 1, "{many:?}");
+    assert!(
+        many[0].contains("1000 groups") && many[0].contains("38000 series") && many[0].contains("fleet"),
+        "{many:?}"
+    );
+    assert!(about_metrics(fabric(1000, "metrics:\n  histograms: fleet\n")).is_empty());
+    assert!(about_metrics(fabric(999, "")).is_empty());
+}
