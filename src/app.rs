@@ -147,9 +147,8 @@ pub async fn run(config: Config, app: AppOptions) -> Result<(), String> {
         Some(addr) => addr,
         None => status::DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
     };
-    let (bound, server) = status::serve(http, board.clone(), cancel.clone())
-        .await
-        .map_err(|e| format!("status server on {http}: {e}"))?;
+    let (bound, server) =
+        status::serve(http, board.clone(), cancel.clone()).map_err(|e| format!("status server on {http}: {e}"))?;
     info!(%bound, "status: /status /metrics /healthz /readyz");
 
     // One HTTP/2 connection per target: Sets go on the channel its subscription opened.

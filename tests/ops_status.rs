@@ -53,7 +53,7 @@ impl Rig {
         let cancel = CancellationToken::new();
         let board = Board::from_config(&config, "ops-test", false);
         let (http, _server) =
-            serve("127.0.0.1:0".parse().expect("addr"), board.clone(), cancel.clone()).await.expect("status server");
+            serve("127.0.0.1:0".parse().expect("addr"), board.clone(), cancel.clone()).expect("status server");
         let setter = Setter::new(ConnectOptions::default(), SET_TIMEOUT);
         let mut opts = RunOptions::new(Actuator::Gnmi(Arc::new(setter)));
         opts.board = Some(board);

@@ -24,7 +24,7 @@ impl Server {
     async fn start(board: &Board) -> Server {
         let cancel = CancellationToken::new();
         let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-        let (bound, task) = serve(any, board.clone(), cancel.clone()).await.expect("serve");
+        let (bound, task) = serve(any, board.clone(), cancel.clone()).expect("serve");
         assert_ne!(bound.port(), 0, "serve must report the bound port");
         Server { addr: bound.to_string(), cancel, task }
     }

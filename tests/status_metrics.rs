@@ -88,7 +88,7 @@ fn busy_board() -> Board {
 async fn rendered_metrics(board: &Board) -> String {
     let cancel = CancellationToken::new();
     let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-    let (bound, task) = status::serve(any, board.clone(), cancel.clone()).await.expect("serve");
+    let (bound, task) = status::serve(any, board.clone(), cancel.clone()).expect("serve");
     let r = status::http_get(&bound.to_string(), "/metrics").await.expect("GET /metrics");
     cancel.cancel();
     let _ = task.await;

@@ -40,9 +40,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     let board = Board::from_config(&config, env!("CARGO_PKG_VERSION"), false);
     let mut tasks = Vec::new();
     if let Some(addr) = config.http {
-        let (bound, server) = status::serve(addr, board.clone(), cancel.clone())
-            .await
-            .map_err(|e| format!("status server on {addr}: {e}"))?;
+        let (bound, server) =
+            status::serve(addr, board.clone(), cancel.clone()).map_err(|e| format!("status server on {addr}: {e}"))?;
         info!(%bound, "status: /status /metrics /healthz /readyz");
         tasks.push(tokio::spawn(async move {
             let _ = server.await;

@@ -25,7 +25,7 @@ pub type ServerDone = tokio::sync::oneshot::Receiver<Result<(), StatusError>>;
 /// of text), and `opergroupd run` keeps its control loop and sessions on one thread, where
 /// every scrape would stall them for that long.
 /// Returns the bound address and the server's end.
-pub async fn serve(
+pub fn serve(
     addr: SocketAddr,
     board: Board,
     cancel: CancellationToken,
