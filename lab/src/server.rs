@@ -498,7 +498,8 @@ async fn run_stream(
                 Ok(()) = frozen.changed() => {}
                 r = reqs.message(), if reqs_open => match r {
                     Ok(Some(pb::SubscribeRequest { request: Some(SubReq::Poll(_)) })) if mode == ListMode::Poll => {
-                        let snap = select(&lock(&slot.state).tree.clone(), &subs);
+                        let tree = lock(&slot.state).tree.clone();
+                        let snap = select(&tree, &subs);
                         send_all(out, notifications(ts(), &snap, &[], enc, module_names(), &target)).await?;
                         send(out, SubResp::SyncResponse(true)).await?;
                     }
