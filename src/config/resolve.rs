@@ -146,7 +146,7 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
             "metrics: {} groups with per-group latency histograms are {} series in /metrics; \
              `metrics: {{ histograms: fleet }}` keeps one of each",
             groups.len(),
-            groups.len() * SERIES_PER_GROUP_HISTOGRAMS
+            groups.len() * crate::status::LATENCY_SERIES_PER_GROUP
         ));
     }
     let (segments, max_disabled) = super::safety::resolve(&raw.segments, raw.safety.as_ref(), &groups, cx)?;
@@ -165,10 +165,8 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
     })
 }
 
-/// From this many groups on, per-group latency histograms earn a warning: two histograms of
-/// 19 series each per group (16 buckets, +Inf, sum, count).
+/// From this many groups on, per-group latency histograms earn a warning.
 const MANY_GROUPS: usize = 1000;
-const SERIES_PER_GROUP_HISTOGRAMS: usize = 38;
 
 /// Names become labels, log fields and URL parts: plain text only.
 fn check_name(key: &str, name: &str, cx: &Context) -> Result<(), ConfigError> {

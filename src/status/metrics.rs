@@ -22,6 +22,9 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 const LATENCY_BUCKETS: [f64; 16] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// Series of one group's two latency histograms: buckets, `+Inf`, sum and count each.
+pub const LATENCY_SERIES_PER_GROUP: usize = 2 * (LATENCY_BUCKETS.len() + 3);
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }

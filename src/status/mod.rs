@@ -20,7 +20,7 @@ pub use board::{Board, DEFAULT_HEARTBEAT_TIMEOUT, DownlinkEval, GroupEval, Input
 pub use client::{fetch_status, http_get, print_status};
 pub use document::{ConnState, Enforcement, Health, LeaderElectionStatus, ReplicaRole, ServiceState, StatusDocument};
 pub use http::{DEFAULT_LISTEN, ServerDone, router, serve};
-pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, LATENCY_SERIES_PER_GROUP};
 pub use table::render as render_table;
 
 use std::time::Duration;
