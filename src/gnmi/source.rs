@@ -36,7 +36,7 @@ use super::capabilities;
 use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
 use super::subscription::{
-    Subscriptions, decode_notification, heartbeat_for, is_subscribed, subscribe_request, with_encoding,
+    LastTaken, Subscriptions, decode_notification, heartbeat_for, is_subscribed, subscribe_request, with_encoding,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -318,6 +318,7 @@ impl Source {
         // What this session reported last per path: heartbeat re-sends of the same value are
         // dropped here (see the module comment).
         let mut seen: HashMap<String, Scalar> = HashMap::new();
+        let mut last_taken = LastTaken::default();
         let liveness = target.liveness;
         // Made once per session, not once per message: a heartbeat costs neither a timer
         // registration nor a cancellation waiter. The liveness timer is checked lazily: it
@@ -357,8 +358,12 @@ impl Source {
             let error = match next {
                 Ok(Some(msg)) => match msg.response {
                     Some(Response::Update(n)) => {
-                        if self.notification(&n, &mut seen).await.is_err() {
-                            return End::Stop;
+                        if last_taken.repeats(&n) {
+                            continue;
+                        }
+                        match self.notification(&n, &mut seen).await {
+                            Ok(taken_whole) => last_taken.handled(n, taken_whole),
+                            Err(Stopped) => return End::Stop,
                         }
                         continue;
                     }
@@ -406,8 +411,11 @@ impl Source {
         }
     }
 
-    async fn notification(&self, n: &Notification, seen: &mut HashMap<String, Scalar>) -> Result<(), Stopped> {
+    /// Passes on what changed; true when every update was taken (none skipped, none for a
+    /// path not subscribed).
+    async fn notification(&self, n: &Notification, seen: &mut HashMap<String, Scalar>) -> Result<bool, Stopped> {
         let mut decoded = decode_notification(n);
+        let received = decoded.updates.len();
         for skipped in &decoded.skipped {
             self.span.in_scope(|| tracing::warn!(target_name = %self.name, error = %skipped, "skipping update"));
         }
@@ -424,6 +432,7 @@ impl Source {
             }
             known
         });
+        let taken_whole = decoded.skipped.is_empty() && decoded.updates.len() == received;
         for d in &decoded.deletes {
             let d = d.trim_end_matches('/');
             seen.retain(|p, _| !(p == d || p.starts_with(&format!("{d}/")) || p.starts_with(&format!("{d}["))));
@@ -441,7 +450,7 @@ impl Source {
             }
         });
         if decoded.updates.is_empty() && decoded.deletes.is_empty() {
-            return Ok(());
+            return Ok(taken_whole);
         }
         self.emit(SourceEvent::Notification {
             target: self.name.clone(),
@@ -451,6 +460,7 @@ impl Source {
             deletes: decoded.deletes,
         })
         .await
+        .map(|()| taken_whole)
     }
 
     async fn emit(&self, ev: SourceEvent) -> Result<(), Stopped> {
