@@ -31,8 +31,8 @@ fn eval(now: Instant) -> GroupEval {
     let inputs = ["ethernet-1/49", "ethernet-1/50"]
         .iter()
         .map(|u| InputValue {
-            path: opergroupd::srl_paths::oper_state(u),
-            value: Some("up".into()),
+            path: opergroupd::srl_paths::oper_state(u).into(),
+            value: Some(opergroupd::model::Scalar::Str("up".into())),
             received: Some(now),
         })
         .collect();

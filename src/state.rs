@@ -49,7 +49,11 @@ impl State {
     pub fn apply(&mut self, event: &SourceEvent) {
         match event {
             SourceEvent::Notification { target, received, device_ns, updates, deletes } => {
-                let t = self.targets.entry(target.to_string()).or_default();
+                // Keys are copied only the first time: a notification is a lookup, not an allocation.
+                if !self.targets.contains_key(target.as_ref()) {
+                    self.targets.insert(target.to_string(), TargetState::default());
+                }
+                let Some(t) = self.targets.get_mut(target.as_ref()) else { return };
                 // Deletes first: a notification that deletes and re-adds keeps the new value.
                 for path in deletes {
                     remove_subtree(&mut t.values, path);
@@ -57,7 +61,12 @@ impl State {
                 for (path, value) in updates {
                     let entry =
                         Entry { value: value.clone(), received: *received, device_ns: *device_ns, acknowledged: false };
-                    t.values.insert(path.clone(), entry);
+                    match t.values.get_mut(path) {
+                        Some(known) => *known = entry,
+                        None => {
+                            t.values.insert(path.clone(), entry);
+                        }
+                    }
                 }
             }
             SourceEvent::Synced { target, at } => {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use opergroupd::config::override_file::{self, Override};
-use opergroupd::model::AdminState;
+use opergroupd::model::{AdminState, Scalar};
 use opergroupd::status::{
     self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Pending, SetResult, StatusDocument,
     http_get, serve,
@@ -101,13 +101,13 @@ fn uplinks_down_eval(at: Instant, enforcement: Enforcement) -> GroupEval {
         pending: None,
         inputs: vec![
             InputValue {
-                path: "/interface[name=ethernet-1/49]/oper-state".to_string(),
-                value: Some("down".to_string()),
+                path: "/interface[name=ethernet-1/49]/oper-state".into(),
+                value: Some(Scalar::Str("down".to_string())),
                 received: Some(at - Duration::from_millis(3)),
             },
             InputValue {
-                path: "/interface[name=ethernet-1/50]/oper-state".to_string(),
-                value: Some("down".to_string()),
+                path: "/interface[name=ethernet-1/50]/oper-state".into(),
+                value: Some(Scalar::Str("down".to_string())),
                 received: Some(at - Duration::from_millis(2)),
             },
         ],

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use opergroupd::model::AdminState;
+use opergroupd::model::{AdminState, Scalar};
 use opergroupd::status::{
     self, Board, DownlinkEval, Enforcement, GroupEval, Health, InputValue, Pending, ReplicaRole, ServiceState,
     SetResult,
@@ -48,8 +48,8 @@ fn busy_board() -> Board {
             }],
             pending: None,
             inputs: vec![InputValue {
-                path: "/interface[name=ethernet-1/49]/oper-state".to_string(),
-                value: Some("down".to_string()),
+                path: "/interface[name=ethernet-1/49]/oper-state".into(),
+                value: Some(Scalar::Str("down".to_string())),
                 received: Some(t0 + Duration::from_millis(10)),
             }],
             decided: true,

@@ -87,7 +87,7 @@ pub(super) fn group_eval(
         .iter()
         .map(|path| {
             let entry = view.entry(path);
-            let (value, received) = (entry.map(|e| e.value.to_string()), entry.map(|e| e.received));
+            let (value, received) = (entry.map(|e| e.value.clone()), entry.map(|e| e.received));
             status::InputValue { value, received, path: path.clone() }
         })
         .collect();

@@ -17,7 +17,7 @@ use super::timers::Timers;
 pub(super) struct GroupRuntime {
     pub(super) spec: Group,
     /// The paths this group's decisions read (shown as its last input); fixed by the config.
-    pub(super) inputs: Vec<String>,
+    pub(super) inputs: Vec<Arc<str>>,
     pub(super) memory: GroupMemory,
     pub(super) last: Option<(Health, Option<AdminState>, String)>,
     pub(super) wake_at: Option<Instant>,
@@ -80,7 +80,7 @@ impl Loop {
             if let Some(t) = targets.get_mut(&spec.target) {
                 t.groups.push(groups.len());
             }
-            let inputs = crate::plan::group_subscriptions(spec);
+            let inputs = crate::plan::group_subscriptions(spec).into_iter().map(Arc::from).collect();
             groups.push(GroupRuntime {
                 spec: spec.clone(),
                 inputs,

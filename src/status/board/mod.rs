@@ -29,7 +29,7 @@ use super::document::*;
 use super::metrics::{DownlinkLabels, GroupLabels, Metrics, SetLabels, TargetLabels};
 use crate::config::override_file::Override;
 use crate::config::{Config, HistogramScope};
-use crate::model::{AdminState, SourceEvent, WireEncoding};
+use crate::model::{AdminState, Scalar, SourceEvent, WireEncoding};
 
 /// `/healthz` fails when the loop has not called `heartbeat` for this long.
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,10 +73,11 @@ pub struct Pending {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputValue {
-    /// Canonical path, `/interface[name=ethernet-1/49]/oper-state`.
-    pub path: String,
-    /// None when absent (never reported, or deleted).
-    pub value: Option<String>,
+    /// Canonical path, `/interface[name=ethernet-1/49]/oper-state`. Shared with the group's
+    /// list of inputs: an evaluation copies a pointer, not the path.
+    pub path: Arc<str>,
+    /// None when absent (never reported, or deleted). Formatted only when `/status` is read.
+    pub value: Option<Scalar>,
     pub received: Option<Instant>,
 }
 

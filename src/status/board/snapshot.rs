@@ -69,8 +69,8 @@ impl Board {
                         .inputs
                         .iter()
                         .map(|v| InputValueStatus {
-                            path: v.path.clone(),
-                            value: v.value.clone(),
+                            path: v.path.to_string(),
+                            value: v.value.as_ref().map(ToString::to_string),
                             received_at: at(v.received),
                         })
                         .collect(),
