@@ -357,12 +357,12 @@ impl Source {
             }
             let error = match next {
                 Ok(Some(msg)) => match msg.response {
-                    Some(Response::Update(n)) => {
-                        if last_taken.repeats(&n) {
+                    Some(Response::Update(mut n)) => {
+                        if last_taken.repeats(&mut n) {
                             continue;
                         }
                         match self.notification(&n, &mut seen).await {
-                            Ok(taken_whole) => last_taken.handled(n, taken_whole),
+                            Ok(taken_whole) => last_taken.handled(taken_whole),
                             Err(Stopped) => return End::Stop,
                         }
                         continue;
