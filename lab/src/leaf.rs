@@ -47,7 +47,7 @@ impl SessionState {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Interface {
     pub admin_enabled: bool,
     pub description: Option<String>,
@@ -76,7 +76,7 @@ pub enum Pending {
     Routes,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Neighbor {
     pub kind: Kind,
     pub peer_as: u32,
@@ -121,6 +121,7 @@ pub fn uplink_peer(k: usize, s: usize) -> Ipv4Addr {
 
 impl Leaf {
     /// Leaf `k` (1-based) of the reference shape at steady state, SR Linux profile.
+    #[cfg(test)]
     pub fn startup(k: usize, leaves: usize, evpn_routes: u32) -> Leaf {
         Leaf::startup_as(Profile::Srl, k, leaves, evpn_routes)
     }
@@ -241,46 +242,53 @@ impl Leaf {
         true
     }
 
-    /// The published tree: every leaf value with its canonical path.
+    /// The published tree: every leaf value with its canonical path. Each interface and
+    /// neighbor renders on its own (below its profile's base path), so a change can
+    /// re-render just the ones it touched (see `fabric::Rendered`).
     pub fn render(&self) -> Tree {
-        self.profile.render(self)
-    }
-
-    /// The SR Linux tree (`profile: srl`).
-    pub(crate) fn render_srl(&self) -> Tree {
         let mut t = Tree::new();
         for (name, i) in &self.interfaces {
-            let base = SPath(vec![Elem::keyed("interface", "name", name)]);
-            let leaf = |n: &str| base.child(Elem::new(n));
-            t.insert(leaf("admin-state"), Val::Str(if i.admin_enabled { "enable" } else { "disable" }.into()));
-            t.insert(leaf("oper-state"), Val::Str(if i.oper_up { "up" } else { "down" }.into()));
-            if !i.oper_up {
-                let reason = if i.admin_enabled { "lower-layer-down" } else { "port-admin-disabled" };
-                t.insert(leaf("oper-down-reason"), Val::Str(reason.into()));
-            }
-            if let Some(d) = &i.description {
-                t.insert(leaf("description"), Val::Str(d.clone()));
-            }
-            t.insert(leaf("mtu"), Val::Uint(i.mtu));
-            t.insert(
-                base.child(Elem::new("statistics")).child(Elem::new("carrier-transitions")),
-                Val::Counter64(i.carrier_transitions),
-            );
+            self.profile.render_interface(name, i, &mut t);
         }
         for (peer, nb) in &self.neighbors {
-            let base = neighbor_path(peer);
-            let leaf = |n: &str| base.child(Elem::new(n));
-            t.insert(leaf("admin-state"), Val::Str(if nb.admin_enabled { "enable" } else { "disable" }.into()));
-            t.insert(leaf("peer-as"), Val::Uint(nb.peer_as));
-            t.insert(leaf("session-state"), Val::Str(nb.session.as_str().into()));
-            let afi = if nb.kind == Kind::Ibgp { "evpn" } else { "ipv4-unicast" };
-            t.insert(
-                base.child(Elem::keyed("afi-safi", "afi-safi-name", afi)).child(Elem::new("received-routes")),
-                Val::Uint(nb.routes),
-            );
+            self.profile.render_neighbor(peer, nb, &mut t);
         }
         t
     }
+}
+
+/// One interface of the SR Linux tree (`profile: srl`), below `interface_path(name)`.
+pub(crate) fn render_srl_interface(name: &str, i: &Interface, t: &mut Tree) {
+    let base = interface_path(name);
+    let leaf = |n: &str| base.child(Elem::new(n));
+    t.insert(leaf("admin-state"), Val::Str(if i.admin_enabled { "enable" } else { "disable" }.into()));
+    t.insert(leaf("oper-state"), Val::Str(if i.oper_up { "up" } else { "down" }.into()));
+    if !i.oper_up {
+        let reason = if i.admin_enabled { "lower-layer-down" } else { "port-admin-disabled" };
+        t.insert(leaf("oper-down-reason"), Val::Str(reason.into()));
+    }
+    if let Some(d) = &i.description {
+        t.insert(leaf("description"), Val::Str(d.clone()));
+    }
+    t.insert(leaf("mtu"), Val::Uint(i.mtu));
+    t.insert(
+        base.child(Elem::new("statistics")).child(Elem::new("carrier-transitions")),
+        Val::Counter64(i.carrier_transitions),
+    );
+}
+
+/// One BGP neighbor of the SR Linux tree, below `neighbor_path(peer)`.
+pub(crate) fn render_srl_neighbor(peer: &str, nb: &Neighbor, t: &mut Tree) {
+    let base = neighbor_path(peer);
+    let leaf = |n: &str| base.child(Elem::new(n));
+    t.insert(leaf("admin-state"), Val::Str(if nb.admin_enabled { "enable" } else { "disable" }.into()));
+    t.insert(leaf("peer-as"), Val::Uint(nb.peer_as));
+    t.insert(leaf("session-state"), Val::Str(nb.session.as_str().into()));
+    let afi = if nb.kind == Kind::Ibgp { "evpn" } else { "ipv4-unicast" };
+    t.insert(
+        base.child(Elem::keyed("afi-safi", "afi-safi-name", afi)).child(Elem::new("received-routes")),
+        Val::Uint(nb.routes),
+    );
 }
 
 impl Neighbor {
@@ -296,6 +304,10 @@ impl Neighbor {
             pending: None,
         }
     }
+}
+
+pub fn interface_path(name: &str) -> SPath {
+    SPath(vec![Elem::keyed("interface", "name", name)])
 }
 
 pub fn neighbor_path(peer: &str) -> SPath {

@@ -6,7 +6,7 @@
 //! identityref values do in JSON_IETF. Values: `enabled` is a bool, `oper-status` and
 //! `session-state` are upper-case enumerations, prefix counts are uint32, counters counter64.
 
-use crate::leaf::{Interface, Kind, Leaf, SetError, Tree};
+use crate::leaf::{Interface, Kind, Leaf, Neighbor, SetError, Tree};
 use crate::path::{Elem, SPath};
 use crate::value::Val;
 
@@ -199,7 +199,7 @@ pub fn neighbor_path(peer: &str) -> SPath {
     ])
 }
 
-fn interface_path(name: &str) -> SPath {
+pub fn interface_path(name: &str) -> SPath {
     SPath(vec![Elem::new("interfaces"), Elem::keyed("interface", "name", name)])
 }
 
@@ -207,55 +207,54 @@ fn up_down(b: bool) -> Val {
     Val::Str(if b { "UP" } else { "DOWN" }.into())
 }
 
-pub fn render(leaf: &Leaf) -> Tree {
-    let mut t = Tree::new();
-    for (name, i) in &leaf.interfaces {
-        let base = interface_path(name);
-        let config = base.child(Elem::new("config"));
-        let state = base.child(Elem::new("state"));
-        let at = |c: &SPath, n: &str| c.child(Elem::new(n));
-        t.insert(at(&config, "name"), Val::Str(name.clone()));
-        t.insert(at(&config, "enabled"), Val::Bool(i.admin_enabled));
-        t.insert(at(&config, "mtu"), Val::Uint(i.mtu));
-        t.insert(at(&state, "name"), Val::Str(name.clone()));
-        t.insert(at(&state, "enabled"), Val::Bool(i.admin_enabled));
-        t.insert(at(&state, "admin-status"), up_down(i.admin_enabled));
-        // Administratively down is DOWN; a dead link under an enabled port is LOWER_LAYER_DOWN.
-        let oper = match (i.oper_up, i.admin_enabled) {
-            (true, _) => "UP",
-            (false, true) => "LOWER_LAYER_DOWN",
-            (false, false) => "DOWN",
-        };
-        t.insert(at(&state, "oper-status"), Val::Str(oper.into()));
-        t.insert(at(&state, "mtu"), Val::Uint(i.mtu));
-        if let Some(d) = &i.description {
-            t.insert(at(&config, "description"), Val::Str(d.clone()));
-        }
-        t.insert(at(&state, "counters").child(Elem::new("carrier-transitions")), Val::Counter64(i.carrier_transitions));
+/// One interface, below `interface_path(name)`.
+pub(crate) fn render_interface(name: &str, i: &Interface, t: &mut Tree) {
+    let base = interface_path(name);
+    let config = base.child(Elem::new("config"));
+    let state = base.child(Elem::new("state"));
+    let at = |c: &SPath, n: &str| c.child(Elem::new(n));
+    t.insert(at(&config, "name"), Val::Str(name.to_string()));
+    t.insert(at(&config, "enabled"), Val::Bool(i.admin_enabled));
+    t.insert(at(&config, "mtu"), Val::Uint(i.mtu));
+    t.insert(at(&state, "name"), Val::Str(name.to_string()));
+    t.insert(at(&state, "enabled"), Val::Bool(i.admin_enabled));
+    t.insert(at(&state, "admin-status"), up_down(i.admin_enabled));
+    // Administratively down is DOWN; a dead link under an enabled port is LOWER_LAYER_DOWN.
+    let oper = match (i.oper_up, i.admin_enabled) {
+        (true, _) => "UP",
+        (false, true) => "LOWER_LAYER_DOWN",
+        (false, false) => "DOWN",
+    };
+    t.insert(at(&state, "oper-status"), Val::Str(oper.into()));
+    t.insert(at(&state, "mtu"), Val::Uint(i.mtu));
+    if let Some(d) = &i.description {
+        t.insert(at(&config, "description"), Val::Str(d.clone()));
     }
-    for (peer, nb) in &leaf.neighbors {
-        let base = neighbor_path(peer);
-        let config = base.child(Elem::new("config"));
-        let state = base.child(Elem::new("state"));
-        let at = |c: &SPath, n: &str| c.child(Elem::new(n));
-        t.insert(at(&config, "enabled"), Val::Bool(nb.admin_enabled));
-        t.insert(at(&config, "peer-as"), Val::Uint(nb.peer_as));
-        t.insert(at(&state, "enabled"), Val::Bool(nb.admin_enabled));
-        t.insert(at(&state, "peer-as"), Val::Uint(nb.peer_as));
-        t.insert(at(&state, "session-state"), Val::Str(nb.session.as_str().to_ascii_uppercase()));
-        let (afi, module) = match nb.kind {
-            Kind::Ibgp => ("L2VPN_EVPN", "openconfig-bgp-types"),
-            Kind::Ebgp { .. } => ("IPV4_UNICAST", "openconfig-bgp-types"),
-        };
-        let afi_state = base
-            .child(Elem::new("afi-safis"))
-            .child(Elem::keyed("afi-safi", "afi-safi-name", afi))
-            .child(Elem::new("state"));
-        // An identityref value: JSON_IETF names its module.
-        t.insert(at(&afi_state, "afi-safi-name"), Val::Str(format!("{module}:{afi}")));
-        t.insert(afi_state.child(Elem::new("prefixes")).child(Elem::new("received")), Val::Uint(nb.routes));
-    }
-    t
+    t.insert(at(&state, "counters").child(Elem::new("carrier-transitions")), Val::Counter64(i.carrier_transitions));
+}
+
+/// One BGP neighbor, below `neighbor_path(peer)`.
+pub(crate) fn render_neighbor(peer: &str, nb: &Neighbor, t: &mut Tree) {
+    let base = neighbor_path(peer);
+    let config = base.child(Elem::new("config"));
+    let state = base.child(Elem::new("state"));
+    let at = |c: &SPath, n: &str| c.child(Elem::new(n));
+    t.insert(at(&config, "enabled"), Val::Bool(nb.admin_enabled));
+    t.insert(at(&config, "peer-as"), Val::Uint(nb.peer_as));
+    t.insert(at(&state, "enabled"), Val::Bool(nb.admin_enabled));
+    t.insert(at(&state, "peer-as"), Val::Uint(nb.peer_as));
+    t.insert(at(&state, "session-state"), Val::Str(nb.session.as_str().to_ascii_uppercase()));
+    let (afi, module) = match nb.kind {
+        Kind::Ibgp => ("L2VPN_EVPN", "openconfig-bgp-types"),
+        Kind::Ebgp { .. } => ("IPV4_UNICAST", "openconfig-bgp-types"),
+    };
+    let afi_state = base
+        .child(Elem::new("afi-safis"))
+        .child(Elem::keyed("afi-safi", "afi-safi-name", afi))
+        .child(Elem::new("state"));
+    // An identityref value: JSON_IETF names its module.
+    t.insert(at(&afi_state, "afi-safi-name"), Val::Str(format!("{module}:{afi}")));
+    t.insert(afi_state.child(Elem::new("prefixes")).child(Elem::new("received")), Val::Uint(nb.routes));
 }
 
 fn invalid(message: String) -> SetError {

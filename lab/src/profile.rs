@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::leaf::{Leaf, Tree};
+use crate::leaf::{Interface, Neighbor, Tree};
 use crate::path::SPath;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,10 +51,35 @@ impl Profile {
         }
     }
 
-    pub fn render(self, leaf: &Leaf) -> Tree {
+    /// The path every leaf of an interface is below.
+    pub fn interface_path(self, name: &str) -> SPath {
         match self {
-            Profile::Srl => leaf.render_srl(),
-            Profile::OpenConfig => crate::openconfig::render(leaf),
+            Profile::Srl => crate::leaf::interface_path(name),
+            Profile::OpenConfig => crate::openconfig::interface_path(name),
+        }
+    }
+
+    /// The path every leaf of a BGP neighbor is below.
+    pub fn neighbor_path(self, peer: &str) -> SPath {
+        match self {
+            Profile::Srl => crate::leaf::neighbor_path(peer),
+            Profile::OpenConfig => crate::openconfig::neighbor_path(peer),
+        }
+    }
+
+    /// Renders one interface's leaves (all below `interface_path(name)`) into `t`.
+    pub fn render_interface(self, name: &str, i: &Interface, t: &mut Tree) {
+        match self {
+            Profile::Srl => crate::leaf::render_srl_interface(name, i, t),
+            Profile::OpenConfig => crate::openconfig::render_interface(name, i, t),
+        }
+    }
+
+    /// Renders one neighbor's leaves (all below `neighbor_path(peer)`) into `t`.
+    pub fn render_neighbor(self, peer: &str, nb: &Neighbor, t: &mut Tree) {
+        match self {
+            Profile::Srl => crate::leaf::render_srl_neighbor(peer, nb, t),
+            Profile::OpenConfig => crate::openconfig::render_neighbor(peer, nb, t),
         }
     }
 
