@@ -132,6 +132,15 @@ impl Controls {
         Ok(all)
     }
 
+    /// How many Sets every sim logged (cheap to poll; `sets` fetches the records).
+    pub async fn sets_count(&mut self) -> Result<usize, String> {
+        let mut n = 0;
+        for c in &mut self.conns {
+            n += crate::scenarios::sets_count(c).await?;
+        }
+        Ok(n)
+    }
+
     pub async fn clear_sets(&mut self) -> Result<(), String> {
         for c in &mut self.conns {
             crate::scenarios::clear_sets(c).await?;

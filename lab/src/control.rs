@@ -316,6 +316,10 @@ impl Control {
         lock(&self.sh.sets).clone()
     }
 
+    pub fn sets_count(&self) -> usize {
+        lock(&self.sh.sets).len()
+    }
+
     pub fn clear_sets(&self) {
         lock(&self.sh.sets).clear();
         self.sh.sets_done.send_replace(0);

@@ -28,6 +28,7 @@ pub fn serve(sh: Arc<Shared>, listener: tokio::net::TcpListener) -> tokio::task:
         .route("/v1/neighbor/add", post(add_neighbor))
         .route("/v1/fault", post(fault))
         .route("/v1/sets", get(sets).delete(clear_sets))
+        .route("/v1/sets/count", get(sets_count))
         .route("/v1/state/{node}", get(state))
         .route("/v1/value", get(value))
         .with_state(sh);
@@ -167,6 +168,12 @@ async fn fault(State(sh): State<Arc<Shared>>, Body(r): Body<FaultReq>) -> ApiRes
 
 async fn sets(State(sh): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(json!(Control::new(sh).sets()))
+}
+
+/// How many Sets the log holds: for a waiter polling until they arrived, which would
+/// otherwise fetch (and the sim serialize) the whole, growing log on every poll.
+async fn sets_count(State(sh): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(json!({"count": Control::new(sh).sets_count()}))
 }
 
 async fn clear_sets(State(sh): State<Arc<Shared>>) -> StatusCode {

@@ -302,9 +302,11 @@ async fn http_control_api_mirrors_control() {
     assert_eq!(sets[1]["outcome"], "accepted");
     assert_eq!(sets[1]["updates"][0], json!({"path": "/interface[name=ethernet-1/1]/admin-state", "value": "disable"}));
     assert!(sets[1]["received"]["mono_ns"].is_u64());
+    assert_eq!(http(api, "GET", "/v1/sets/count", None).await, (200, json!({"count": 2})));
     let (code, _) = http(api, "DELETE", "/v1/sets", None).await;
     assert_eq!(code, 204);
     assert!(f.control().sets().is_empty());
+    assert_eq!(http(api, "GET", "/v1/sets/count", None).await, (200, json!({"count": 0})));
 
     let (code, body) =
         http(api, "POST", "/v1/link", Some(json!({"node": "leaf7", "interface": "ethernet-1/49", "state": "down"})))
