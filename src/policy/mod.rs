@@ -35,6 +35,10 @@ pub struct GroupMemory {
     pub ready_since: Option<Instant>,
     /// Since when the group has been healthy but not ready (only with `when-not-ready: disable`).
     pub not_ready_since: Option<Instant>,
+    /// The sync (`TargetView::since`) whose initial dump was found to hold every configured
+    /// interface. The check formats and looks up each interface's paths; its answer changes
+    /// only with a new dump, so it runs once per sync, not once per notification.
+    pub dump_checked: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,7 +112,11 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
         };
     }
 
-    let missing = missing_interfaces(group, view);
+    let missing = if memory.dump_checked.is_some() && memory.dump_checked == view.since() {
+        Vec::new()
+    } else {
+        missing_interfaces(group, view)
+    };
     if !missing.is_empty() {
         return Verdict {
             health: Health::Misconfigured,
@@ -140,7 +148,7 @@ pub fn evaluate(group: &Group, view: &TargetView<'_>, memory: &GroupMemory, now:
         reason: String::new(),
         wake_at: None,
         pending: None,
-        memory: GroupMemory::default(),
+        memory: GroupMemory { dump_checked: view.since(), ..GroupMemory::default() },
         uplinks_up,
         uplinks_total,
         established: None,

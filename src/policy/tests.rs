@@ -126,3 +126,27 @@ fn changes_lists_only_downlinks_that_differ() {
     let view = sim.state.target("leaf1");
     assert_eq!(changes(&g, AdminState::Enable, &view).len(), 2);
 }
+
+#[test]
+fn the_dump_is_checked_once_per_sync_and_again_after_a_resync() {
+    let g = group(0, 0);
+    let mut sim = Sim::new("up", "up");
+    assert_eq!(sim.eval(&g, 1).health, Health::Healthy);
+    assert_eq!(sim.memory.dump_checked, Some(sim.at(0)), "the sync whose dump held every interface");
+    // The stream breaks; the device comes back without ethernet-1/50 (a new config).
+    let stale = SourceEvent::Stale { target: "leaf1".into(), at: sim.at(10), error: "stream closed".into() };
+    sim.state.apply(&stale);
+    sim.set(
+        20,
+        &[
+            (&srl_paths::oper_state("ethernet-1/49"), s("up")),
+            (&srl_paths::admin_state("ethernet-1/1"), s("enable")),
+            (&srl_paths::admin_state("ethernet-1/2"), s("enable")),
+        ],
+    );
+    sim.state.apply(&SourceEvent::Synced { target: "leaf1".into(), at: sim.at(30) });
+    let v = sim.eval(&g, 31);
+    assert_eq!(v.health, Health::Misconfigured, "{}", v.reason);
+    assert!(v.reason.contains("uplink ethernet-1/50"), "{}", v.reason);
+    assert_eq!(sim.memory.dump_checked, None, "checked again at the next evaluation");
+}
