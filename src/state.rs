@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
-use crate::model::{AdminState, Scalar, SourceEvent};
+use crate::model::{AdminState, Scalar, SourceEvent, TargetName};
 use crate::profile::Profile;
 
 /// One observed leaf value.
@@ -37,7 +37,9 @@ struct TargetState {
 /// Everything observed, for every target.
 #[derive(Clone, Debug, Default)]
 pub struct State {
-    targets: HashMap<String, TargetState>,
+    /// Keyed by the events' own `TargetName`: finding a target's entry costs a reference
+    /// count, not a copy of its name.
+    targets: HashMap<TargetName, TargetState>,
 }
 
 impl State {
@@ -49,11 +51,7 @@ impl State {
     pub fn apply(&mut self, event: &SourceEvent) {
         match event {
             SourceEvent::Notification { target, received, device_ns, updates, deletes } => {
-                // Keys are copied only the first time: a notification is a lookup, not an allocation.
-                if !self.targets.contains_key(target.as_ref()) {
-                    self.targets.insert(target.to_string(), TargetState::default());
-                }
-                let Some(t) = self.targets.get_mut(target.as_ref()) else { return };
+                let t = self.targets.entry(target.clone()).or_default();
                 // Deletes first: a notification that deletes and re-adds keeps the new value.
                 for path in deletes {
                     remove_subtree(&mut t.values, path);
@@ -70,14 +68,14 @@ impl State {
                 }
             }
             SourceEvent::Synced { target, at } => {
-                let t = self.targets.entry(target.to_string()).or_default();
+                let t = self.targets.entry(target.clone()).or_default();
                 t.synced = true;
                 t.since = Some(*at);
                 t.stale_reason = None;
                 t.dump = t.values.keys().cloned().collect();
             }
             SourceEvent::Stale { target, at, error } => {
-                let t = self.targets.entry(target.to_string()).or_default();
+                let t = self.targets.entry(target.clone()).or_default();
                 t.synced = false;
                 t.since = Some(*at);
                 t.stale_reason = Some(error.clone());
