@@ -429,6 +429,13 @@ async fn malformed_values_and_unknown_paths_are_logged_and_skipped() {
         .wait_line("the malformed value skipped", |l| l.contains("skipping update") && l.contains("ethernet-1/49"))
         .await;
     assert!(line.contains("WARN") && line.contains(LEAF), "{line}");
+    // The same notification again (a later timestamp) is not taken for a heartbeat re-send:
+    // what was skipped is decoded, and warned about, every time.
+    lab.fault(LEAF, Fault::MalformedValue { path: Some(opergroupd::srl_paths::oper_state(UP1)) });
+    logs.wait_lines("the malformed value skipped again", 2, |l| {
+        l.contains("skipping update") && l.contains("ethernet-1/49")
+    })
+    .await;
     lab.fault(LEAF, Fault::UnknownPath);
     let line = logs
         .wait_line("the unknown path skipped", |l| l.contains("skipping update") && l.contains("fabric-sim-unknown"))

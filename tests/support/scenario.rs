@@ -538,12 +538,23 @@ impl LogCapture {
 
     /// Waits until some log line satisfies `want`; returns that line.
     pub async fn wait_line(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        self.wait_lines(what, 1, want).await.swap_remove(0)
+    }
+
+    /// Waits until `n` log lines satisfy `want`; returns them.
+    pub async fn wait_lines(&self, what: &str, n: usize, want: impl Fn(&str) -> bool) -> Vec<String> {
         let deadline = Instant::now() + DEADLINE;
         loop {
-            if let Some(l) = self.text().lines().find(|l| want(l)) {
-                return l.to_string();
+            let found: Vec<String> = self.text().lines().filter(|l| want(l)).map(str::to_string).collect();
+            if found.len() >= n {
+                return found;
             }
-            assert!(Instant::now() < deadline, "no log line with {what} within {DEADLINE:?}; logs:\n{}", self.text());
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} log lines with {what} within {DEADLINE:?}; logs:\n{}",
+                found.len(),
+                self.text()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
