@@ -544,6 +544,22 @@ mod tests {
     }
 
     #[test]
+    fn proc_usage_counts_cpu_finer_than_a_clock_tick() {
+        // Spin until the reading moves: with clock ticks it moves by 10 ms at once.
+        let pid = std::process::id();
+        let before = procs::usage(pid).expect("/proc readable").cpu;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let moved = loop {
+            let now = procs::usage(pid).expect("/proc readable").cpu;
+            if now > before {
+                break now - before;
+            }
+            assert!(std::time::Instant::now() < deadline, "CPU time did not move in 5 s of spinning");
+        };
+        assert!(moved < Duration::from_millis(5), "the first step was {moved:?}: clock-tick resolution");
+    }
+
+    #[test]
     fn proc_usage_reads_this_process() {
         let u = procs::usage(std::process::id()).expect("/proc readable");
         assert!(u.rss_kib > 0 && u.hwm_kib >= u.rss_kib && u.threads >= 1, "{u:?}");

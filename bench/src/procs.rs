@@ -173,6 +173,13 @@ pub async fn start_controller(
 }
 
 /// CPU time (user + system, all threads) and memory of a process, from /proc.
+///
+/// The CPU time is the sum of each live thread's run time in nanoseconds
+/// (`/proc/PID/task/TID/schedstat`), not `utime + stime` of `/proc/PID/stat`: those are in
+/// clock ticks (10 ms here), and a 100-leaf storm costs opergroupd two of them, so a ratio
+/// to the peer's CPU was ±50 % rounding. A thread that ended between two readings takes its
+/// time with it; the controllers and sims measured keep their threads for the whole run.
+/// Without schedstat (a kernel built without it) the ticks are used.
 #[derive(Clone, Copy, Debug)]
 pub struct Usage {
     pub cpu: Duration,
@@ -201,12 +208,23 @@ pub fn usage(pid: u32) -> Result<Usage, String> {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Ok(Usage {
-        cpu: Duration::from_nanos(total * 1_000_000_000 / hz),
-        rss_kib: field("VmRSS:"),
-        hwm_kib: field("VmHWM:"),
-        threads: field("Threads:"),
-    })
+    let cpu = threads_run_time(pid).unwrap_or(Duration::from_nanos(total * 1_000_000_000 / hz));
+    Ok(Usage { cpu, rss_kib: field("VmRSS:"), hwm_kib: field("VmHWM:"), threads: field("Threads:") })
+}
+
+/// The summed run time of `pid`'s live threads (schedstat's first field, nanoseconds);
+/// None when no thread's schedstat can be read.
+fn threads_run_time(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total: Option<u64> = None;
+    for task in tasks.flatten() {
+        // A thread may end between the listing and the read: it is simply not counted.
+        let Ok(line) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        if let Some(ns) = line.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+            *total.get_or_insert(0) += ns;
+        }
+    }
+    total.map(Duration::from_nanos)
 }
 
 /// The binary next to this one (same build profile), unless given.
