@@ -6,6 +6,7 @@ pub mod actuate;
 pub mod anycast;
 pub mod app;
 pub mod backoff;
+pub mod brief;
 pub mod check;
 pub mod config;
 pub mod controller;

@@ -105,3 +105,17 @@ fn source_events_move_target_state_and_counters() {
     assert!(t.ever_synced && t.synced_since.is_none());
     assert_eq!(board.readiness(), Ok(()), "synced once is enough for readiness");
 }
+
+#[test]
+fn readyz_at_fleet_size_names_ten_waiting_targets_and_counts_the_rest() {
+    let mut c = config();
+    let template = c.targets["leaf1"].clone();
+    for i in 3..=300 {
+        let name = format!("leaf{i}");
+        c.targets.insert(name.clone(), Target { name, ..template.clone() });
+    }
+    let board = Board::from_config(&c, "1.2.3", false);
+    let Err(waiting) = board.readiness() else { panic!("300 targets not synced: not ready") };
+    assert!(waiting.starts_with("waiting for first sync of leaf1 (connecting), leaf10 (connecting),"), "{waiting}");
+    assert!(waiting.ends_with(" and 290 more"), "{waiting}");
+}

@@ -43,11 +43,10 @@ pub(super) fn group(
 ) -> Result<Group, ConfigError> {
     let key = format!("groups.{name}");
     if !targets.contains_key(&g.target.value) {
-        let known: Vec<&str> = targets.keys().map(String::as_str).collect();
         return Err(cx.error(
             format!("{key}.target"),
             Some(g.target.referenced),
-            format!("unknown target {:?} (targets: {})", g.target.value, known.join(", ")),
+            format!("unknown target {:?} (targets: {})", g.target.value, crate::brief::list(targets.keys())),
         ));
     }
     let uplinks = interfaces(&format!("{key}.uplinks"), &g.uplinks, cx)?;

@@ -137,7 +137,7 @@ pub fn resolve(raw: RawConfig, cx: &Context) -> Result<Config, ConfigError> {
     if !plaintext.is_empty() {
         warnings.push(format!(
             "tls: insecure sends the password in plaintext to target(s) {}; use TLS (skip-verify at least) outside a lab",
-            plaintext.join(", ")
+            crate::brief::list(&plaintext)
         ));
     }
     let histograms = raw.metrics.and_then(|m| m.histograms).unwrap_or_default();

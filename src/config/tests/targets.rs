@@ -145,3 +145,33 @@ groups:
     assert!(!c.warnings[0].contains("leaf3") && !c.warnings[0].contains("pw"), "{}", c.warnings[0]);
     assert!(parse(&yaml.replace("password: pw", "port: 57400"), "t").unwrap().warnings.is_empty());
 }
+
+/// A fleet-sized config: `n` plaintext targets with a password, one group on leaf1.
+fn fleet_yaml(n: usize, group_target: &str) -> String {
+    let mut y = String::from("defaults: { tls: { insecure: true }, password: pw }\ntargets:\n");
+    for i in 1..=n {
+        y += &format!("  leaf{i}: {{ address: \"127.0.0.1:{}\" }}\n", 40000 + i);
+    }
+    y += &format!("groups:\n  a: {{ target: {group_target}, uplinks: [ethernet-1/49], downlinks: [ethernet-1/1] }}\n");
+    y
+}
+
+#[test]
+fn a_fleet_sized_plaintext_warning_names_ten_targets_and_counts_the_rest() {
+    let c = parse(&fleet_yaml(300, "leaf1"), "t").unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    let w = &c.warnings[0];
+    assert!(w.contains("to target(s) leaf1, leaf10, leaf100,") && w.contains(" and 290 more;"), "{w}");
+    assert!(w.len() < 300, "one readable line, not every name: {} bytes", w.len());
+}
+
+#[test]
+fn an_unknown_target_among_many_lists_a_few_of_them() {
+    let e = parse(&fleet_yaml(300, "leaf999"), "t").unwrap_err();
+    assert_eq!(e.key, "groups.a.target");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("unknown target \"leaf999\" (targets: leaf1, leaf10,") && msg.contains(" and 290 more)"),
+        "{msg}"
+    );
+}
