@@ -543,6 +543,27 @@ mod tests {
         assert_eq!(config.targets["leaf1"].liveness, Some(Duration::from_secs(10)), "the default");
     }
 
+    #[tokio::test]
+    async fn a_status_port_taken_before_opergroupd_binds_it_is_told_apart() {
+        // The workspace's opergroupd, built beside this test binary (target/<profile>/).
+        let exe = std::env::current_exe().expect("this test's path");
+        let bin = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("opergroupd");
+        assert!(bin.exists(), "{} not built (cargo build --workspace first)", bin.display());
+        let dir = std::env::temp_dir().join(format!("og-bench-port-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("opergroupd.yaml");
+        std::fs::write(&config, procs::config_yaml(&[("leaf1".to_string(), 9)], None)).expect("config");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let http = taken.local_addr().expect("addr").to_string();
+        let r = procs::start_controller_once(&bin, &config, &dir, Duration::from_secs(20), http).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        match r {
+            Err(procs::Start::PortTaken(e)) => assert!(e.contains("taken"), "{e}"),
+            Err(procs::Start::Failed(e)) => panic!("told as another failure: {e}"),
+            Ok(_) => panic!("opergroupd started on a port already taken"),
+        }
+    }
+
     #[test]
     fn proc_usage_counts_cpu_finer_than_a_clock_tick() {
         // Spin until the reading moves: with clock ticks it moves by 10 ms at once.

@@ -127,13 +127,50 @@ pub fn free_port() -> Result<u16, String> {
 }
 
 /// Starts `opergroupd run` and waits until /readyz says every target has synced.
+///
+/// The status port is one that was free a moment before the spawn; at 10,000 leaves the
+/// sims' 20,000 sockets can take it in between (seen once). Then opergroupd exits at once
+/// saying so, and it is started again on another port.
 pub async fn start_controller(
     bin: &Path,
     config: &Path,
     logs: &Path,
     deadline: Duration,
 ) -> Result<Controller, String> {
-    let http = format!("127.0.0.1:{}", free_port()?);
+    let mut attempt = 1;
+    loop {
+        let http = format!("127.0.0.1:{}", free_port()?);
+        match start_controller_once(bin, config, logs, deadline, http).await {
+            Err(Start::PortTaken(e)) if attempt < 3 => {
+                eprintln!("   {e}: starting opergroupd again on another port");
+                attempt += 1;
+            }
+            Err(Start::PortTaken(e) | Start::Failed(e)) => return Err(e),
+            Ok(c) => return Ok(c),
+        }
+    }
+}
+
+/// Why a start failed: the status port was taken (worth another try) or anything else.
+#[derive(Debug)]
+pub(crate) enum Start {
+    PortTaken(String),
+    Failed(String),
+}
+
+impl From<String> for Start {
+    fn from(e: String) -> Start {
+        Start::Failed(e)
+    }
+}
+
+pub(crate) async fn start_controller_once(
+    bin: &Path,
+    config: &Path,
+    logs: &Path,
+    deadline: Duration,
+    http: String,
+) -> Result<Controller, Start> {
     let log = std::fs::File::create(logs.join("opergroupd.log")).map_err(|e| format!("opergroupd log: {e}"))?;
     let t0 = Instant::now();
     let child = Command::new(bin)
@@ -147,15 +184,21 @@ pub async fn start_controller(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let pid = child.id().ok_or("opergroupd exited at once")?;
+    let pid = child.id().ok_or_else(|| "opergroupd exited at once".to_string())?;
     let mut proc = Proc { name: "opergroupd", child, pid };
     let mut last;
     loop {
         if let Ok(Some(st)) = proc.child.try_wait() {
-            return Err(format!(
-                "opergroupd exited during start-up ({st}); see {}",
-                logs.join("opergroupd.log").display()
-            ));
+            let log = logs.join("opergroupd.log");
+            let e = format!("opergroupd exited during start-up ({st}); see {}", log.display());
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(
+                if said.contains(&format!("{http}: cannot listen")) && said.contains("Address already in use") {
+                    Start::PortTaken(format!("status port {http} taken before opergroupd bound it"))
+                } else {
+                    Start::Failed(e)
+                },
+            );
         }
         // A fresh connection per probe: the server may not listen yet.
         match Conn::new(http.clone()).get("/readyz").await {
@@ -165,7 +208,7 @@ pub async fn start_controller(
         }
         if t0.elapsed() > deadline {
             let _ = proc.stop(Duration::from_secs(5)).await;
-            return Err(format!("opergroupd not ready within {deadline:?}: {last}"));
+            return Err(Start::Failed(format!("opergroupd not ready within {deadline:?}: {last}")));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
