@@ -140,6 +140,31 @@ impl Control {
         Ok(applied)
     }
 
+    /// Several physical links at once, as a spine pair failing does it: each change is its
+    /// own mutation (its own notifications and timestamp, exactly as one `link` call each),
+    /// applied in order without a round trip between them. Every link is resolved first; an
+    /// unknown node or interface fails the whole batch with nothing applied.
+    pub fn links(&self, links: &[(String, String, bool)]) -> Result<Vec<Applied>, SimError> {
+        let mut resolved = Vec::with_capacity(links.len());
+        for (node, interface, up) in links {
+            let (leaf, iface) = self.resolve_link(node, interface)?;
+            let idx = self.sh.leaf(&leaf)?;
+            if !lock(&self.sh.leaves[idx].state).model.interfaces.contains_key(&iface) {
+                return Err(SimError::UnknownInterface { node: node.clone(), interface: interface.clone() });
+            }
+            resolved.push((idx, iface, *up));
+        }
+        let applied = resolved.into_iter().map(|(idx, iface, up)| {
+            let ((), applied) = self.sh.mutate(idx, |st| {
+                if let Some(i) = st.model.interfaces.get_mut(&iface) {
+                    i.link_up = up;
+                }
+            });
+            applied
+        });
+        Ok(applied.collect())
+    }
+
     fn resolve_link(&self, node: &str, interface: &str) -> Result<(String, String), SimError> {
         let Some(s) = node.strip_prefix("spine").and_then(|s| s.parse::<usize>().ok()) else {
             return Ok((node.to_string(), interface.to_string()));

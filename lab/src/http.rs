@@ -22,6 +22,7 @@ pub fn serve(sh: Arc<Shared>, listener: tokio::net::TcpListener) -> tokio::task:
         .route("/v1/now", get(now))
         .route("/v1/ca", get(ca))
         .route("/v1/link", post(link))
+        .route("/v1/links", post(links))
         .route("/v1/bgp", post(bgp))
         .route("/v1/evpn-routes", post(evpn_routes))
         .route("/v1/neighbor/remove", post(remove_neighbor))
@@ -113,6 +114,17 @@ struct LinkReq {
 
 async fn link(State(sh): State<Arc<Shared>>, Body(r): Body<LinkReq>) -> ApiResult {
     applied(Control::new(sh).link(&r.node, &r.interface, matches!(r.state, UpDown::Up)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinksReq {
+    links: Vec<LinkReq>,
+}
+
+async fn links(State(sh): State<Arc<Shared>>, Body(r): Body<LinksReq>) -> ApiResult {
+    let links: Vec<_> = r.links.into_iter().map(|l| (l.node, l.interface, matches!(l.state, UpDown::Up))).collect();
+    Control::new(sh).links(&links).map(|a| Json(json!({"applied": a}))).map_err(ApiError)
 }
 
 #[derive(Deserialize)]

@@ -334,6 +334,39 @@ async fn http_control_api_mirrors_control() {
 }
 
 #[tokio::test]
+async fn links_applies_a_batch_in_order_or_nothing_at_all() {
+    let f = fabric().await;
+    let api = f.control_addr().expect("control API");
+    let oper =
+        |leaf: &str, iface: &str| f.control().value(leaf, &format!("/interface[name={iface}]/oper-state")).unwrap();
+    let batch = json!({"links": [
+        {"node": "leaf1", "interface": "ethernet-1/49", "state": "down"},
+        {"node": "spine2", "interface": "ethernet-1/2", "state": "down"},
+    ]});
+    let (code, body) = http(api, "POST", "/v1/links", Some(batch)).await;
+    assert_eq!(code, 200, "{body}");
+    let applied = body["applied"].as_array().expect("one applied moment per link");
+    assert_eq!(applied.len(), 2, "{body}");
+    assert!(applied[0]["mono_ns"].as_u64() < applied[1]["mono_ns"].as_u64(), "applied in order: {body}");
+    assert_eq!(oper("leaf1", "ethernet-1/49"), Some(json!("down")));
+    assert_eq!(oper("leaf2", "ethernet-1/50"), Some(json!("down")), "spine2 ethernet-1/2 is leaf2's second uplink");
+
+    // One bad link fails the batch before anything is applied.
+    for bad in [
+        json!({"node": "leaf7", "interface": "ethernet-1/49", "state": "down"}),
+        json!({"node": "leaf1", "interface": "ethernet-1/9", "state": "down"}),
+    ] {
+        let batch = json!({"links": [{"node": "leaf1", "interface": "ethernet-1/50", "state": "down"}, bad]});
+        let (code, body) = http(api, "POST", "/v1/links", Some(batch)).await;
+        assert_eq!(code, 404, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(bad["node"].as_str().unwrap()), "{body}");
+        assert_eq!(oper("leaf1", "ethernet-1/50"), Some(json!("up")), "nothing of a failed batch applied");
+    }
+    f.shutdown().await;
+}
+
+#[tokio::test]
 async fn freeze_keeps_streams_open_but_silent_heartbeats_included_until_thawed() {
     let f = fabric().await;
     let ctl = f.control();
