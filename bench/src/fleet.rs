@@ -104,6 +104,20 @@ fn locate(per_sim: usize, sims: usize, global: &str) -> Option<(usize, String)> 
     (i < sims).then(|| (i, format!("leaf{}", k % per_sim + 1)))
 }
 
+/// A batch of (global leaf, interface, up) split per sim, in order: each sim's positions in
+/// `links` and its batch in its own leaf names.
+type SimBatch<'a> = (Vec<usize>, Vec<(String, &'a str, bool)>);
+
+fn per_sim<'a>(per_sim: usize, sims: usize, links: &[(&str, &'a str, bool)]) -> Result<Vec<SimBatch<'a>>, String> {
+    let mut out: Vec<SimBatch<'a>> = vec![Default::default(); sims];
+    for (k, &(leaf, iface, up)) in links.iter().enumerate() {
+        let (i, local) = locate(per_sim, sims, leaf).ok_or_else(|| format!("no sim serves {leaf}"))?;
+        out[i].0.push(k);
+        out[i].1.push((local, iface, up));
+    }
+    Ok(out)
+}
+
 fn global(per_sim: usize, sim: usize, local: &str) -> String {
     format!("leaf{}", sim * per_sim + procs::leaf_number(local))
 }
@@ -118,6 +132,21 @@ impl Controls {
     pub async fn link(&mut self, leaf: &str, iface: &str, up: bool) -> Result<Applied, String> {
         let (i, local) = locate(self.per_sim, self.conns.len(), leaf).ok_or_else(|| format!("no sim serves {leaf}"))?;
         crate::scenarios::link(&mut self.conns[i], &local, iface, up).await
+    }
+
+    /// Several links in one request per sim; the moments each was applied, in `links` order.
+    pub async fn links(&mut self, links: &[(&str, &str, bool)]) -> Result<Vec<Applied>, String> {
+        let mut out = vec![None; links.len()];
+        let split = per_sim(self.per_sim, self.conns.len(), links)?;
+        for (conn, (positions, batch)) in self.conns.iter_mut().zip(split) {
+            if batch.is_empty() {
+                continue;
+            }
+            for (k, a) in positions.into_iter().zip(crate::scenarios::links(conn, &batch).await?) {
+                out[k] = Some(a);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Every sim's Set log, with `node` renamed to the global leaf name.
@@ -183,5 +212,14 @@ mod tests {
         assert_eq!(names, ["leaf1", "leaf2", "leaf3", "leaf4", "leaf5"]);
         assert_eq!(f.port("leaf5"), Some(1002));
         f.stop().await;
+    }
+
+    #[test]
+    fn a_batch_of_links_splits_per_sim_in_order_and_keeps_its_positions() {
+        let links = [("leaf4", "e49", false), ("leaf1", "e49", false), ("leaf5", "e50", true), ("leaf2", "e50", false)];
+        let split = per_sim(3, 2, &links).unwrap();
+        assert_eq!(split[0], (vec![1, 3], vec![("leaf1".into(), "e49", false), ("leaf2".into(), "e50", false)]));
+        assert_eq!(split[1], (vec![0, 2], vec![("leaf1".into(), "e49", false), ("leaf2".into(), "e50", true)]));
+        assert_eq!(per_sim(3, 2, &[("leaf7", "e49", false)]).unwrap_err(), "no sim serves leaf7");
     }
 }

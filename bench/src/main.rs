@@ -189,6 +189,10 @@ async fn run(cli: Cli) -> Result<bool, String> {
     if cli.leaves.contains(&0) || cli.events == 0 || cli.storm_conns == 0 {
         return Err("--leaves, --events and --storm-conns must be at least 1".into());
     }
+    // perf cannot write into a directory that is not there, and said so only as "exit status 255".
+    if let Some(dir) = &cli.perf_storm {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--perf-storm {}: cannot create it: {e}", dir.display()))?;
+    }
     eprintln!("opergroupd: {}\nfabric-sim: {}", og.display(), sim.display());
     // The bench holds few descriptors itself, but its children inherit its limits: raising
     // the hard limit here (when allowed) lets fabric-sim and opergroupd raise their soft
