@@ -53,6 +53,11 @@ struct Cli {
     /// Parallel keep-alive connections that inject the storm.
     #[arg(long, default_value_t = 8)]
     storm_conns: usize,
+    /// Leaves whose uplinks go down per storm request (`POST /v1/links`): the default is a
+    /// burst, every leaf at once as when a spine pair fails; 1 spreads the storm over the
+    /// injection's round trips, as the bench did until round nine.
+    #[arg(long, default_value_t = 50)]
+    storm_batch: usize,
     /// Small and short: 1 and 100 leaves, 50 events, 10 recoveries, 3 s idle (unless given).
     #[arg(long)]
     quick: bool,
@@ -184,11 +189,11 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<bool, String> {
+    if cli.leaves.contains(&0) || cli.events == 0 || cli.storm_conns == 0 || cli.storm_batch == 0 {
+        return Err("--leaves, --events, --storm-conns and --storm-batch must be at least 1".into());
+    }
     let og = procs::sibling(cli.opergroupd.clone(), "opergroupd")?;
     let sim = procs::sibling(cli.fabric_sim.clone(), "fabric-sim")?;
-    if cli.leaves.contains(&0) || cli.events == 0 || cli.storm_conns == 0 {
-        return Err("--leaves, --events and --storm-conns must be at least 1".into());
-    }
     // perf cannot write into a directory that is not there, and said so only as "exit status 255".
     if let Some(dir) = &cli.perf_storm {
         std::fs::create_dir_all(dir).map_err(|e| format!("--perf-storm {}: cannot create it: {e}", dir.display()))?;
@@ -380,7 +385,8 @@ async fn measure(
     let sims_cpu =
         || -> Result<Duration, String> { sim.pids().into_iter().map(|p| procs::usage(p).map(|u| u.cpu)).sum() };
     let (og0, sim0) = (procs::usage(pid)?, sims_cpu()?);
-    let storm = scenarios::storm(sim, &all, cli.storm_conns, Duration::from_secs(1), &mut problems).await;
+    let storm =
+        scenarios::storm(sim, &all, (cli.storm_conns, cli.storm_batch), Duration::from_secs(1), &mut problems).await;
     if let Some(p) = perf {
         eprintln!("   {}", p.stop().await);
     }
@@ -582,6 +588,15 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "CPU time did not move in 5 s of spinning");
         };
         assert!(moved < Duration::from_millis(5), "the first step was {moved:?}: clock-tick resolution");
+    }
+
+    #[tokio::test]
+    async fn a_zero_count_is_refused_before_anything_starts() {
+        for zero in ["--storm-batch", "--storm-conns", "--events"] {
+            let cli = Cli::try_parse_from(["opergroupd-bench", zero, "0"]).expect("parses");
+            let e = run(cli).await.expect_err("refused");
+            assert!(e.contains("must be at least 1"), "{zero}: {e}");
+        }
     }
 
     #[test]

@@ -223,16 +223,15 @@ pub struct Storm {
 /// Storm: every leaf loses both uplinks at once (`conns` keep-alive connections in
 /// parallel, released together). Waits until every leaf got its disable Set, then watches
 /// a quiet window for duplicates: exactly one Set per leaf is the correctness condition.
-/// The storm takes both uplinks of this many leaves down per control request: every leaf at
-/// once is a spine pair failing, and 20,000 HTTP round trips (the bench's and the sims' CPU,
-/// on the cores the controller runs on) made the injection, not the controller, the storm's
-/// floor (2.7–3.2 s of a 3.2–4.0 s storm at 10,000 leaves).
-const STORM_LEAVES_PER_REQUEST: usize = 50;
-
+/// Every leaf's uplinks down over `conns` parallel connections, both uplinks of `batch` leaves
+/// per request. Batches, because every leaf at once is a spine pair failing, and 20,000 HTTP
+/// round trips (the bench's and the sims' CPU, on the cores the controller runs on) made the
+/// injection, not the controller, the storm's floor (2.7–3.2 s of a 3.2–4.0 s storm at
+/// 10,000 leaves).
 pub async fn storm(
     fleet: &Fleet,
     leaves: &[String],
-    conns: usize,
+    (conns, batch): (usize, usize),
     quiet: Duration,
     problems: &mut Problems,
 ) -> Result<Storm, String> {
@@ -249,7 +248,7 @@ pub async fn storm(
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let mut applied = Vec::with_capacity(mine.len());
-            for chunk in mine.chunks(STORM_LEAVES_PER_REQUEST) {
+            for chunk in mine.chunks(batch) {
                 let links: Vec<_> = chunk.iter().flat_map(|l| UPLINKS.map(|u| (l.as_str(), u, false))).collect();
                 let moments = conn.links(&links).await?;
                 for (leaf, both) in chunk.iter().zip(moments.chunks(UPLINKS.len())) {
