@@ -221,13 +221,12 @@ pub struct Storm {
 }
 
 /// Storm: every leaf loses both uplinks at once (`conns` keep-alive connections in
-/// parallel, released together). Waits until every leaf got its disable Set, then watches
-/// a quiet window for duplicates: exactly one Set per leaf is the correctness condition.
-/// Every leaf's uplinks down over `conns` parallel connections, both uplinks of `batch` leaves
-/// per request. Batches, because every leaf at once is a spine pair failing, and 20,000 HTTP
-/// round trips (the bench's and the sims' CPU, on the cores the controller runs on) made the
-/// injection, not the controller, the storm's floor (2.7–3.2 s of a 3.2–4.0 s storm at
-/// 10,000 leaves).
+/// parallel, released together, both uplinks of `batch` leaves per request). Waits until
+/// every leaf got its disable Set, then watches a quiet window for duplicates: exactly one
+/// Set per leaf is the correctness condition. Batches, because every leaf at once is a spine
+/// pair failing, and 20,000 HTTP round trips (the bench's and the sims' CPU, on the cores the
+/// controller runs on) made the injection, not the controller, the storm's floor (2.7–3.2 s
+/// of a 3.2–4.0 s storm at 10,000 leaves).
 pub async fn storm(
     fleet: &Fleet,
     leaves: &[String],
