@@ -23,9 +23,13 @@ struct AppliedAnswer {
     applied: Applied,
 }
 
+/// One link change as the control API takes it, alone (`/v1/link`) or in a batch (`/v1/links`).
+fn link_change(leaf: &str, iface: &str, up: bool) -> serde_json::Value {
+    json!({"node": leaf, "interface": iface, "state": if up { "up" } else { "down" }})
+}
+
 pub async fn link(c: &mut Conn, leaf: &str, iface: &str, up: bool) -> Result<Applied, String> {
-    let body = json!({"node": leaf, "interface": iface, "state": if up { "up" } else { "down" }});
-    let r = c.post("/v1/link", &body).await?;
+    let r = c.post("/v1/link", &link_change(leaf, iface, up)).await?;
     Ok(r.json::<AppliedAnswer>(&format!("link {leaf} {iface}"))?.applied)
 }
 
@@ -36,10 +40,7 @@ struct AppliedEach {
 
 /// Several links of one sim in one request (`POST /v1/links`), each applied as by `link`.
 pub async fn links(c: &mut Conn, links: &[(String, &str, bool)]) -> Result<Vec<Applied>, String> {
-    let links: Vec<_> = links
-        .iter()
-        .map(|(leaf, iface, up)| json!({"node": leaf, "interface": iface, "state": if *up { "up" } else { "down" }}))
-        .collect();
+    let links: Vec<_> = links.iter().map(|(leaf, iface, up)| link_change(leaf, iface, *up)).collect();
     let r = c.post("/v1/links", &json!({ "links": links })).await?;
     let applied = r.json::<AppliedEach>(&format!("links ({} of them)", links.len()))?.applied;
     if applied.len() != links.len() {

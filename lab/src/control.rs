@@ -125,34 +125,23 @@ impl Control {
     /// Sets a physical link up or down. `node` is a leaf (`leaf1`, `ethernet-1/49`) or a
     /// spine seen from its side (`spine1`, `ethernet-1/3` is leaf3's ethernet-1/49).
     pub fn link(&self, node: &str, interface: &str, up: bool) -> Result<Applied, SimError> {
-        let (leaf, iface) = self.resolve_link(node, interface)?;
-        let idx = self.sh.leaf(&leaf)?;
-        let (found, applied) = self.sh.mutate(idx, |st| match st.model.interfaces.get_mut(&iface) {
-            Some(i) => {
-                i.link_up = up;
-                true
-            }
-            None => false,
-        });
-        if !found {
-            return Err(SimError::UnknownInterface { node: node.into(), interface: interface.into() });
-        }
-        Ok(applied)
+        // One change is a batch of one: `links` answers one moment per link.
+        Ok(self.links(&[(node, interface, up)])?.remove(0))
     }
 
     /// Several physical links at once, as a spine pair failing does it: each change is its
-    /// own mutation (its own notifications and timestamp, exactly as one `link` call each),
-    /// applied in order without a round trip between them. Every link is resolved first; an
+    /// own mutation (its own notifications and timestamp), applied in order without a round
+    /// trip between them. Every link is resolved first; an
     /// unknown node or interface fails the whole batch with nothing applied.
-    pub fn links(&self, links: &[(String, String, bool)]) -> Result<Vec<Applied>, SimError> {
+    pub fn links(&self, links: &[(&str, &str, bool)]) -> Result<Vec<Applied>, SimError> {
         let mut resolved = Vec::with_capacity(links.len());
-        for (node, interface, up) in links {
+        for &(node, interface, up) in links {
             let (leaf, iface) = self.resolve_link(node, interface)?;
             let idx = self.sh.leaf(&leaf)?;
             if !lock(&self.sh.leaves[idx].state).model.interfaces.contains_key(&iface) {
-                return Err(SimError::UnknownInterface { node: node.clone(), interface: interface.clone() });
+                return Err(SimError::UnknownInterface { node: node.into(), interface: interface.into() });
             }
-            resolved.push((idx, iface, *up));
+            resolved.push((idx, iface, up));
         }
         let applied = resolved.into_iter().map(|(idx, iface, up)| {
             let ((), applied) = self.sh.mutate(idx, |st| {

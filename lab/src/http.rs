@@ -113,7 +113,13 @@ struct LinkReq {
 }
 
 async fn link(State(sh): State<Arc<Shared>>, Body(r): Body<LinkReq>) -> ApiResult {
-    applied(Control::new(sh).link(&r.node, &r.interface, matches!(r.state, UpDown::Up)))
+    applied(Control::new(sh).link(&r.node, &r.interface, r.up()))
+}
+
+impl LinkReq {
+    fn up(&self) -> bool {
+        matches!(self.state, UpDown::Up)
+    }
 }
 
 #[derive(Deserialize)]
@@ -123,7 +129,7 @@ struct LinksReq {
 }
 
 async fn links(State(sh): State<Arc<Shared>>, Body(r): Body<LinksReq>) -> ApiResult {
-    let links: Vec<_> = r.links.into_iter().map(|l| (l.node, l.interface, matches!(l.state, UpDown::Up))).collect();
+    let links: Vec<_> = r.links.iter().map(|l| (l.node.as_str(), l.interface.as_str(), l.up())).collect();
     Control::new(sh).links(&links).map(|a| Json(json!({"applied": a}))).map_err(ApiError)
 }
 
