@@ -44,10 +44,19 @@ pub struct Member {
 }
 
 impl Member {
-    /// A group as the safety stage sees it: its verdict's `health`, the Set it would make
-    /// (`pending`), what its target reports, and whether the controller keeps its downlinks
-    /// disabled. Downlinks count as enabled only as the device's stream reports them, not
-    /// from our own Set's acknowledgement.
+    /// A group before anything is known of it: nothing wanted, nothing live.
+    pub fn named(name: &str) -> Member {
+        Member {
+            name: name.to_string(),
+            wants_disable: false,
+            healthy: false,
+            live: false,
+            downlinks_enabled: false,
+            disabled_by_us: false,
+        }
+    }
+
+    /// A group as the safety stage sees it (see `assess`).
     pub fn of(
         group: &Group,
         view: &TargetView<'_>,
@@ -55,20 +64,38 @@ impl Member {
         pending: Option<&SetIntent>,
         disabled_by_us: bool,
     ) -> Member {
+        let mut m = Member::named(&group.name);
+        m.assess(group, view, health, pending, disabled_by_us);
+        m
+    }
+
+    /// Re-reads a group as the safety stage sees it: its verdict's `health`, the Set it would
+    /// make (`pending`), what its target reports, and whether the controller keeps its
+    /// downlinks disabled. Downlinks count as enabled only as the device's stream reports
+    /// them, not from our own Set's acknowledgement.
+    pub fn assess(
+        &mut self,
+        group: &Group,
+        view: &TargetView<'_>,
+        health: Health,
+        pending: Option<&SetIntent>,
+        disabled_by_us: bool,
+    ) {
         let live = view.synced();
         let p = group.profile;
         let reported_enabled = |d: &String| {
             view.entry(&p.admin_observed(d))
                 .is_some_and(|e| !e.acknowledged && p.observed_admin(&e.value) == Some(AdminState::Enable))
         };
-        Member {
-            name: group.name.clone(),
-            wants_disable: pending.is_some_and(|i| i.changes.iter().any(|(_, v)| *v == AdminState::Disable)),
-            healthy: health == Health::Healthy,
-            live,
-            downlinks_enabled: live && group.downlinks.iter().all(reported_enabled),
-            disabled_by_us,
-        }
+        self.wants_disable = pending.is_some_and(|i| i.changes.iter().any(|(_, v)| *v == AdminState::Disable));
+        self.healthy = health == Health::Healthy;
+        self.live = live;
+        self.downlinks_enabled = live && group.downlinks.iter().all(reported_enabled);
+        self.disabled_by_us = disabled_by_us;
+    }
+
+    fn flags(&self) -> [bool; 5] {
+        [self.wants_disable, self.healthy, self.live, self.downlinks_enabled, self.disabled_by_us]
     }
 }
 
@@ -91,66 +118,126 @@ impl Rules {
     }
 }
 
-/// Why a group's disable waits, in words for status and logs.
+/// Why a group's disable waits, in words for status and logs, by group name.
 pub type Holds = BTreeMap<String, String>;
 
-/// The disables among `members` that must wait, with the reason. `members` are every
-/// enforcing group of the fabric; any order.
+/// The disables among `members` that must wait, with the reason: one round judged afresh.
+/// `members` are every enforcing group of the fabric; any order.
 pub fn holds(rules: &Rules, members: &[Member]) -> Holds {
-    let mut out = Holds::new();
-    if rules.is_empty() {
-        return out;
-    }
-    let by_name: BTreeMap<&str, &Member> = members.iter().map(|m| (m.name.as_str(), m)).collect();
-    let segment_of: BTreeMap<&str, (&str, &[String])> = rules
-        .segments
-        .iter()
-        .flat_map(|(seg, names)| names.iter().map(move |n| (n.as_str(), (seg.as_str(), names.as_slice()))))
-        .collect();
-    let limit = rules.max_disabled.map(|c| c.limit(members.len()));
-    let mut disabled = members.iter().filter(|m| m.disabled_by_us).count();
-    let mut granted: BTreeSet<&str> = BTreeSet::new();
+    let fabric = Fabric::new(rules, members.to_vec());
+    fabric.holds(rules).into_iter().map(|(i, why)| (fabric.members[i].name.clone(), why)).collect()
+}
 
-    for m in by_name.values().filter(|m| m.wants_disable) {
-        if let Some((seg, names)) = segment_of.get(m.name.as_str()) {
-            let peers: Vec<&Member> =
-                names.iter().filter(|n| **n != m.name).filter_map(|n| by_name.get(n.as_str()).copied()).collect();
-            let can_forward = |p: &&Member| {
-                p.healthy && p.live && p.downlinks_enabled && !p.wants_disable && !granted.contains(p.name.as_str())
-            };
-            if !peers.iter().any(can_forward) {
-                let why = peers.iter().map(|p| format!("{} {}", p.name, unable(p, &granted))).collect::<Vec<_>>();
-                out.insert(m.name.clone(), format!("last member of {seg} able to forward: {}", why.join(", ")));
-                continue;
+/// The enforcing groups as the safety stage keeps them from one round to the next: every
+/// member in name order, with the ones that want a disable and the count the controller
+/// keeps disabled kept current as members change. A round then costs what wants a disable
+/// (and its segments' peers), not the fabric's size: judging every member afresh each
+/// round made a capped storm at 2,000 leaves 15x slower (BENCHMARKS.md, round ten).
+#[derive(Clone, Debug)]
+pub struct Fabric {
+    members: Vec<Member>,
+    /// Per member: its segment's name and the segment's other members, as configured.
+    segment: Vec<Option<(String, Vec<usize>)>>,
+    /// Members with `wants_disable`, in name order.
+    wanting: BTreeSet<usize>,
+    /// Members with `disabled_by_us`.
+    disabled: usize,
+}
+
+impl Fabric {
+    /// `members`: every enforcing group of the fabric, any order (kept in name order).
+    pub fn new(rules: &Rules, mut members: Vec<Member>) -> Fabric {
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        let index = |name: &str| members.binary_search_by(|m| m.name.as_str().cmp(name)).ok();
+        let mut segment = vec![None; members.len()];
+        for (seg, names) in &rules.segments {
+            let in_it: Vec<usize> = names.iter().filter_map(|n| index(n)).collect();
+            for &i in &in_it {
+                let peers = in_it.iter().copied().filter(|&p| p != i).collect();
+                segment[i] = Some((seg.clone(), peers));
             }
         }
-        if let (Some(limit), Some(cap)) = (limit, rules.max_disabled)
-            && !m.disabled_by_us
-        {
-            if disabled + 1 > limit {
-                out.insert(
-                    m.name.clone(),
-                    format!(
-                        "blast-radius cap max-disabled {cap} ({limit} of {} groups) reached: {disabled} disabled",
-                        members.len()
-                    ),
-                );
-                continue;
-            }
-            disabled += 1;
-        }
-        granted.insert(m.name.as_str());
+        let wanting = (0..members.len()).filter(|&i| members[i].wants_disable).collect();
+        let disabled = members.iter().filter(|m| m.disabled_by_us).count();
+        Fabric { members, segment, wanting, disabled }
     }
-    out
+
+    /// Every member, in name order: a member's position is its index here.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Changes member `i` (its name stays); true if anything the stage judges changed.
+    pub fn update(&mut self, i: usize, change: impl FnOnce(&mut Member)) -> bool {
+        let m = &mut self.members[i];
+        let before = m.flags();
+        change(m);
+        if m.flags() == before {
+            return false;
+        }
+        if m.wants_disable {
+            self.wanting.insert(i);
+        } else {
+            self.wanting.remove(&i);
+        }
+        self.disabled = self.disabled + usize::from(m.disabled_by_us) - usize::from(before[4]);
+        true
+    }
+
+    /// The disables that must wait, by member index, with the reason in words for status and
+    /// logs. Candidates are judged in name order, each seeing the disables granted before it.
+    pub fn holds(&self, rules: &Rules) -> BTreeMap<usize, String> {
+        let mut out = BTreeMap::new();
+        if rules.is_empty() {
+            return out;
+        }
+        let total = self.members.len();
+        let cap = rules.max_disabled.map(|c| (c, c.limit(total)));
+        let mut disabled = self.disabled;
+        let mut granted: BTreeSet<usize> = BTreeSet::new();
+        for &i in &self.wanting {
+            let m = &self.members[i];
+            if let Some((seg, peers)) = &self.segment[i] {
+                let can_forward = |p: &usize| {
+                    let peer = &self.members[*p];
+                    peer.healthy && peer.live && peer.downlinks_enabled && !peer.wants_disable && !granted.contains(p)
+                };
+                if !peers.iter().any(can_forward) {
+                    let why: Vec<String> = peers
+                        .iter()
+                        .map(|p| {
+                            format!("{} {}", self.members[*p].name, unable(&self.members[*p], granted.contains(p)))
+                        })
+                        .collect();
+                    out.insert(i, format!("last member of {seg} able to forward: {}", why.join(", ")));
+                    continue;
+                }
+            }
+            if let Some((cap, limit)) = cap
+                && !m.disabled_by_us
+            {
+                if disabled + 1 > limit {
+                    let why = format!(
+                        "blast-radius cap max-disabled {cap} ({limit} of {total} groups) reached: {disabled} disabled"
+                    );
+                    out.insert(i, why);
+                    continue;
+                }
+                disabled += 1;
+            }
+            granted.insert(i);
+        }
+        out
+    }
 }
 
 /// Why a peer cannot carry the client, in words.
-fn unable(p: &Member, granted: &BTreeSet<&str>) -> &'static str {
+fn unable(p: &Member, granted: bool) -> &'static str {
     if !p.live {
         "has no live data (target not synced)"
     } else if !p.healthy {
         "is unhealthy"
-    } else if p.wants_disable || granted.contains(p.name.as_str()) {
+    } else if p.wants_disable || granted {
         "is being disabled"
     } else if !p.downlinks_enabled {
         "has its downlinks disabled"
@@ -268,5 +355,29 @@ mod tests {
     #[test]
     fn no_rules_no_holds() {
         assert!(held(&Rules::default(), &["g1:wl", "g2:wl"]).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Members changed one at a time judge exactly as the same members judged afresh:
+        /// the running `wanting` set and `disabled` count never drift.
+        #[test]
+        fn a_fabric_kept_current_judges_as_one_built_afresh(
+            changes in proptest::collection::vec((0usize..6, proptest::array::uniform5(proptest::bool::ANY)), 1..40),
+            cap in 0usize..4,
+        ) {
+            let names = ["a", "b", "c", "d", "e", "f"];
+            let rules = Rules {
+                segments: BTreeMap::from([("es1".into(), vec!["b".into(), "a".into()]), ("es2".into(), vec!["c".into(), "d".into(), "e".into()])]),
+                max_disabled: Some(Cap::Count(cap)),
+            };
+            let mut kept = Fabric::new(&rules, names.iter().map(|n| Member::named(n)).collect());
+            for (i, [w, h, l, e, d]) in changes {
+                kept.update(i, |m| {
+                    (m.wants_disable, m.healthy, m.live, m.downlinks_enabled, m.disabled_by_us) = (w, h, l, e, d);
+                });
+                let afresh = Fabric::new(&rules, kept.members().to_vec());
+                proptest::prop_assert_eq!(kept.holds(&rules), afresh.holds(&rules));
+            }
+        }
     }
 }

@@ -88,11 +88,15 @@ pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path, log_name: &str) -
 /// (either spine up is enough; one iBGP neighbor established with at least one EVPN route),
 /// no delays, so every measured millisecond is the controller's and the simulator's.
 /// `liveness`: the `defaults.liveness` to write (a duration, `0s` = off); None: opergroupd's default.
-pub fn config_yaml(leaves: &[(String, u16)], liveness: Option<&str>) -> String {
+/// `max_disabled`: `safety.max-disabled` to write (a count or a percentage); None: no cap.
+pub fn config_yaml(leaves: &[(String, u16)], liveness: Option<&str>, max_disabled: Option<&str>) -> String {
     let mut y = String::new();
     y += &format!("defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n");
     if let Some(l) = liveness {
         y += &format!("  liveness: {l}\n");
+    }
+    if let Some(cap) = max_disabled {
+        y += &format!("\nsafety:\n  max-disabled: {cap}\n");
     }
     y += "\ntargets:\n";
     for (name, port) in leaves {

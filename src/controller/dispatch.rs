@@ -130,6 +130,7 @@ impl Loop {
             // evaluation corrects it from what the device reports if the Set fails.
             if intent.changes.iter().any(|(_, v)| *v == AdminState::Disable) {
                 self.groups[*g].disabled_by_us = true;
+                self.safety.touch(*g);
             }
             info!(target = %intent.target, group = %intent.group, changes = ?intent.changes, reason = %intent.reason, "set");
             if let Some(board) = &self.opts.board {

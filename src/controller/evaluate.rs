@@ -160,6 +160,7 @@ impl Loop {
         group.memory = verdict.memory;
         group.wake_at = verdict.wake_at;
         group.pending = intent;
+        self.safety.touch(g);
         if changed {
             // The group's span carries its lines' context; made only when there is a line to
             // log (per evaluation it was a span allocation and two field formats for nothing).

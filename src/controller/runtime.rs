@@ -11,6 +11,7 @@ use crate::policy::{GroupMemory, Health};
 use crate::state::State;
 
 use super::dispatch::GroupSets;
+use super::holds::SafetyStage;
 use super::options::{LoopEvent, RunOptions};
 use super::timers::Timers;
 
@@ -50,8 +51,8 @@ pub(super) struct Loop {
     /// again while nothing changed. Kept apart from `state`, which holds only what devices
     /// report (status shows the device's real admin-state, not the one we would set).
     pub(super) printed: HashMap<String, HashMap<String, AdminState>>,
-    /// Segments and the blast-radius cap (see `crate::safety`).
-    pub(super) rules: crate::safety::Rules,
+    /// Segments and the blast-radius cap (see `crate::safety`), and its view of the fabric.
+    pub(super) safety: SafetyStage,
     /// Every group's next wake-up: its policy timer, or its Set backoff while it has a Set to make.
     pub(super) timers: Timers,
 }
@@ -94,9 +95,9 @@ impl Loop {
             });
         }
         let printed = HashMap::new();
-        let rules = crate::safety::Rules::from_config(config);
+        let safety = SafetyStage::new(crate::safety::Rules::from_config(config), &groups);
         let timers = Timers::new(groups.len());
-        Loop { opts, override_rx, state: State::new(), groups, targets, printed, rules, timers }
+        Loop { opts, override_rx, state: State::new(), groups, targets, printed, safety, timers }
     }
 
     pub(super) fn next_wake(&mut self) -> Option<Instant> {
