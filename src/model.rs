@@ -79,6 +79,19 @@ pub enum SourceEvent {
     Subscribed { target: TargetName, at: Instant, encoding: WireEncoding },
 }
 
+impl SourceEvent {
+    /// The target the event is about.
+    pub fn target(&self) -> &TargetName {
+        match self {
+            SourceEvent::Notification { target, .. }
+            | SourceEvent::Synced { target, .. }
+            | SourceEvent::Stale { target, .. }
+            | SourceEvent::Connecting { target, .. }
+            | SourceEvent::Subscribed { target, .. } => target,
+        }
+    }
+}
+
 /// The gNMI encoding of a session's values: JSON_IETF when the target offers it, else
 /// PROTO (typed scalars). Sets on that target use the same encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

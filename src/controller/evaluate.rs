@@ -26,13 +26,58 @@ impl Loop {
         }
     }
 
-    pub(super) fn on_source_event(&mut self, ev: SourceEvent, done_tx: &mpsc::UnboundedSender<SetDone>) {
+    /// One round: the Set answers and source events already queued, decided once per target.
+    /// Target by target, in the order they were first touched, its answers and events are
+    /// taken in, in order, and its groups decided from everything known by then; so a burst
+    /// (a leaf's uplinks and sessions going down in a few notifications, a storm's queue)
+    /// is decided once instead of once per notification, and nothing is decided from less
+    /// than was already received. Each target's decision and safety stage see the others
+    /// as of their own last decision, exactly as if their events had come one target at a
+    /// time (streams from different targets have no order between them anyway).
+    pub(super) fn on_round(
+        &mut self,
+        dones: &mut Vec<SetDone>,
+        events: &mut Vec<SourceEvent>,
+        done_tx: &mpsc::UnboundedSender<SetDone>,
+    ) {
+        let mut round: Vec<Touched> = Vec::new();
+        for done in dones.drain(..) {
+            Touched::of(&mut round, &done.target).dones.push(done);
+        }
+        for ev in events.drain(..) {
+            Touched::of(&mut round, ev.target()).events.push(ev);
+        }
+        let ov = self.read_override();
+        for t in round {
+            // After a Set's answer, whatever happened, decide again from what is known now.
+            let mut must = !t.dones.is_empty();
+            for done in t.dones {
+                self.finish(done);
+            }
+            let mut trigger: Option<Instant> = None;
+            for ev in t.events {
+                if let Some((received, stale)) = self.take_in(ev) {
+                    trigger = trigger.into_iter().chain(received).min();
+                    must |= stale;
+                }
+            }
+            // Before sync the dump is incomplete: evaluating would only say "unknown" again.
+            if must || self.state.target(&t.target).synced() {
+                self.evaluate_target(&t.target, Instant::now(), trigger, &ov, done_tx);
+            }
+        }
+    }
+
+    /// Takes one source event into the state. Returns the notification's receive time, and
+    /// whether its target must be decided again even while not synced (it went stale); None
+    /// for facts that change no decision.
+    fn take_in(&mut self, ev: SourceEvent) -> Option<(Option<Instant>, bool)> {
         if let Some(board) = &self.opts.board {
             board.source_event(&ev);
         }
-        let (target, trigger) = match &ev {
-            SourceEvent::Connecting { .. } | SourceEvent::Subscribed { .. } => return,
-            SourceEvent::Notification { target, received, .. } => (target.clone(), Some(*received)),
+        let taken = match &ev {
+            SourceEvent::Connecting { .. } | SourceEvent::Subscribed { .. } => return None,
+            SourceEvent::Notification { received, .. } => (Some(*received), false),
             SourceEvent::Synced { target, at } => {
                 info!(target = %target, "synced: data is evidence from now on");
                 // Open the Set channel now rather than at the first failover (measured by
@@ -48,21 +93,17 @@ impl Loop {
                     }
                 }
                 self.observe(LoopEvent::TargetSynced { target: target.clone(), at: *at });
-                (target.clone(), None)
+                (None, false)
             }
             SourceEvent::Stale { target, at, error } => {
                 warn!(target = %target, error = %error, "stale: holding every group of this target");
                 self.observe(LoopEvent::TargetStale { target: target.clone(), error: error.clone(), at: *at });
-                (target.clone(), None)
+                (None, true)
             }
         };
         self.forget_printed(&ev);
         self.state.apply(&ev);
-        // Before sync the dump is incomplete: evaluating would only say "unknown" again.
-        if self.state.target(&target).synced() || matches!(ev, SourceEvent::Stale { .. }) {
-            let ov = self.read_override();
-            self.evaluate_target(&target, Instant::now(), trigger, &ov, done_tx);
-        }
+        Some(taken)
     }
 
     pub(super) fn on_timer(&mut self, done_tx: &mpsc::UnboundedSender<SetDone>) {
@@ -81,14 +122,6 @@ impl Loop {
         for target in due {
             self.evaluate_target(&target, now, None, &ov, done_tx);
         }
-    }
-
-    pub(super) fn on_set_done(&mut self, done: SetDone, done_tx: &mpsc::UnboundedSender<SetDone>) {
-        let target = done.target.clone();
-        self.finish(done);
-        // Whatever happened, decide again from what is known now.
-        let ov = self.read_override();
-        self.evaluate_target(&target, Instant::now(), None, &ov, done_tx);
     }
 
     /// Evaluates every group of `target`, then sends in one request what they want changed.
@@ -184,5 +217,26 @@ impl Loop {
             };
             self.observe(ev);
         }
+    }
+}
+
+/// A target a round takes in and decides, with what came for it.
+struct Touched {
+    target: TargetName,
+    dones: Vec<SetDone>,
+    events: Vec<SourceEvent>,
+}
+
+impl Touched {
+    /// `target`'s place in the round, made at its first touch.
+    fn of<'r>(round: &'r mut Vec<Touched>, target: &TargetName) -> &'r mut Touched {
+        let i = match round.iter().position(|t| t.target == *target) {
+            Some(i) => i,
+            None => {
+                round.push(Touched { target: target.clone(), dones: Vec::new(), events: Vec::new() });
+                round.len() - 1
+            }
+        };
+        &mut round[i]
     }
 }

@@ -20,6 +20,9 @@ mod report;
 mod runtime;
 mod timers;
 
+#[cfg(test)]
+mod tests;
+
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -65,6 +68,7 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
 
     let mut role = lp.opts.leader.as_ref().map(Elector::subscribe);
     lp.role_changed(role.as_ref().map(|r| *r.borrow()));
+    let (mut dones, mut events) = (Vec::new(), Vec::with_capacity(ROUND_EVENTS));
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -72,11 +76,18 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
         tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            Some(done) = done_rx.recv() => lp.on_set_done(done, &done_tx),
-            ev = events_rx.recv() => match ev {
-                Some(ev) => lp.on_source_event(ev, &done_tx),
-                None => return Err(RunError::ChannelClosed),
-            },
+            Some(done) = done_rx.recv() => {
+                dones.push(done);
+                queued(&mut done_rx, &mut events_rx, &mut dones, &mut events);
+                lp.on_round(&mut dones, &mut events, &done_tx);
+            }
+            n = events_rx.recv_many(&mut events, ROUND_EVENTS) => {
+                if n == 0 {
+                    return Err(RunError::ChannelClosed);
+                }
+                queued(&mut done_rx, &mut events_rx, &mut dones, &mut events);
+                lp.on_round(&mut dones, &mut events, &done_tx);
+            }
             _ = crate::sleep::sleep_until(wake) => lp.on_timer(&done_tx),
             _ = heartbeat.tick() => lp.on_heartbeat(),
             Some(()) = override_changed(&mut override_rx) => lp.evaluate_all(&done_tx),
@@ -108,6 +119,29 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
         let _ = tokio::time::timeout(Duration::from_secs(1), s).await;
     }
     Ok(())
+}
+
+/// Source events one round takes at most: a storm's queue is decided in rounds of this
+/// many, so the first leaves' Sets do not wait for the whole queue to be read.
+const ROUND_EVENTS: usize = 256;
+
+/// Adds what is already queued, without waiting: every Set answer, and source events up to
+/// `ROUND_EVENTS` in all.
+fn queued(
+    done_rx: &mut mpsc::UnboundedReceiver<SetDone>,
+    events_rx: &mut mpsc::Receiver<SourceEvent>,
+    dones: &mut Vec<SetDone>,
+    events: &mut Vec<SourceEvent>,
+) {
+    while let Ok(done) = done_rx.try_recv() {
+        dones.push(done);
+    }
+    while events.len() < ROUND_EVENTS {
+        match events_rx.try_recv() {
+            Ok(ev) => events.push(ev),
+            Err(_) => break,
+        }
+    }
 }
 
 /// The next role change; pending forever without leader election (or once it has stopped).
