@@ -1,6 +1,7 @@
 //! From events to verdicts: a source event, a timer or a finished Set makes the loop
 //! evaluate the groups of one target (or all), log what changed, and hand intents on.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -40,15 +41,15 @@ impl Loop {
         events: &mut Vec<SourceEvent>,
         done_tx: &mpsc::UnboundedSender<SetDone>,
     ) {
-        let mut round: Vec<Touched> = Vec::new();
+        let mut round = Round::default();
         for done in dones.drain(..) {
-            Touched::of(&mut round, &done.target).dones.push(done);
+            round.of(&done.target).dones.push(done);
         }
         for ev in events.drain(..) {
-            Touched::of(&mut round, ev.target()).events.push(ev);
+            round.of(ev.target()).events.push(ev);
         }
         let ov = self.read_override();
-        for t in round {
+        for t in round.touched {
             // After a Set's answer, whatever happened, decide again from what is known now.
             let mut must = !t.dones.is_empty();
             for done in t.dones {
@@ -220,23 +221,28 @@ impl Loop {
     }
 }
 
-/// A target a round takes in and decides, with what came for it.
+/// The targets a round takes in and decides, in the order first touched, with what came
+/// for each.
+#[derive(Default)]
+struct Round {
+    touched: Vec<Touched>,
+    /// Target -> its place in `touched` (a storm's round touches hundreds).
+    at: HashMap<TargetName, usize>,
+}
+
 struct Touched {
     target: TargetName,
     dones: Vec<SetDone>,
     events: Vec<SourceEvent>,
 }
 
-impl Touched {
+impl Round {
     /// `target`'s place in the round, made at its first touch.
-    fn of<'r>(round: &'r mut Vec<Touched>, target: &TargetName) -> &'r mut Touched {
-        let i = match round.iter().position(|t| t.target == *target) {
-            Some(i) => i,
-            None => {
-                round.push(Touched { target: target.clone(), dones: Vec::new(), events: Vec::new() });
-                round.len() - 1
-            }
-        };
-        &mut round[i]
+    fn of(&mut self, target: &TargetName) -> &mut Touched {
+        let i = *self.at.entry(target.clone()).or_insert_with(|| {
+            self.touched.push(Touched { target: target.clone(), dones: Vec::new(), events: Vec::new() });
+            self.touched.len() - 1
+        });
+        &mut self.touched[i]
     }
 }
