@@ -154,6 +154,8 @@ struct RunResult {
     storm_sets: usize,
     /// CPU time (opergroupd, fabric-sim) from the storm's start through its quiet window.
     storm_cpu_ms: (f64, f64),
+    /// opergroupd's group evaluations in the storm, per leaf (from /metrics; None for a peer).
+    storm_evaluations_per_leaf: Option<f64>,
     /// The machine's 1-minute load average before the idle window and after the storm:
     /// how much other work shared the cores with this run.
     loadavg: (f64, f64),
@@ -388,6 +390,11 @@ async fn measure(
     };
     let sims_cpu =
         || -> Result<Duration, String> { sim.pids().into_iter().map(|p| procs::usage(p).map(|u| u.cpu)).sum() };
+    // Scraped outside the CPU window: at 10,000 groups /metrics is ~46 MB.
+    let evals0 = match &ctl.http {
+        Some(addr) => Some(scenarios::evaluations(addr).await?),
+        None => None,
+    };
     let (og0, sim0) = (procs::usage(pid)?, sims_cpu()?);
     let storm =
         scenarios::storm(sim, &all, (cli.storm_conns, cli.storm_batch), Duration::from_secs(1), &mut problems).await;
@@ -399,13 +406,18 @@ async fn measure(
     let (end, sim1) = (procs::usage(pid)?, sims_cpu()?);
     // Includes the 1 s quiet window, where both should be idle.
     let storm_cpu_ms = (ms(end.cpu.saturating_sub(og0.cpu)), ms(sim1.saturating_sub(sim0)));
+    let storm_evaluations_per_leaf = match (&ctl.http, evals0) {
+        (Some(addr), Some(e0)) => Some(scenarios::evaluations(addr).await?.saturating_sub(e0) as f64 / n as f64),
+        _ => None,
+    };
     eprintln!(
-        "   storm: injected in {:?}, all Sets in {:?}, per leaf {}; CPU opergroupd {:.0} ms, fabric-sim {:.0} ms",
+        "   storm: injected in {:?}, all Sets in {:?}, per leaf {}; CPU opergroupd {:.0} ms, fabric-sim {:.0} ms{}",
         storm.injected_in,
         storm.all_sets_in,
         per_leaf.cell(),
         storm_cpu_ms.0,
-        storm_cpu_ms.1
+        storm_cpu_ms.1,
+        storm_evaluations_per_leaf.map_or(String::new(), |e| format!("; {e:.2} evaluations per leaf"))
     );
     Ok((
         RunResult {
@@ -423,6 +435,7 @@ async fn measure(
             storm_per_leaf: per_leaf,
             storm_sets: storm.sets,
             storm_cpu_ms,
+            storm_evaluations_per_leaf,
             loadavg: (load_before, loadavg()),
             peak_rss_mib: end.hwm_kib as f64 / 1024.0,
             shutdown: String::new(),
@@ -534,6 +547,17 @@ mod tests {
         let distinct: std::collections::BTreeSet<&String> = s.iter().collect();
         assert_eq!(distinct.len(), 200);
         assert_eq!(scenarios::spread(2, 3), vec!["leaf1", "leaf2", "leaf1"]);
+    }
+
+    #[test]
+    fn evaluations_sum_every_group_and_only_that_family() {
+        let text = "# TYPE opergroupd_group_evaluations counter\n\
+                    opergroupd_group_evaluations_total{group=\"leaf1-es1\"} 3\n\
+                    opergroupd_group_decisions_total{group=\"leaf1-es1\"} 9\n\
+                    opergroupd_group_evaluations_total{group=\"leaf2-es1\"} 4\n# EOF\n";
+        assert_eq!(scenarios::evaluations_in(text), Ok(7));
+        let bad = "opergroupd_group_evaluations_total{group=\"leaf1-es1\"} many\n";
+        assert!(scenarios::evaluations_in(bad).unwrap_err().contains("many"));
     }
 
     #[test]
