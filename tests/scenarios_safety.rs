@@ -211,3 +211,45 @@ async fn in_dry_run_a_held_disable_prints_nothing() {
     ctl.stop().await;
     lab.shutdown().await;
 }
+
+/// The group's evaluations so far, as /status counts them.
+fn evaluations(ctl: &Ctl, group: &str) -> u64 {
+    let doc = ctl.board.document(std::time::Instant::now());
+    doc.groups.iter().find(|g| g.name == group).map_or(0, |g| g.statistics.evaluations)
+}
+
+#[tokio::test]
+async fn a_disable_on_the_wire_keeps_its_place_under_the_cap_while_its_leaf_reports_more() {
+    // With readiness, so the iBGP sessions are inputs: a change of one is decided on.
+    let lab = Lab::start(2, Timings::fast()).await;
+    let groups = [GroupSpec::new("leaf1").readiness(), GroupSpec::new("leaf2").readiness()];
+    let config = format!("{}safety:\n  max-disabled: 1\n", config_yaml(&lab.targets(), &groups));
+    let mut ctl = Ctl::start(&config, CtlOptions::default());
+    ctl.verdicts(&["leaf1-es1", "leaf2-es1"], Health::Healthy, "uplinks up").await;
+    // leaf2's disable takes the cap's one place and stays on the wire for a while.
+    lab.fault("leaf2", Fault::DelaySets { delay_ms: 1500 });
+    lab.uplinks("leaf2", false);
+    ctl.set_started("leaf2-es1").await;
+    // Meanwhile leaf2 reports more (its sessions flap; one of the two pins is a change
+    // whatever they were), and is decided again from it.
+    let before = evaluations(&ctl, "leaf2-es1");
+    lab.pin_ibgp("leaf2", Some(fabric_sim::SessionState::Established));
+    lab.pin_ibgp("leaf2", Some(fabric_sim::SessionState::Idle));
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while evaluations(&ctl, "leaf2-es1") == before {
+        assert!(std::time::Instant::now() < deadline, "leaf2-es1 not evaluated after its sessions went down");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // leaf1 (first in name order) fails now: the place is taken, whatever leaf2 reported
+    // since. Re-read from the device while the Set was still unanswered, leaf2's disable
+    // no longer counted, leaf1 got the place as well, and two groups ended up disabled
+    // under a cap of one.
+    let mark = ctl.mark();
+    lab.uplinks("leaf1", false);
+    held(&mut ctl, "leaf1-es1", "blast-radius cap max-disabled 1").await;
+    lab.wait_admin("leaf2", "disable").await;
+    ctl.assert_no_set_since(mark, "the cap's one place is leaf2's");
+    assert_eq!(lab.admin("leaf1").as_deref(), Some("enable"));
+    ctl.stop().await;
+    lab.shutdown().await;
+}

@@ -179,7 +179,11 @@ impl Loop {
 
         let summary = (verdict.health, verdict.desired, verdict.reason.clone());
         let changed = group.last.as_ref() != Some(&summary);
-        let keeps_disabled = view.synced().then(|| {
+        // While a Set is on the wire the device cannot have reported it yet: the disable it
+        // carries keeps counting (for the cap) until its answer, or a re-read in between would
+        // free its place under the cap for another group while it is being applied.
+        let in_flight = self.targets.get(group.spec.target.as_str()).is_some_and(|t| t.in_flight);
+        let keeps_disabled = (view.synced() && !in_flight).then(|| {
             let disabled = group
                 .spec
                 .downlinks
