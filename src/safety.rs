@@ -125,7 +125,8 @@ pub type Holds = BTreeMap<String, String>;
 /// `members` are every enforcing group of the fabric; any order.
 pub fn holds(rules: &Rules, members: &[Member]) -> Holds {
     let fabric = Fabric::new(rules, members.to_vec());
-    fabric.holds(rules).into_iter().map(|(i, why)| (fabric.members[i].name.clone(), why)).collect()
+    let words = |hold: Hold| hold.words(rules, members.len());
+    fabric.holds(rules).into_iter().map(|(i, hold)| (fabric.members[i].name.clone(), words(hold))).collect()
 }
 
 /// The enforcing groups as the safety stage keeps them from one round to the next: every
@@ -207,12 +208,13 @@ impl Fabric {
         true
     }
 
-    /// The disables that must wait, by member index, with the reason in words for status and
-    /// logs. Candidates are judged in name order, each seeing the disables granted before it.
-    pub fn holds(&self, rules: &Rules) -> BTreeMap<usize, String> {
-        let mut out = BTreeMap::new();
+    /// The disables that must wait, by member index in ascending order, with why.
+    /// Candidates are judged in name order, each seeing the disables granted before it.
+    /// Words are made only for segment holds here; a cap hold is the same for every group.
+    pub fn holds(&self, rules: &Rules) -> Vec<(usize, Hold)> {
+        let mut segment_held = Vec::new();
         if rules.is_empty() {
-            return out;
+            return segment_held;
         }
         // Segments first: whether a peer can forward does not depend on the order, since a
         // peer granted its own disable in this round wants one and so cannot forward anyway.
@@ -225,30 +227,57 @@ impl Fabric {
             if !peers.iter().any(can_forward) {
                 let why: Vec<String> =
                     peers.iter().map(|p| format!("{} {}", self.members[*p].name, unable(&self.members[*p]))).collect();
-                out.insert(i, format!("last member of {seg} able to forward: {}", why.join(", ")));
+                segment_held
+                    .push((i, Hold::Segment(format!("last member of {seg} able to forward: {}", why.join(", ")))));
             }
         }
-        let total = self.members.len();
-        let Some((cap, limit)) = rules.max_disabled.map(|c| (c, c.limit(total))) else { return out };
+        let Some(limit) = rules.max_disabled.map(|c| c.limit(self.members.len())) else { return segment_held };
         // Granting every wish would stay within the cap: no need to walk them.
         if self.disabled + self.would_add <= limit {
-            return out;
+            return segment_held;
         }
+        let mut out = Vec::with_capacity(segment_held.len() + self.would_add.saturating_sub(limit));
+        let mut segment_held = segment_held.into_iter().peekable();
         let mut disabled = self.disabled;
         for &i in &self.wanting {
-            if out.contains_key(&i) || self.members[i].disabled_by_us {
+            if let Some(held) = segment_held.next_if(|(s, _)| *s == i) {
+                out.push(held);
+                continue;
+            }
+            if self.members[i].disabled_by_us {
                 continue;
             }
             if disabled + 1 > limit {
-                let why = format!(
-                    "blast-radius cap max-disabled {cap} ({limit} of {total} groups) reached: {disabled} disabled"
-                );
-                out.insert(i, why);
+                out.push((i, Hold::Cap));
                 continue;
             }
             disabled += 1;
         }
         out
+    }
+}
+
+/// Why a disable waits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Hold {
+    /// The last member of its segment able to forward, in words naming the peers.
+    Segment(String),
+    /// The blast-radius cap is reached.
+    Cap,
+}
+
+impl Hold {
+    /// The reason in words for status and logs, for a fabric of `total` enforcing groups.
+    /// No running count in a cap's words: a held group's reason (its status, its log line)
+    /// changes when its own situation does, not whenever another group's disable lands.
+    pub fn words(&self, rules: &Rules, total: usize) -> String {
+        match (self, rules.max_disabled) {
+            (Hold::Segment(why), _) => why.clone(),
+            (Hold::Cap, Some(cap)) => {
+                format!("blast-radius cap max-disabled {cap} ({} of {total} groups) reached", cap.limit(total))
+            }
+            (Hold::Cap, None) => "blast-radius cap reached".to_string(),
+        }
     }
 }
 
@@ -378,8 +407,9 @@ mod tests {
         assert!(held(&Rules::default(), &["g1:wl", "g2:wl"]).is_empty());
     }
 
-    /// The judgement as first written (round two): every member afresh, in name order,
-    /// granted disables tracked by name. The kept `Fabric` must judge exactly like it.
+    /// The judgement as first written (round two; only the cap's words lost their running
+    /// count since): every member afresh, in name order, granted disables tracked by name.
+    /// The kept `Fabric` must judge exactly like it.
     fn reference(rules: &Rules, members: &[Member]) -> Holds {
         let mut out = Holds::new();
         if rules.is_empty() {
@@ -412,9 +442,7 @@ mod tests {
             {
                 if disabled + 1 > limit {
                     let total = members.len();
-                    let why = format!(
-                        "blast-radius cap max-disabled {cap} ({limit} of {total} groups) reached: {disabled} disabled"
-                    );
+                    let why = format!("blast-radius cap max-disabled {cap} ({limit} of {total} groups) reached");
                     out.insert(m.name.clone(), why);
                     continue;
                 }
