@@ -139,6 +139,7 @@ fn kind(program: &str, args: &[String]) -> Result<Kind, String> {
         "grep" | "less" | "ls" | "wc" => Kind::Static("reads the output of the command before it"),
         "python3" | ".venv/bin/pip" => Kind::Static("builds the venv scripts/test also builds"),
         "perf" => Kind::Static("reads a profile recorded by the benchmark above"),
+        "git" => Kind::Static("checks out an earlier commit beside this clone"),
         other => return Err(format!("unknown program `{other}`: add it to `kind` in tests/doc_commands.rs")),
     })
 }
