@@ -124,53 +124,65 @@ pub type Holds = BTreeMap<String, String>;
 /// The disables among `members` that must wait, with the reason: one round judged afresh.
 /// `members` are every enforcing group of the fabric; any order.
 pub fn holds(rules: &Rules, members: &[Member]) -> Holds {
-    let fabric = Fabric::new(rules, members.to_vec());
-    let words = |hold: Hold| hold.words(rules, members.len());
-    fabric.holds(rules).into_iter().map(|(i, hold)| (fabric.members[i].name.clone(), words(hold))).collect()
+    let mut fabric = Fabric::new(rules, members.to_vec());
+    fabric.judge(rules);
+    let words = |hold: &Hold| hold.words(rules, members.len());
+    fabric.holds().map(|(i, hold)| (fabric.members[i].name.clone(), words(hold))).collect()
 }
 
 /// The enforcing groups as the safety stage keeps them from one round to the next: every
-/// member in name order, with the counts and sets a round needs kept current as members
-/// change. A round then costs the segment members that want a disable, plus, only while
-/// the cap could be reached, the members that want one: not the fabric's size. Judging
-/// every member afresh each round made a capped storm at 2,000 leaves 15x slower
-/// (BENCHMARKS.md, round ten).
+/// member in name order, the holds last judged, and the sets and counts a round needs kept
+/// current as members change. A round then re-judges the segments of the members that
+/// changed, plus, only while the cap could be reached, the members that want a disable:
+/// not the fabric's size. Judging every member afresh each round made a capped storm at
+/// 2,000 leaves 14x slower, and every leaf in a pair 5x slower at 10,000 (BENCHMARKS.md,
+/// round ten).
 #[derive(Clone, Debug)]
 pub struct Fabric {
     members: Vec<Member>,
-    /// Per member: its segment's name and the segment's other members, as configured.
-    segment: Vec<Option<(String, Vec<usize>)>>,
+    /// Per member: its segment, an index into `segments`.
+    segment_of: Vec<Option<usize>>,
+    /// Segment name and members (as configured, enforcing ones only).
+    segments: Vec<(String, Vec<usize>)>,
+    /// Segments with a member changed since the last judgement.
+    dirty: BTreeSet<usize>,
     /// Members with `wants_disable`, in name order.
     wanting: BTreeSet<usize>,
-    /// Of those, the ones in a segment.
-    wanting_in_segment: BTreeSet<usize>,
     /// Members with `disabled_by_us`.
     disabled: usize,
     /// Members with `wants_disable` and not `disabled_by_us`: each would add one to the cap's count.
     would_add: usize,
+    /// The last judgement: every hold, and which of them are the cap's.
+    held: BTreeMap<usize, Hold>,
+    cap_held: BTreeSet<usize>,
 }
 
 impl Fabric {
     /// `members`: every enforcing group of the fabric, any order (kept in name order).
+    /// Nothing is judged yet: the first `judge` tells every hold.
     pub fn new(rules: &Rules, mut members: Vec<Member>) -> Fabric {
         members.sort_by(|a, b| a.name.cmp(&b.name));
         let index = |name: &str| members.binary_search_by(|m| m.name.as_str().cmp(name)).ok();
-        let mut segment = vec![None; members.len()];
+        let mut segment_of = vec![None; members.len()];
+        let mut segments = Vec::new();
         for (seg, names) in &rules.segments {
             let in_it: Vec<usize> = names.iter().filter_map(|n| index(n)).collect();
             for &i in &in_it {
-                let peers = in_it.iter().copied().filter(|&p| p != i).collect();
-                segment[i] = Some((seg.clone(), peers));
+                segment_of[i] = Some(segments.len());
             }
+            segments.push((seg.clone(), in_it));
         }
-        let blank = |name: &str| Member::named(name);
+        let dirty = (0..segments.len()).collect();
         let mut fabric = Fabric {
-            members: members.iter().map(|m| blank(&m.name)).collect(),
-            segment,
+            members: members.iter().map(|m| Member::named(&m.name)).collect(),
+            segment_of,
+            segments,
+            dirty,
             wanting: BTreeSet::new(),
-            wanting_in_segment: BTreeSet::new(),
             disabled: 0,
             would_add: 0,
+            held: BTreeMap::new(),
+            cap_held: BTreeSet::new(),
         };
         for (i, m) in members.into_iter().enumerate() {
             fabric.update(i, |kept| *kept = m);
@@ -193,67 +205,93 @@ impl Fabric {
         if m.flags() == before {
             return false;
         }
-        let in_segment = self.segment[i].is_some();
         if m.wants_disable {
             self.wanting.insert(i);
-            if in_segment {
-                self.wanting_in_segment.insert(i);
-            }
         } else {
             self.wanting.remove(&i);
-            self.wanting_in_segment.remove(&i);
         }
         self.disabled = self.disabled + usize::from(m.disabled_by_us) - usize::from(before[4]);
         self.would_add = self.would_add + adds(m) - added_before;
+        if let Some(seg) = self.segment_of[i] {
+            self.dirty.insert(seg);
+        }
         true
     }
 
-    /// The disables that must wait, by member index in ascending order, with why.
-    /// Candidates are judged in name order, each seeing the disables granted before it.
-    /// Words are made only for segment holds here; a cap hold is the same for every group.
-    pub fn holds(&self, rules: &Rules) -> Vec<(usize, Hold)> {
-        let mut segment_held = Vec::new();
-        if rules.is_empty() {
-            return segment_held;
+    /// The holds as last judged, by member index, ascending.
+    pub fn holds(&self) -> impl Iterator<Item = (usize, &Hold)> {
+        self.held.iter().map(|(i, h)| (*i, h))
+    }
+
+    /// Judges the disables that must wait, and returns the members whose hold changed since
+    /// the last judgement (ascending), with the hold they have now. Candidates are judged in
+    /// name order, each seeing the disables granted before it. Words are made only for
+    /// segment holds; a cap hold is the same for every group.
+    pub fn judge(&mut self, rules: &Rules) -> Vec<(usize, Option<Hold>)> {
+        // Segments: whether a peer can forward does not depend on the order (a peer
+        // granted its own disable in this round wants one, so it cannot forward anyway), so
+        // only the segments of members that changed can hold or release anyone.
+        let mut now: BTreeMap<usize, Option<Hold>> = BTreeMap::new();
+        for seg in std::mem::take(&mut self.dirty) {
+            let (name, in_it) = &self.segments[seg];
+            for &i in in_it {
+                now.insert(i, self.segment_hold(name, in_it, i).map(Hold::Segment));
+            }
         }
-        // Segments first: whether a peer can forward does not depend on the order, since a
-        // peer granted its own disable in this round wants one and so cannot forward anyway.
-        for &i in &self.wanting_in_segment {
-            let Some((seg, peers)) = &self.segment[i] else { continue };
-            let can_forward = |p: &usize| {
-                let peer = &self.members[*p];
-                peer.healthy && peer.live && peer.downlinks_enabled && !peer.wants_disable
+        let segment_held = |i: usize, now: &BTreeMap<usize, Option<Hold>>| match now.get(&i) {
+            Some(hold) => hold.is_some(),
+            None => matches!(self.held.get(&i), Some(Hold::Segment(_))),
+        };
+        // The cap: walked in name order only while granting every wish could pass it.
+        let mut cap_held = BTreeSet::new();
+        if let Some(limit) = rules.max_disabled.map(|c| c.limit(self.members.len()))
+            && self.disabled + self.would_add > limit
+        {
+            let mut disabled = self.disabled;
+            for &i in &self.wanting {
+                if segment_held(i, &now) || self.members[i].disabled_by_us {
+                    continue;
+                }
+                if disabled + 1 > limit {
+                    cap_held.insert(i);
+                    continue;
+                }
+                disabled += 1;
+            }
+        }
+        for &i in self.cap_held.iter().chain(&cap_held) {
+            if !segment_held(i, &now) {
+                now.insert(i, cap_held.contains(&i).then_some(Hold::Cap));
+            }
+        }
+        self.cap_held = cap_held;
+        let mut moved = Vec::new();
+        for (i, hold) in now {
+            if self.held.get(&i) == hold.as_ref() {
+                continue;
+            }
+            match &hold {
+                Some(h) => self.held.insert(i, h.clone()),
+                None => self.held.remove(&i),
             };
-            if !peers.iter().any(can_forward) {
-                let why: Vec<String> =
-                    peers.iter().map(|p| format!("{} {}", self.members[*p].name, unable(&self.members[*p]))).collect();
-                segment_held
-                    .push((i, Hold::Segment(format!("last member of {seg} able to forward: {}", why.join(", ")))));
-            }
+            moved.push((i, hold));
         }
-        let Some(limit) = rules.max_disabled.map(|c| c.limit(self.members.len())) else { return segment_held };
-        // Granting every wish would stay within the cap: no need to walk them.
-        if self.disabled + self.would_add <= limit {
-            return segment_held;
+        moved
+    }
+
+    /// Member `i`'s segment hold, in words: it wants a disable and no other member of its
+    /// segment `name` can carry the client.
+    fn segment_hold(&self, name: &str, in_it: &[usize], i: usize) -> Option<String> {
+        if !self.members[i].wants_disable {
+            return None;
         }
-        let mut out = Vec::with_capacity(segment_held.len() + self.would_add.saturating_sub(limit));
-        let mut segment_held = segment_held.into_iter().peekable();
-        let mut disabled = self.disabled;
-        for &i in &self.wanting {
-            if let Some(held) = segment_held.next_if(|(s, _)| *s == i) {
-                out.push(held);
-                continue;
-            }
-            if self.members[i].disabled_by_us {
-                continue;
-            }
-            if disabled + 1 > limit {
-                out.push((i, Hold::Cap));
-                continue;
-            }
-            disabled += 1;
+        let peers = || in_it.iter().filter(|&&p| p != i).map(|&p| &self.members[p]);
+        let can_forward = |p: &Member| p.healthy && p.live && p.downlinks_enabled && !p.wants_disable;
+        if peers().any(can_forward) {
+            return None;
         }
-        out
+        let why: Vec<String> = peers().map(|p| format!("{} {}", p.name, unable(p))).collect();
+        Some(format!("last member of {name} able to forward: {}", why.join(", ")))
     }
 }
 
@@ -493,8 +531,8 @@ mod tests {
             proptest::prop_assert_eq!(holds(&rules, &members), reference(&rules, &members));
         }
 
-        /// Members changed one at a time judge exactly as the same members judged afresh:
-        /// the kept sets and counts never drift.
+        /// Members changed one at a time, judged after each change, hold exactly what the
+        /// same members judged afresh hold, and the changes told add up to those holds.
         #[test]
         fn a_fabric_kept_current_judges_as_one_built_afresh(
             changes in proptest::collection::vec((0usize..7, proptest::array::uniform5(proptest::bool::ANY)), 1..40),
@@ -502,12 +540,24 @@ mod tests {
         ) {
             let rules = rules_with(cap);
             let mut kept = Fabric::new(&rules, NAMES.iter().map(|n| Member::named(n)).collect());
+            let mut told: BTreeMap<usize, Hold> = BTreeMap::new();
             for (i, [w, h, l, e, d]) in changes {
                 kept.update(i, |m| {
                     (m.wants_disable, m.healthy, m.live, m.downlinks_enabled, m.disabled_by_us) = (w, h, l, e, d);
                 });
-                let afresh = Fabric::new(&rules, kept.members().to_vec());
-                proptest::prop_assert_eq!(kept.holds(&rules), afresh.holds(&rules));
+                for (j, hold) in kept.judge(&rules) {
+                    match hold {
+                        Some(h) => told.insert(j, h),
+                        None => told.remove(&j),
+                    };
+                }
+                let mut afresh = Fabric::new(&rules, kept.members().to_vec());
+                afresh.judge(&rules);
+                let kept_holds: Vec<(usize, &Hold)> = kept.holds().collect();
+                let afresh_holds: Vec<(usize, &Hold)> = afresh.holds().collect();
+                proptest::prop_assert_eq!(&kept_holds, &afresh_holds);
+                let told_holds: Vec<(usize, &Hold)> = told.iter().map(|(j, h)| (*j, h)).collect();
+                proptest::prop_assert_eq!(&told_holds, &kept_holds);
             }
         }
     }

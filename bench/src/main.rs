@@ -50,6 +50,11 @@ struct Cli {
     /// makes the safety stage judge every group on each evaluation; default: no cap).
     #[arg(long, value_name = "CAP")]
     max_disabled: Option<String>,
+    /// An Ethernet Segment per two leaves in the generated config (leaf1 with leaf2, ...), as
+    /// when every client is dual-homed to a leaf pair. In the storm both members of a pair
+    /// fail, so one of each pair keeps its downlinks: expect half the Sets.
+    #[arg(long)]
+    segment_pairs: bool,
     /// During the reaction events, GET opergroupd's /status back to back (one connection),
     /// as a dashboard or a script polling it would: reaction must not wait for a scrape.
     #[arg(long)]
@@ -271,8 +276,11 @@ async fn one_run(
     eprintln!("   {} fabric-sim ready in {:?}, control {}", sim.sims.len(), sim.started_in(), sim.controls());
     let leaves = sim.leaves();
     let config = logs.join("opergroupd.yaml");
-    std::fs::write(&config, procs::config_yaml(&leaves, cli.liveness.as_deref(), cli.max_disabled.as_deref()))
-        .map_err(|e| format!("{}: {e}", config.display()))?;
+    std::fs::write(
+        &config,
+        procs::config_yaml(&leaves, cli.liveness.as_deref(), cli.max_disabled.as_deref(), cli.segment_pairs),
+    )
+    .map_err(|e| format!("{}: {e}", config.display()))?;
     let deadline = Duration::from_secs(60) + Duration::from_millis(20 * n as u64);
     let started = match under {
         Under::Opergroupd => procs::start_controller(og, &config, &logs, deadline).await.map(|c| (c, None)),
@@ -566,7 +574,7 @@ mod tests {
             .into_iter()
             .map(|(n, p)| (n.to_string(), p))
             .collect();
-        let config = opergroupd::config::parse(&procs::config_yaml(&leaves, None, None), "generated")
+        let config = opergroupd::config::parse(&procs::config_yaml(&leaves, None, None, false), "generated")
             .expect("the generated config loads");
         assert_eq!(config.targets.len(), 3);
         assert_eq!(config.targets["leaf10"].address, "127.0.0.1:40010");
@@ -575,14 +583,17 @@ mod tests {
         let r = g.readiness.as_ref().expect("readiness");
         assert_eq!((r.min_established, r.evpn_min_received_routes), (1, Some(1)));
         assert!(g.down_delay.is_zero() && g.up_delay.is_zero() && g.enforce);
-        let off = procs::config_yaml(&leaves, Some("0s"), None);
+        let off = procs::config_yaml(&leaves, Some("0s"), None, false);
         let off = opergroupd::config::parse(&off, "generated").expect("loads with liveness");
         assert_eq!(off.targets["leaf1"].liveness, None, "liveness 0s is off");
         assert_eq!(config.targets["leaf1"].liveness, Some(Duration::from_secs(10)), "the default");
         assert_eq!(config.max_disabled, None, "no cap unless asked for");
-        let capped = procs::config_yaml(&leaves, None, Some("100%"));
+        let capped = procs::config_yaml(&leaves, None, Some("100%"), false);
         let capped = opergroupd::config::parse(&capped, "generated").expect("loads with a cap");
         assert_eq!(capped.max_disabled, Some(opergroupd::config::safety::Cap::Percent(100.0)));
+        let paired = procs::config_yaml(&leaves[..2], None, None, true);
+        let paired = opergroupd::config::parse(&paired, "generated").expect("loads with segments");
+        assert_eq!(paired.segments["pair1"], vec!["leaf1-es1", "leaf2-es1"]);
     }
 
     #[tokio::test]
@@ -594,7 +605,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("og-bench-port-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("opergroupd.yaml");
-        std::fs::write(&config, procs::config_yaml(&[("leaf1".to_string(), 9)], None, None)).expect("config");
+        std::fs::write(&config, procs::config_yaml(&[("leaf1".to_string(), 9)], None, None, false)).expect("config");
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let http = taken.local_addr().expect("addr").to_string();
         let r = procs::start_controller_once(&bin, &config, &dir, Duration::from_secs(20), http).await;

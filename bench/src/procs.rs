@@ -89,7 +89,14 @@ pub async fn start_sim(bin: &Path, leaves: usize, logs: &Path, log_name: &str) -
 /// no delays, so every measured millisecond is the controller's and the simulator's.
 /// `liveness`: the `defaults.liveness` to write (a duration, `0s` = off); None: opergroupd's default.
 /// `max_disabled`: `safety.max-disabled` to write (a count or a percentage); None: no cap.
-pub fn config_yaml(leaves: &[(String, u16)], liveness: Option<&str>, max_disabled: Option<&str>) -> String {
+/// `pairs`: an Ethernet Segment per two leaves in order (leaf1 with leaf2, ...), as every
+/// client dual-homed to a leaf pair.
+pub fn config_yaml(
+    leaves: &[(String, u16)],
+    liveness: Option<&str>,
+    max_disabled: Option<&str>,
+    pairs: bool,
+) -> String {
     let mut y = String::new();
     y += &format!("defaults:\n  username: {USERNAME}\n  password: \"{PASSWORD}\"\n  tls:\n    insecure: true\n");
     if let Some(l) = liveness {
@@ -97,6 +104,12 @@ pub fn config_yaml(leaves: &[(String, u16)], liveness: Option<&str>, max_disable
     }
     if let Some(cap) = max_disabled {
         y += &format!("\nsafety:\n  max-disabled: {cap}\n");
+    }
+    if pairs {
+        y += "\nsegments:\n";
+        for (k, pair) in leaves.chunks_exact(2).enumerate() {
+            y += &format!("  pair{}: [{}-es1, {}-es1]\n", k + 1, pair[0].0, pair[1].0);
+        }
     }
     y += "\ntargets:\n";
     for (name, port) in leaves {

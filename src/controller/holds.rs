@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::model::TargetName;
 use crate::policy::Health;
-use crate::safety::{Fabric, Hold, Member, Rules};
+use crate::safety::{Fabric, Member, Rules};
 
 use super::options::LoopEvent;
 use super::runtime::{GroupRuntime, Loop};
@@ -23,8 +23,6 @@ pub(super) struct SafetyStage {
     member_of: Vec<Option<usize>>,
     /// Member index -> group index.
     group_of: Vec<usize>,
-    /// The holds as last judged, by member index, ascending (what the groups' `hold` says).
-    held: Vec<(usize, Hold)>,
     /// Groups whose verdict, pending Set, `disabled_by_us` or target may have changed since
     /// the last round.
     touched: Vec<usize>,
@@ -46,7 +44,7 @@ impl SafetyStage {
             member_of[g] = Some(i);
             group_of[i] = g;
         }
-        SafetyStage { rules, fabric, member_of, group_of, held: Vec::new(), touched: Vec::new() }
+        SafetyStage { rules, fabric, member_of, group_of, touched: Vec::new() }
     }
 
     /// Group `g` changed in a way the next round must re-read.
@@ -80,12 +78,12 @@ impl Loop {
         if !changed_members {
             return Vec::new();
         }
-        let holds = stage.fabric.holds(&stage.rules);
+        let moved = stage.fabric.judge(&stage.rules);
         let total = stage.fabric.members().len();
         let mut changed = Vec::new();
         let now = std::time::Instant::now();
         let mut events = Vec::new();
-        for (i, hold) in moved(&stage.held, &holds) {
+        for (i, hold) in moved {
             let g = &mut self.groups[stage.group_of[i]];
             let hold = hold.map(|h| h.words(&stage.rules, total));
             match &hold {
@@ -105,7 +103,6 @@ impl Loop {
                 changed.push(target);
             }
         }
-        stage.held = holds;
         for ev in events {
             self.observe(ev);
         }
@@ -126,60 +123,5 @@ impl Loop {
             afresh.assess(&group.spec, &view, health, group.pending.as_ref(), group.disabled_by_us);
             assert_eq!(kept, &afresh, "safety stage out of date for group {}", group.spec.name);
         }
-    }
-}
-
-/// The members whose hold differs between `before` and `after` (both ascending by member),
-/// in member order, with the hold they have now. A storm against a reached cap holds
-/// thousands of groups; a round costs a walk of both lists, not a map of words.
-fn moved<'a>(before: &[(usize, Hold)], after: &'a [(usize, Hold)]) -> Vec<(usize, Option<&'a Hold>)> {
-    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
-    let mut out = Vec::new();
-    loop {
-        match (b.peek(), a.peek()) {
-            (None, None) => return out,
-            (Some((i, _)), None) => {
-                out.push((*i, None));
-                b.next();
-            }
-            (None, Some((j, hold))) => {
-                out.push((*j, Some(hold)));
-                a.next();
-            }
-            (Some((i, was)), Some((j, hold))) => {
-                if i < j {
-                    out.push((*i, None));
-                    b.next();
-                } else if j < i {
-                    out.push((*j, Some(hold)));
-                    a.next();
-                } else {
-                    if was != hold {
-                        out.push((*j, Some(hold)));
-                    }
-                    b.next();
-                    a.next();
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn moved_names_each_member_whose_hold_changed_in_member_order() {
-        let seg = |w: &str| Hold::Segment(w.to_string());
-        let before = vec![(1, Hold::Cap), (3, seg("a")), (5, Hold::Cap), (7, seg("b"))];
-        let after = vec![(2, Hold::Cap), (3, seg("a")), (5, seg("c")), (8, Hold::Cap)];
-        let got = moved(&before, &after);
-        let want: Vec<(usize, Option<&Hold>)> =
-            vec![(1, None), (2, Some(&Hold::Cap)), (5, Some(&after[2].1)), (7, None), (8, Some(&Hold::Cap))];
-        assert_eq!(got, want);
-        assert!(moved(&after, &after).is_empty());
-        assert_eq!(moved(&[], &after).len(), 4);
-        assert_eq!(moved(&before, &[]).iter().filter(|(_, h)| h.is_none()).count(), 4);
     }
 }
