@@ -126,8 +126,9 @@ impl Loop {
         t.in_flight = true;
         let spec = t.spec.clone();
         for (g, intent) in &parts {
-            // Counted for the blast-radius cap from the moment it is on the wire; the next
-            // evaluation corrects it from what the device reports if the Set fails.
+            // Counted for the blast-radius cap from the moment it is on the wire; the first
+            // evaluation after its answer corrects it from what the device reports if the
+            // Set failed (none before: see `evaluate_group`).
             if intent.changes.iter().any(|(_, v)| *v == AdminState::Disable) {
                 self.groups[*g].disabled_by_us = true;
                 self.safety.touch(*g);

@@ -1,5 +1,6 @@
-//! From events to verdicts: a source event, a timer or a finished Set makes the loop
-//! evaluate the groups of one target (or all), log what changed, and hand intents on.
+//! From events to verdicts: a round of source events and finished Sets, a timer, or an
+//! override or role change makes the loop evaluate the groups of the targets concerned (or
+//! all), log what changed, and hand intents on.
 
 use std::collections::HashMap;
 use std::time::Instant;
