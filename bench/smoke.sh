@@ -18,3 +18,6 @@ cargo build --locked -p opergroupd -p fabric-sim -p opergroupd-bench
 .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 target/debug/opergroupd-bench --leaves 50 --leaves-per-sim 25 --events 50 --recovery-events 10 --idle-secs 1 --scrape-status "$@"
 target/debug/opergroupd-bench --leaves 20 --events 20 --recovery-events 5 --idle-secs 1 --peer pygnmi "$@"
+# The safety stage (a cap that holds nothing, a segment per leaf pair) in a debug build,
+# where the loop checks its kept view of the fabric against a full re-read every round.
+target/debug/opergroupd-bench --leaves 50 --leaves-per-sim 25 --events 20 --recovery-events 2 --idle-secs 1 --max-disabled 100% --segment-pairs "$@"

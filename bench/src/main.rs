@@ -203,6 +203,11 @@ async fn run(cli: Cli) -> Result<bool, String> {
     if cli.leaves.contains(&0) || cli.events == 0 || cli.storm_conns == 0 || cli.storm_batch == 0 {
         return Err("--leaves, --events, --storm-conns and --storm-batch must be at least 1".into());
     }
+    if cli.segment_pairs && (cli.peer.is_some() || cli.leaves.iter().any(|n| n % 2 == 1)) {
+        return Err(
+            "--segment-pairs needs an even number of leaves in every run, and no --peer (it has no segments)".into()
+        );
+    }
     let og = procs::sibling(cli.opergroupd.clone(), "opergroupd")?;
     let sim = procs::sibling(cli.fabric_sim.clone(), "fabric-sim")?;
     // perf cannot write into a directory that is not there, and said so only as "exit status 255".
@@ -403,9 +408,11 @@ async fn measure(
         Some(addr) => Some(scenarios::evaluations(addr).await?),
         None => None,
     };
+    let expect = if cli.segment_pairs { scenarios::Expect::OnePerPair } else { scenarios::Expect::EveryLeaf };
     let (og0, sim0) = (procs::usage(pid)?, sims_cpu()?);
     let storm =
-        scenarios::storm(sim, &all, (cli.storm_conns, cli.storm_batch), Duration::from_secs(1), &mut problems).await;
+        scenarios::storm(sim, &all, (cli.storm_conns, cli.storm_batch), expect, Duration::from_secs(1), &mut problems)
+            .await;
     if let Some(p) = perf {
         eprintln!("   {}", p.stop().await);
     }
@@ -639,6 +646,11 @@ mod tests {
             let cli = Cli::try_parse_from(["opergroupd-bench", zero, "0"]).expect("parses");
             let e = run(cli).await.expect_err("refused");
             assert!(e.contains("must be at least 1"), "{zero}: {e}");
+        }
+        for odd in [&["--segment-pairs", "--leaves", "3"][..], &["--segment-pairs", "--peer", "pygnmi"][..]] {
+            let cli = Cli::try_parse_from(["opergroupd-bench"].iter().chain(odd)).expect("parses");
+            let e = run(cli).await.expect_err("refused");
+            assert!(e.contains("--segment-pairs needs"), "{odd:?}: {e}");
         }
     }
 

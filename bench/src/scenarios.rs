@@ -253,6 +253,7 @@ pub async fn storm(
     fleet: &Fleet,
     leaves: &[String],
     (conns, batch): (usize, usize),
+    expect: Expect,
     quiet: Duration,
     problems: &mut Problems,
 ) -> Result<Storm, String> {
@@ -293,7 +294,11 @@ pub async fn storm(
     let t0 = std::time::Instant::now();
     // The count, not the log: the sims serializing up to 10,000 records every 50 ms was
     // ~3 % of the storm's perf samples, on the two cores the storm runs on.
-    while c.sets_count().await? < leaves.len() && t0.elapsed() <= deadline {
+    let expected = match expect {
+        Expect::EveryLeaf => leaves.len(),
+        Expect::OnePerPair => leaves.len() / 2,
+    };
+    while c.sets_count().await? < expected && t0.elapsed() <= deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Sets that arrive after every leaf had one would be duplicates: look for them.
@@ -305,19 +310,40 @@ pub async fn storm(
     }
     let mut per_leaf_ns = Vec::new();
     let mut last_set = 0i64;
-    for leaf in leaves {
-        let got = per_node.get(leaf.as_str()).map(Vec::as_slice).unwrap_or_default();
-        match got {
-            [s] if downlink_value(s).as_deref() == Some("disable") && s.outcome == SetOutcome::Accepted => {
-                per_leaf_ns.push(s.received.unix_ns.saturating_sub(triggers[leaf].unix_ns).max(0) as u64);
-                last_set = last_set.max(s.received.unix_ns);
+    let disabled = |leaf: &str| match per_node.get(leaf).map(Vec::as_slice).unwrap_or_default() {
+        [s] if downlink_value(s).as_deref() == Some("disable") && s.outcome == SetOutcome::Accepted => Ok(Some(*s)),
+        [s] => Err(format!("wrong Set: {:?} {:?}", downlink_value(s), s.outcome)),
+        [] => Ok(None),
+        more => Err(format!("{} Sets", more.len())),
+    };
+    let mut took = |leaf: &String, s: &SetRecord| {
+        per_leaf_ns.push(s.received.unix_ns.saturating_sub(triggers[leaf].unix_ns).max(0) as u64);
+        last_set = last_set.max(s.received.unix_ns);
+    };
+    match expect {
+        Expect::EveryLeaf => {
+            for leaf in leaves {
+                match disabled(leaf) {
+                    Ok(Some(s)) => took(leaf, s),
+                    Ok(None) => problems.add("storm: leaf got no Set", leaf.clone()),
+                    Err(e) => problems.add("storm: leaf got other than one disable", format!("{leaf}: {e}")),
+                }
             }
-            [s] => problems.add("storm: wrong Set", format!("{leaf}: {:?} {:?}", downlink_value(s), s.outcome)),
-            [] => problems.add("storm: leaf got no Set", leaf.clone()),
-            more => problems.add("storm: leaf got more than one Set", format!("{leaf}: {}", more.len())),
+        }
+        Expect::OnePerPair => {
+            for pair in leaves.chunks_exact(2) {
+                match (disabled(&pair[0]), disabled(&pair[1])) {
+                    (Ok(Some(s)), Ok(None)) => took(&pair[0], s),
+                    (Ok(None), Ok(Some(s))) => took(&pair[1], s),
+                    (a, b) => problems.add(
+                        "storm: a pair did not get exactly one disable",
+                        format!("{}: {a:?}, {}: {b:?}", pair[0], pair[1]),
+                    ),
+                }
+            }
         }
     }
-    let complete = per_leaf_ns.len() == leaves.len();
+    let complete = per_leaf_ns.len() == expected;
     let span = |a: i64, b: i64| Duration::from_nanos(b.saturating_sub(a).max(0) as u64);
     Ok(Storm {
         injected_in: span(first, last),
@@ -325,6 +351,16 @@ pub async fn storm(
         per_leaf_ns,
         sets: log.len(),
     })
+}
+
+/// Which disables the storm expects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Expect {
+    /// One for every leaf.
+    EveryLeaf,
+    /// With an Ethernet Segment on each two leaves in order: exactly one of each pair (both
+    /// fail, and the other keeps the client's links).
+    OnePerPair,
 }
 
 /// GETs one path back to back on one keep-alive connection until stopped.
