@@ -135,9 +135,9 @@ pub fn holds(rules: &Rules, members: &[Member]) -> Holds {
 /// current as members change. A round then re-judges the segments of the members that
 /// changed, plus, only while the cap could be reached, the members that want a disable:
 /// not the fabric's size. Judging every member afresh each round made a capped storm at
-/// 2,000 leaves 14x slower; re-judging every segment member that wanted a disable made the
-/// last Set of a 10,000-leaf storm with a segment per leaf pair take 10.7 s, not 0.9 s
-/// (BENCHMARKS.md, round ten).
+/// 2,000 leaves 14x slower; re-judging every segment member that wanted a disable made a
+/// 10,000-leaf storm with a segment per leaf pair reach its leaves' Sets at p99 10.6 s,
+/// not 0.9-1.5 s (BENCHMARKS.md, round ten).
 #[derive(Clone, Debug)]
 pub struct Fabric {
     members: Vec<Member>,
