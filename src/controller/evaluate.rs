@@ -136,8 +136,10 @@ impl Loop {
         done_tx: &mpsc::UnboundedSender<SetDone>,
     ) {
         let Some(t) = self.targets.get(target.as_ref()) else { return };
+        // Nothing below changes it until dispatch: a Set on the wire stays there.
+        let in_flight = t.in_flight;
         for g in t.groups.clone() {
-            self.evaluate_group(g, now, trigger, ov);
+            self.evaluate_group(g, now, trigger, ov, in_flight);
         }
         let released_elsewhere = self.apply_safety();
         self.dispatch(target, now, done_tx);
@@ -148,7 +150,8 @@ impl Loop {
         }
     }
 
-    fn evaluate_group(&mut self, g: usize, now: Instant, trigger: Option<Instant>, ov: &Override) {
+    /// `in_flight`: the group's target has a Set on the wire.
+    fn evaluate_group(&mut self, g: usize, now: Instant, trigger: Option<Instant>, ov: &Override, in_flight: bool) {
         let group = &self.groups[g];
         let view = self.state.target(&group.spec.target);
         let verdict: Verdict = policy::evaluate(&group.spec, &view, &group.memory, now);
@@ -183,7 +186,6 @@ impl Loop {
         // While a Set is on the wire the device cannot have reported it yet: the disable it
         // carries keeps counting (for the cap) until its answer, or a re-read in between would
         // free its place under the cap for another group while it is being applied.
-        let in_flight = self.targets.get(group.spec.target.as_str()).is_some_and(|t| t.in_flight);
         let keeps_disabled = (view.synced() && !in_flight).then(|| {
             let disabled = group
                 .spec
