@@ -153,7 +153,9 @@ pub struct Fabric {
     disabled: usize,
     /// Members with `wants_disable` and not `disabled_by_us`: each would add one to the cap's count.
     would_add: usize,
-    /// The last judgement: every hold, and which of them are the cap's.
+    /// The last judgement: every hold, and which of them are the cap's (derivable from
+    /// `held`, but kept apart: in a storm of pairs `held` is thousands of segment holds
+    /// that a round would otherwise scan for the few cap ones).
     held: BTreeMap<usize, Hold>,
     cap_held: BTreeSet<usize>,
 }
