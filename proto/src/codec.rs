@@ -10,7 +10,9 @@
 use std::marker::PhantomData;
 
 use prost::Message;
-use tonic::codec::{BufferSettings, Codec};
+use prost::bytes::{Buf, Bytes};
+use tonic::Status;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
 /// Requests we send are a SubscriptionList, a Get or a SetRequest of a few paths.
@@ -44,5 +46,50 @@ where
 
     fn decoder(&mut self) -> Self::Decoder {
         ProstDecoder::new(BufferSettings::new(DECODE_BUFFER, YIELD_THRESHOLD))
+    }
+}
+
+/// Sends `T` like [`GnmiCodec`] and hands each received message over still encoded, for a
+/// reader that can tell from the bytes that a message needs no decoding (a heartbeat that
+/// repeats the last notification).
+pub struct RawCodec<T>(PhantomData<T>);
+
+impl<T> Default for RawCodec<T> {
+    fn default() -> Self {
+        RawCodec(PhantomData)
+    }
+}
+
+impl<T> Codec for RawCodec<T>
+where
+    T: Message + Send + 'static,
+{
+    type Encode = T;
+    type Decode = Bytes;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder::new(BufferSettings::new(ENCODE_BUFFER, YIELD_THRESHOLD))
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+/// One gRPC message's bytes, split off the receive buffer without a copy.
+pub struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::new(DECODE_BUFFER, YIELD_THRESHOLD)
     }
 }

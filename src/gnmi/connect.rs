@@ -16,8 +16,19 @@ use crate::config::Target;
 use super::http2::Http2;
 use super::transport;
 
-/// A gNMI client whose every RPC carries the target's credentials.
-pub type GnmiClient = GNmiClient<InterceptedService<Http2, Credentials>>;
+/// One connection to a target, every RPC on it carrying the target's credentials.
+pub type GnmiService = InterceptedService<Http2, Credentials>;
+
+/// A gNMI client on a [`GnmiService`].
+pub type GnmiClient = GNmiClient<GnmiService>;
+
+/// Notifications can be large (a full dump at sync); tonic's 4 MiB default is too tight.
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// The gNMI client on `service` (a cheap clone of the connection).
+pub fn client(service: GnmiService) -> GnmiClient {
+    GNmiClient::new(service).max_decoding_message_size(MAX_MESSAGE)
+}
 
 /// HTTP/2 PING keepalive. Pings are sent only while a stream is open and only after
 /// `interval` without any frame from the target (see the module docs for the choice).
@@ -204,12 +215,12 @@ impl Interceptor for Credentials {
 
 /// Opens a channel to `target` (eagerly: errors surface here) and wraps it in a client.
 pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<GnmiClient, GnmiError> {
-    connect_watched(target, opts).await.map(|(client, _)| client)
+    connect_watched(target, opts).await.map(|(service, _)| client(service))
 }
 
-/// Like [`connect`], also returning the watch that tells whether the target sent
-/// GOAWAY ENHANCE_YOUR_CALM on this connection.
-pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(GnmiClient, GoAwayWatch), GnmiError> {
+/// Like [`connect`], returning the connection itself and the watch that tells whether the
+/// target sent GOAWAY ENHANCE_YOUR_CALM on it.
+pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(GnmiService, GoAwayWatch), GnmiError> {
     let credentials = Credentials::for_target(target)?;
     let tls = transport::tls_client(target)?;
     let origin = format!("{}://{}", if tls.is_some() { "https" } else { "http" }, target.address);
@@ -231,9 +242,7 @@ pub async fn connect_watched(target: &Target, opts: &ConnectOptions) -> Result<(
         Ok(Err(e)) => return Err(classify_connect_error(target, &*e, opts.connect_timeout)),
         Ok(Ok(channel)) => channel,
     };
-    // Notifications can be large (a full dump at sync); the 4 MiB default is too tight.
-    let client = GNmiClient::with_interceptor(channel, credentials).max_decoding_message_size(64 << 20);
-    Ok((client, watch))
+    Ok((InterceptedService::new(channel, credentials), watch))
 }
 
 /// Set when the target sent GOAWAY with ENHANCE_YOUR_CALM (grpc-go's `too_many_pings`).

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use backon::BackoffBuilder;
 use futures::StreamExt;
 use gnmi_proto::subscribe_response::Response;
-use gnmi_proto::{Notification, SubscribeRequest};
+use gnmi_proto::{Notification, SubscribeRequest, SubscribeResponse};
+use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +37,8 @@ use super::capabilities;
 use super::channels::Channels;
 use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
 use super::subscription::{
-    LastTaken, Subscriptions, decode_notification, heartbeat_for, is_subscribed, subscribe_request, with_encoding,
+    LastTaken, Subscriptions, decode_notification, heartbeat_for, is_subscribed, subscribe_raw, subscribe_request,
+    with_encoding,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,7 +259,7 @@ impl Source {
         }
         let target = &*self.target;
         let copts = ConnectOptions { connect_timeout: opts.connect_timeout, keepalive: opts.keepalive };
-        let (mut client, goaway) = tokio::select! {
+        let (service, goaway) = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
             // Boxed, like the other set-up steps: the session's future stays small for the
             // hours it streams (it is as large as its largest step otherwise).
@@ -275,6 +277,7 @@ impl Source {
             End::Failed { error, synced_at }
         };
         let failed = |error| failed_at(error, None);
+        let mut client = connect::client(service.clone());
         let encoding = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
             r = Box::pin(capabilities::check_capabilities(&mut client, target, opts.connect_timeout).instrument(self.span.clone())) => match r {
@@ -303,8 +306,8 @@ impl Source {
         let mut stream = tokio::select! {
             _ = self.cancel.cancelled() => return End::Stop,
             _ = tokio::time::sleep_until(sync_deadline) => return failed(no_sync()),
-            r = Box::pin(client.subscribe(requests).instrument(self.span.clone())) => match r {
-                Ok(resp) => resp.into_inner(),
+            r = Box::pin(subscribe_raw(service, requests).instrument(self.span.clone())) => match r {
+                Ok(stream) => stream,
                 Err(status) => return failed(GnmiError::from_status(target, &status)),
             },
         };
@@ -355,57 +358,53 @@ impl Source {
             if let Ok(Some(_)) = &next {
                 last_message = Instant::now();
             }
-            let error = match next {
-                Ok(Some(msg)) => match msg.response {
-                    Some(Response::Update(mut n)) => {
-                        if last_taken.repeats(&mut n) {
-                            continue;
-                        }
-                        match self.notification(&n, &mut seen).await {
-                            Ok(taken_whole) => last_taken.handled(taken_whole),
-                            Err(Stopped) => return End::Stop,
-                        }
-                        continue;
-                    }
-                    Some(Response::SyncResponse(_)) => {
-                        // A dump without the heartbeat path: this session would go silent.
-                        if synced_at.is_none() && liveness.is_some() && asked_one && !heard_of(&seen, heartbeat_on) {
-                            let error = GnmiError::new(
-                                target,
-                                ErrorKind::Silent,
-                                "the path asked for heartbeats is not in the initial dump",
-                            );
-                            return End::NoHeartbeatPath {
-                                error,
-                                synced_at: None,
-                                present: seen.into_keys().collect(),
-                            };
-                        }
-                        if synced_at.is_none() {
-                            let now = Instant::now();
-                            synced_at = Some(now);
-                            self.span.in_scope(|| tracing::info!(target_name = %self.name, "synced"));
-                            if self.emit(SourceEvent::Synced { target: self.name.clone(), at: now }).await.is_err() {
-                                return End::Stop;
-                            }
-                        }
-                        continue;
-                    }
-                    Some(Response::Error(e)) => GnmiError::new(
-                        target,
-                        ErrorKind::Stream,
-                        format!("target sent error {}: {}", e.code, e.message),
-                    ),
-                    None => continue,
-                },
-                Ok(None) => GnmiError::new(target, ErrorKind::Stream, "stream closed by the target"),
+            let msg = match next {
+                Ok(Some(raw)) if last_taken.repeats(&raw) => continue,
+                Ok(Some(raw)) => SubscribeResponse::decode(raw).map_err(|e| {
+                    GnmiError::new(target, ErrorKind::Stream, format!("undecodable SubscribeResponse: {e}"))
+                }),
+                Ok(None) => Err(GnmiError::new(target, ErrorKind::Stream, "stream closed by the target")),
                 Err(status) => {
                     let mut e = GnmiError::from_status(target, &status);
                     if matches!(e.kind, ErrorKind::Rpc(_) | ErrorKind::Connect) {
                         e.kind = ErrorKind::Stream;
                     }
-                    e
+                    Err(e)
                 }
+            };
+            let error = match msg.map(|m| m.response) {
+                Ok(Some(Response::Update(n))) => {
+                    match self.notification(&n, &mut seen).await {
+                        Ok(taken_whole) => last_taken.handled(taken_whole),
+                        Err(Stopped) => return End::Stop,
+                    }
+                    continue;
+                }
+                Ok(Some(Response::SyncResponse(_))) => {
+                    // A dump without the heartbeat path: this session would go silent.
+                    if synced_at.is_none() && liveness.is_some() && asked_one && !heard_of(&seen, heartbeat_on) {
+                        let error = GnmiError::new(
+                            target,
+                            ErrorKind::Silent,
+                            "the path asked for heartbeats is not in the initial dump",
+                        );
+                        return End::NoHeartbeatPath { error, synced_at: None, present: seen.into_keys().collect() };
+                    }
+                    if synced_at.is_none() {
+                        let now = Instant::now();
+                        synced_at = Some(now);
+                        self.span.in_scope(|| tracing::info!(target_name = %self.name, "synced"));
+                        if self.emit(SourceEvent::Synced { target: self.name.clone(), at: now }).await.is_err() {
+                            return End::Stop;
+                        }
+                    }
+                    continue;
+                }
+                Ok(Some(Response::Error(e))) => {
+                    GnmiError::new(target, ErrorKind::Stream, format!("target sent error {}: {}", e.code, e.message))
+                }
+                Ok(None) => continue,
+                Err(error) => error,
             };
             return failed_at(error, synced_at);
         }

@@ -10,11 +10,32 @@ use gnmi_proto::{
     subscription_list,
 };
 
+use gnmi_proto::codec::RawCodec;
+use tonic::codec::Streaming;
+use tonic::codegen::Bytes;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::{GrpcMethod, Status};
+
 use crate::model::{Scalar, WireEncoding};
 
 use super::capabilities;
+use super::connect::{GnmiService, MAX_MESSAGE};
 use super::path::{self, PathError};
 use super::value::{self, ValueError};
+
+/// Opens `requests` as a Subscribe RPC on `service`, its responses left encoded (see
+/// [`LastTaken`]): what the generated client's `subscribe` does, with another codec.
+pub(super) async fn subscribe_raw<S>(service: GnmiService, requests: S) -> Result<Streaming<Bytes>, Status>
+where
+    S: futures::Stream<Item = SubscribeRequest> + Send + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(service).max_decoding_message_size(MAX_MESSAGE);
+    grpc.ready().await.map_err(|e| Status::unknown(format!("service was not ready: {e}")))?;
+    let mut request = tonic::Request::new(requests);
+    request.extensions_mut().insert(GrpcMethod::new("gnmi.gNMI", "Subscribe"));
+    let path = PathAndQuery::from_static("/gnmi.gNMI/Subscribe");
+    grpc.streaming(request, path, RawCodec::default()).await.map(tonic::Response::into_inner)
+}
 
 /// The heartbeat asked for with a given liveness: three chances per period.
 pub fn heartbeat_for(liveness: Duration) -> Duration {
@@ -116,30 +137,25 @@ pub fn decode_notification(n: &Notification) -> Decoded {
 }
 
 /// The last notification a session took whole, so that a heartbeat re-sending it is known
-/// without decoding it (paths joined and formatted, values parsed, two hash lookups per
-/// update): at 10,000 targets heartbeats are the idle load. Kept as its encoding without
-/// the timestamp (~100 bytes; the decoded message was ~2.5 KiB per target): equal bytes
-/// are an equal message. An equal message encoded differently (a path key map iterated in
-/// another order) is merely decoded again.
+/// from its bytes, before any decoding (protobuf into messages, paths joined and formatted,
+/// values parsed, two hash lookups per update): at 10,000 targets heartbeats are the idle
+/// load. Kept as the notification's fields as received, its timestamp left out (~100
+/// bytes): equal bytes are an equal message. An equal message encoded differently (a path
+/// key map iterated in another order, fields in another order) is merely decoded again.
 #[derive(Debug, Default)]
 pub(super) struct LastTaken {
     kept: Option<Vec<u8>>,
-    /// The encoding of the notification being looked at.
+    /// The message being looked at, as it would be kept.
     scratch: Vec<u8>,
 }
 
 impl LastTaken {
-    /// `n` says again what the last notification taken said (its timestamp aside). Its
-    /// values are already in the session's `seen`: nothing to pass on.
-    pub(super) fn repeats(&mut self, n: &mut Notification) -> bool {
+    /// `raw` (an encoded SubscribeResponse) is a notification that says again what the last
+    /// one taken said, its timestamp aside. Its values are already in the session's `seen`:
+    /// nothing to pass on.
+    pub(super) fn repeats(&mut self, raw: &[u8]) -> bool {
         self.scratch.clear();
-        if !n.delete.is_empty() {
-            return false;
-        }
-        let timestamp = std::mem::take(&mut n.timestamp);
-        let encoded = prost::Message::encode(&*n, &mut self.scratch).is_ok();
-        n.timestamp = timestamp;
-        if !encoded {
+        if !notification_sans_timestamp(raw, &mut self.scratch) {
             self.scratch.clear();
             return false;
         }
@@ -156,6 +172,79 @@ impl LastTaken {
         } else {
             self.kept = None;
         }
+    }
+}
+
+/// Protobuf field numbers (gnmi.proto): SubscribeResponse.update, Notification.timestamp
+/// and Notification.delete.
+const RESPONSE_UPDATE: u64 = 1;
+const NOTIFICATION_TIMESTAMP: u64 = 1;
+const NOTIFICATION_DELETE: u64 = 5;
+
+/// Appends to `out` the fields of the notification that `raw`, an encoded SubscribeResponse,
+/// carries, as they are on the wire but for the timestamp. False when `raw` is anything
+/// else (a sync_response, an error, extensions), deletes something, or does not parse: that
+/// is for the full decoding to judge.
+fn notification_sans_timestamp(raw: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut response = Wire(raw);
+    let Some((RESPONSE_UPDATE, WireValue::Bytes(notification))) = response.field() else { return false };
+    if !response.0.is_empty() {
+        return false;
+    }
+    let mut fields = Wire(notification);
+    while !fields.0.is_empty() {
+        let before = fields.0;
+        match fields.field() {
+            None | Some((NOTIFICATION_DELETE, _)) => return false,
+            Some((NOTIFICATION_TIMESTAMP, WireValue::Varint)) => {}
+            Some(_) => out.extend_from_slice(&before[..before.len() - fields.0.len()]),
+        }
+    }
+    true
+}
+
+/// The rest of an encoded message, read one field at a time.
+struct Wire<'a>(&'a [u8]);
+
+enum WireValue<'a> {
+    Varint,
+    Bytes(&'a [u8]),
+    Fixed,
+}
+
+impl<'a> Wire<'a> {
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for (i, b) in self.0.iter().take(10).enumerate() {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                self.0 = &self.0[i + 1..];
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (taken, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(taken)
+    }
+
+    /// The next field's number and value; `None` at a malformed field or a group.
+    fn field(&mut self) -> Option<(u64, WireValue<'a>)> {
+        let key = self.varint()?;
+        let value = match key & 7 {
+            0 => self.varint().map(|_| WireValue::Varint)?,
+            1 => self.take(8).map(|_| WireValue::Fixed)?,
+            2 => {
+                let len = usize::try_from(self.varint()?).ok()?;
+                WireValue::Bytes(self.take(len)?)
+            }
+            5 => self.take(4).map(|_| WireValue::Fixed)?,
+            _ => return None,
+        };
+        Some((key >> 3, value))
     }
 }
 
@@ -279,39 +368,83 @@ mod tests {
         }
     }
 
+    /// `n` as the SubscribeResponse bytes a target sends.
+    fn wire(n: &Notification) -> Vec<u8> {
+        let response = gnmi_proto::SubscribeResponse {
+            response: Some(gnmi_proto::subscribe_response::Response::Update(n.clone())),
+        };
+        prost::Message::encode_to_vec(&response)
+    }
+
     #[test]
     fn a_heartbeat_re_send_of_the_last_notification_taken_is_known_as_a_repeat() {
         let mut last = LastTaken::default();
-        let mut first = oper_state(1, "up");
-        assert!(!last.repeats(&mut first), "nothing taken yet");
+        assert!(!last.repeats(&wire(&oper_state(1, "up"))), "nothing taken yet");
         last.handled(true);
-        assert_eq!(first, oper_state(1, "up"), "looking does not change the notification");
-        assert!(last.repeats(&mut oper_state(2, "up")), "same content, later timestamp");
+        assert!(last.repeats(&wire(&oper_state(2, "up"))), "same content, later timestamp");
         last.handled(true);
-        assert!(last.repeats(&mut oper_state(3, "up")));
+        assert!(last.repeats(&wire(&oper_state(300_000_000_000, "up"))), "a timestamp of another length");
         last.handled(true);
-        assert!(!last.repeats(&mut oper_state(4, "down")), "a changed value is news");
+        assert!(!last.repeats(&wire(&oper_state(4, "down"))), "a changed value is news");
         let mut other_path = oper_state(5, "up");
         other_path.prefix = Some(p("/interface[name=ethernet-1/50]"));
-        assert!(!last.repeats(&mut other_path));
+        assert!(!last.repeats(&wire(&other_path)));
     }
 
     #[test]
     fn a_notification_not_taken_whole_is_never_a_repeat() {
         let mut last = LastTaken::default();
-        assert!(!last.repeats(&mut oper_state(1, "up")));
+        assert!(!last.repeats(&wire(&oper_state(1, "up"))));
         last.handled(false);
-        assert!(!last.repeats(&mut oper_state(2, "up")), "its skipped updates must be seen again");
+        assert!(!last.repeats(&wire(&oper_state(2, "up"))), "its skipped updates must be seen again");
         let mut with_delete = oper_state(3, "up");
         with_delete.delete = vec![p("/description")];
-        assert!(!last.repeats(&mut with_delete.clone()));
+        assert!(!last.repeats(&wire(&with_delete)));
         last.handled(true);
-        assert!(!last.repeats(&mut with_delete), "a delete is always handled");
+        assert!(!last.repeats(&wire(&with_delete)), "a delete is always handled");
         last.handled(true);
-        assert!(!last.repeats(&mut oper_state(4, "up")));
+        assert!(!last.repeats(&wire(&oper_state(4, "up"))));
         last.handled(true);
-        assert!(!last.repeats(&mut oper_state(5, "down")));
+        assert!(!last.repeats(&wire(&oper_state(5, "down"))));
         last.handled(false);
-        assert!(!last.repeats(&mut oper_state(6, "up")), "the last notification replaces the one before");
+        assert!(!last.repeats(&wire(&oper_state(6, "up"))), "the last notification replaces the one before");
+    }
+
+    #[test]
+    fn only_a_lone_notification_that_parses_is_compared() {
+        let mut last = LastTaken::default();
+        let heartbeat = wire(&oper_state(1, "up"));
+        assert!(!last.repeats(&heartbeat));
+        last.handled(true);
+        // The same notification with a sync_response beside it, truncated, or followed by a
+        // group (wire type 3): decoded in full, never taken for a repeat.
+        let mut with_sync = heartbeat.clone();
+        with_sync.extend_from_slice(&[3 << 3, 1]);
+        assert!(!last.repeats(&with_sync));
+        assert!(!last.repeats(&heartbeat[..heartbeat.len() - 1]));
+        let mut with_group = heartbeat.clone();
+        with_group.push((9 << 3) | 3);
+        assert!(!last.repeats(&with_group));
+        let sync = prost::Message::encode_to_vec(&gnmi_proto::SubscribeResponse {
+            response: Some(gnmi_proto::subscribe_response::Response::SyncResponse(true)),
+        });
+        assert!(!last.repeats(&sync));
+        assert!(last.repeats(&heartbeat), "what was kept is still kept");
+    }
+
+    #[test]
+    fn fields_after_the_timestamp_or_before_it_are_compared_alike() {
+        // A device may put the timestamp last: the fields compared are the same.
+        let n = oper_state(7, "up");
+        let mut sans = n.clone();
+        sans.timestamp = 0;
+        let mut body = prost::Message::encode_to_vec(&sans);
+        body.extend_from_slice(&[NOTIFICATION_TIMESTAMP as u8 * 8, 42]);
+        let mut reordered = vec![((RESPONSE_UPDATE as u8) << 3) | 2, body.len() as u8];
+        reordered.extend_from_slice(&body);
+        let mut last = LastTaken::default();
+        assert!(!last.repeats(&wire(&n)));
+        last.handled(true);
+        assert!(last.repeats(&reordered));
     }
 }
