@@ -161,6 +161,8 @@ struct RunResult {
     storm_cpu_ms: (f64, f64),
     /// opergroupd's group evaluations in the storm, per leaf (from /metrics; None for a peer).
     storm_evaluations_per_leaf: Option<f64>,
+    /// The notifications opergroupd's sources passed on in the storm, per leaf (idem).
+    storm_notifications_per_leaf: Option<f64>,
     /// The machine's 1-minute load average before the idle window and after the storm:
     /// how much other work shared the cores with this run.
     loadavg: (f64, f64),
@@ -404,8 +406,8 @@ async fn measure(
     let sims_cpu =
         || -> Result<Duration, String> { sim.pids().into_iter().map(|p| procs::usage(p).map(|u| u.cpu)).sum() };
     // Scraped outside the CPU window: at 10,000 groups /metrics is ~46 MB.
-    let evals0 = match &ctl.http {
-        Some(addr) => Some(scenarios::evaluations(addr).await?),
+    let counts0 = match &ctl.http {
+        Some(addr) => Some(scenarios::counts(addr).await?),
         None => None,
     };
     let expect = if cli.segment_pairs { scenarios::Expect::OnePerPair } else { scenarios::Expect::EveryLeaf };
@@ -421,10 +423,15 @@ async fn measure(
     let (end, sim1) = (procs::usage(pid)?, sims_cpu()?);
     // Includes the 1 s quiet window, where both should be idle.
     let storm_cpu_ms = (ms(end.cpu.saturating_sub(og0.cpu)), ms(sim1.saturating_sub(sim0)));
-    let storm_evaluations_per_leaf = match (&ctl.http, evals0) {
-        (Some(addr), Some(e0)) => Some(scenarios::evaluations(addr).await?.saturating_sub(e0) as f64 / n as f64),
+    let storm_counts = match (&ctl.http, counts0) {
+        (Some(addr), Some(c0)) => Some((scenarios::counts(addr).await?, c0)),
         _ => None,
     };
+    let per_leaf_of = |count: fn(&scenarios::Counts) -> u64| {
+        storm_counts.map(|(c1, c0)| count(&c1).saturating_sub(count(&c0)) as f64 / n as f64)
+    };
+    let storm_evaluations_per_leaf = per_leaf_of(|c| c.evaluations);
+    let storm_notifications_per_leaf = per_leaf_of(|c| c.notifications);
     eprintln!(
         "   storm: injected in {:?}, all Sets in {:?}, per leaf {}; CPU opergroupd {:.0} ms, fabric-sim {:.0} ms{}",
         storm.injected_in,
@@ -432,7 +439,9 @@ async fn measure(
         per_leaf.cell(),
         storm_cpu_ms.0,
         storm_cpu_ms.1,
-        storm_evaluations_per_leaf.map_or(String::new(), |e| format!("; {e:.2} evaluations per leaf"))
+        storm_notifications_per_leaf
+            .zip(storm_evaluations_per_leaf)
+            .map_or(String::new(), |(m, e)| format!("; {m:.2} notifications and {e:.2} evaluations per leaf"))
     );
     Ok((
         RunResult {
@@ -451,6 +460,7 @@ async fn measure(
             storm_sets: storm.sets,
             storm_cpu_ms,
             storm_evaluations_per_leaf,
+            storm_notifications_per_leaf,
             loadavg: (load_before, loadavg()),
             peak_rss_mib: end.hwm_kib as f64 / 1024.0,
             shutdown: String::new(),
@@ -565,14 +575,17 @@ mod tests {
     }
 
     #[test]
-    fn evaluations_sum_every_group_and_only_that_family() {
+    fn counts_sum_every_label_set_of_their_own_family_only() {
         let text = "# TYPE opergroupd_group_evaluations counter\n\
                     opergroupd_group_evaluations_total{group=\"leaf1-es1\"} 3\n\
                     opergroupd_group_decisions_total{group=\"leaf1-es1\"} 9\n\
-                    opergroupd_group_evaluations_total{group=\"leaf2-es1\"} 4\n# EOF\n";
-        assert_eq!(scenarios::evaluations_in(text), Ok(7));
+                    opergroupd_group_evaluations_total{group=\"leaf2-es1\"} 4\n\
+                    opergroupd_notifications_total{target=\"leaf1\"} 5\n\
+                    opergroupd_notification_updates_total{target=\"leaf1\"} 50\n\
+                    opergroupd_notifications_total{target=\"leaf2\"} 6\n# EOF\n";
+        assert_eq!(scenarios::counts_in(text), Ok(scenarios::Counts { evaluations: 7, notifications: 11 }));
         let bad = "opergroupd_group_evaluations_total{group=\"leaf1-es1\"} many\n";
-        assert!(scenarios::evaluations_in(bad).unwrap_err().contains("many"));
+        assert!(scenarios::counts_in(bad).unwrap_err().contains("many"));
     }
 
     #[test]

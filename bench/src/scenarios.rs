@@ -67,25 +67,41 @@ pub async fn clear_sets(c: &mut Conn) -> Result<(), String> {
     if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("DELETE /v1/sets: HTTP {}", r.status)) }
 }
 
-/// opergroupd's group evaluations so far: the sum of `opergroupd_group_evaluations_total`
-/// over /metrics.
-pub async fn evaluations(addr: &str) -> Result<u64, String> {
+/// What opergroupd has done so far, from its /metrics: group evaluations, and the
+/// notifications its sources passed on (heartbeat re-sends are dropped before they count).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub evaluations: u64,
+    pub notifications: u64,
+}
+
+pub async fn counts(addr: &str) -> Result<Counts, String> {
     let r = Conn::new(addr.to_string()).get("/metrics").await?;
     if r.status != 200 {
         return Err(format!("GET {addr}/metrics: HTTP {}", r.status));
     }
-    evaluations_in(&String::from_utf8_lossy(&r.body))
+    counts_in(&String::from_utf8_lossy(&r.body))
 }
 
-/// The sum of `opergroupd_group_evaluations_total` in an OpenMetrics text.
-pub fn evaluations_in(text: &str) -> Result<u64, String> {
-    let samples = text.lines().filter(|l| l.starts_with("opergroupd_group_evaluations_total"));
-    let mut sum = 0;
-    for line in samples {
-        let value = line.rsplit(' ').next().unwrap_or_default();
-        sum += value.parse::<u64>().map_err(|_| format!("/metrics: not a count in {line:?}"))?;
-    }
-    Ok(sum)
+/// The sums of `opergroupd_group_evaluations_total` and `opergroupd_notifications_total`
+/// over every label set, in an OpenMetrics text.
+pub fn counts_in(text: &str) -> Result<Counts, String> {
+    let sum = |family: &str| {
+        let mut sum = 0;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(family) else { continue };
+            if !rest.starts_with(['{', ' ']) {
+                continue;
+            }
+            let value = line.rsplit(' ').next().unwrap_or_default();
+            sum += value.parse::<u64>().map_err(|_| format!("/metrics: not a count in {line:?}"))?;
+        }
+        Ok::<u64, String>(sum)
+    };
+    Ok(Counts {
+        evaluations: sum("opergroupd_group_evaluations_total")?,
+        notifications: sum("opergroupd_notifications_total")?,
+    })
 }
 
 /// The admin-state value a Set wrote to the downlink, if that is what it did: as the leaf
