@@ -22,12 +22,17 @@ use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 use futures::StreamExt;
+use gnmi_proto::codec::RawCodec;
 use gnmi_proto::subscribe_response::Response;
 use gnmi_proto::{Notification, SubscribeRequest, SubscribeResponse};
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tonic::codec::Streaming;
+use tonic::codegen::Bytes;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::{GrpcMethod, Status};
 use tracing::Instrument;
 
 use crate::config::Target;
@@ -35,10 +40,9 @@ use crate::model::{Scalar, SourceEvent, TargetName};
 
 use super::capabilities;
 use super::channels::Channels;
-use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, KeepAlive};
+use super::connect::{self, ConnectOptions, ErrorKind, GnmiError, GnmiService, KeepAlive, MAX_MESSAGE};
 use super::subscription::{
-    LastTaken, Subscriptions, decode_notification, heartbeat_for, is_subscribed, subscribe_raw, subscribe_request,
-    with_encoding,
+    LastTaken, Subscriptions, decode_notification, heartbeat_for, is_subscribed, subscribe_request, with_encoding,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -476,6 +480,20 @@ struct Stopped;
 /// Whether the device reported any of the paths asked for heartbeats this session.
 fn heard_of(seen: &HashMap<String, Scalar>, heartbeat_on: &HashSet<String>) -> bool {
     seen.keys().any(|p| is_subscribed(heartbeat_on, p))
+}
+
+/// Opens `requests` as a Subscribe RPC on `service`, its responses left encoded (see
+/// `LastTaken`): what the generated client's `subscribe` does, with another codec.
+async fn subscribe_raw<S>(service: GnmiService, requests: S) -> Result<Streaming<Bytes>, Status>
+where
+    S: futures::Stream<Item = SubscribeRequest> + Send + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(service).max_decoding_message_size(MAX_MESSAGE);
+    grpc.ready().await.map_err(|e| Status::unknown(format!("service was not ready: {e}")))?;
+    let mut request = tonic::Request::new(requests);
+    request.extensions_mut().insert(GrpcMethod::new("gnmi.gNMI", "Subscribe"));
+    let path = PathAndQuery::from_static("/gnmi.gNMI/Subscribe");
+    grpc.streaming(request, path, RawCodec::default()).await.map(tonic::Response::into_inner)
 }
 
 #[cfg(test)]

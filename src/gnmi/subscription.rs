@@ -10,32 +10,11 @@ use gnmi_proto::{
     subscription_list,
 };
 
-use gnmi_proto::codec::RawCodec;
-use tonic::codec::Streaming;
-use tonic::codegen::Bytes;
-use tonic::codegen::http::uri::PathAndQuery;
-use tonic::{GrpcMethod, Status};
-
 use crate::model::{Scalar, WireEncoding};
 
 use super::capabilities;
-use super::connect::{GnmiService, MAX_MESSAGE};
 use super::path::{self, PathError};
 use super::value::{self, ValueError};
-
-/// Opens `requests` as a Subscribe RPC on `service`, its responses left encoded (see
-/// [`LastTaken`]): what the generated client's `subscribe` does, with another codec.
-pub(super) async fn subscribe_raw<S>(service: GnmiService, requests: S) -> Result<Streaming<Bytes>, Status>
-where
-    S: futures::Stream<Item = SubscribeRequest> + Send + 'static,
-{
-    let mut grpc = tonic::client::Grpc::new(service).max_decoding_message_size(MAX_MESSAGE);
-    grpc.ready().await.map_err(|e| Status::unknown(format!("service was not ready: {e}")))?;
-    let mut request = tonic::Request::new(requests);
-    request.extensions_mut().insert(GrpcMethod::new("gnmi.gNMI", "Subscribe"));
-    let path = PathAndQuery::from_static("/gnmi.gNMI/Subscribe");
-    grpc.streaming(request, path, RawCodec::default()).await.map(tonic::Response::into_inner)
-}
 
 /// The heartbeat asked for with a given liveness: three chances per period.
 pub fn heartbeat_for(liveness: Duration) -> Duration {
