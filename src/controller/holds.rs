@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use crate::model::TargetName;
 use crate::policy::Health;
 use crate::safety::{Fabric, Member, Rules};
+use crate::state::State;
 
 use super::options::LoopEvent;
 use super::runtime::{GroupRuntime, Loop};
@@ -64,12 +65,8 @@ impl Loop {
         }
         let mut changed_members = false;
         for g in std::mem::take(&mut stage.touched) {
-            let (group, i) = (&self.groups[g], stage.member_of[g].expect("touched groups are members"));
-            let view = self.state.target(&group.spec.target);
-            let health = group.last.as_ref().map_or(Health::Unknown, |(h, _, _)| *h);
-            changed_members |= stage
-                .fabric
-                .update(i, |m| m.assess(&group.spec, &view, health, group.pending.as_ref(), group.disabled_by_us));
+            let i = stage.member_of[g].expect("touched groups are members");
+            changed_members |= stage.fabric.update(i, |m| reread(m, &self.groups[g], &self.state));
         }
         #[cfg(debug_assertions)]
         self.assert_fabric_current();
@@ -118,10 +115,16 @@ impl Loop {
         for (i, kept) in stage.fabric.members().iter().enumerate() {
             let group = &self.groups[stage.group_of[i]];
             let mut afresh = Member::named(&group.spec.name);
-            let health = group.last.as_ref().map_or(Health::Unknown, |(h, _, _)| *h);
-            let view = self.state.target(&group.spec.target);
-            afresh.assess(&group.spec, &view, health, group.pending.as_ref(), group.disabled_by_us);
+            reread(&mut afresh, group, &self.state);
             assert_eq!(kept, &afresh, "safety stage out of date for group {}", group.spec.name);
         }
     }
+}
+
+/// Brings `member` to `group` as the safety stage sees it now: the last verdict's health,
+/// the pending Set, what the target reports, and whether we keep its downlinks disabled.
+fn reread(member: &mut Member, group: &GroupRuntime, state: &State) {
+    let view = state.target(&group.spec.target);
+    let health = group.last.as_ref().map_or(Health::Unknown, |(h, _, _)| *h);
+    member.assess(&group.spec, &view, health, group.pending.as_ref(), group.disabled_by_us);
 }
